@@ -1,0 +1,49 @@
+"""legtriage: a FHIR R4 triage service for leg numbness.
+
+create_app() is the one place where everything hangs: settings, mappings, rule modules, blueprints,
+error handlers. gunicorn runs it as 'service:create_app()'.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask
+
+from service.fhir_io.outgoing import now_iso
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
+    from service import errors
+    from service.api import docs, fhir, health
+    from service.catalog import load_catalog
+    from service.config import ConfigError, load_settings
+    from service.fhir_io.outgoing import BundleBuilder
+    from service.state import State
+    from service.triage.engine import Registry, UnknownRulesVersion
+
+    settings = load_settings(overrides=config)
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
+    app.url_map.strict_slashes = False
+
+    catalog = load_catalog(settings.mappings_dir)
+    try:
+        registry = Registry(default=settings.default_rules_version)
+    except UnknownRulesVersion as err:
+        raise ConfigError(f"invalid configuration: LEGTRIAGE_DEFAULT_RULES_VERSION: {err.requested} is "
+                          f"not published; published: {', '.join(err.available)}") from None
+    app.extensions["legtriage"] = State(settings, catalog, registry, BundleBuilder(catalog), now_iso())
+
+    errors.register(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(fhir.bp)
+    app.register_blueprint(docs.bp)
+    app.register_blueprint(docs.swagger_ui)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    return app

@@ -1,0 +1,1 @@
+"""HTTP blueprints: FHIR REST and $triage, health, docs."""

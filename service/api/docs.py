@@ -1,0 +1,28 @@
+"""The OpenAPI description and browsable docs (Swagger UI served from the pinned package, no CDN)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, redirect
+from flask_swagger_ui import get_swaggerui_blueprint
+
+from service.config import PROJECT_ROOT
+
+bp = Blueprint("docs", __name__)
+OPENAPI = PROJECT_ROOT / "openapi.yaml"
+
+
+@bp.get("/openapi.yaml")
+def openapi():
+    """The OpenAPI 3.1 description of every endpoint."""
+    return Response(OPENAPI.read_bytes(), content_type="application/yaml; charset=utf-8")
+
+
+@bp.get("/")
+def index():
+    """Send people who open the root to the docs."""
+    return redirect("/docs/", code=302)
+
+
+swagger_ui = get_swaggerui_blueprint("/docs", "/openapi.yaml",
+                                     config={"app_name": "legtriage API", "tryItOutEnabled": True})

@@ -1,0 +1,107 @@
+"""FHIR REST endpoints and the $triage operation."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, request
+
+from service.errors import FhirError, fhir_response
+from service.fhir_io import incoming
+from service.fhir_io.conformance import capability_statement, library, searchset
+from service.state import state
+from service.triage.engine import UnknownRulesVersion, evaluate
+from service.triage.facts import ValidationError, load_facts
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+
+@bp.before_request
+def negotiate() -> None:
+    incoming.check_accept(request)
+
+
+@bp.post("/QuestionnaireResponse/$triage")
+def triage():
+    """Triage a QuestionnaireResponse: returns a Bundle with a RiskAssessment and ServiceRequest proposals."""
+    s = state()
+    body = incoming.read_json(request)
+    qr, version, root = incoming.unwrap(body, request.args.get("rules-version"))
+    incoming.validate_structure(qr, root)
+    answers = incoming.check_against_questionnaire(qr, root, s.catalog)
+    try:
+        module = s.registry.get(version)
+    except UnknownRulesVersion as err:
+        raise FhirError.one(422, "not-supported", f"Unknown rules version {err.requested[:40]!r}; "
+                            f"published versions: {', '.join(err.available)}.",
+                            "rulesVersion") from None
+    try:
+        facts = load_facts(incoming.answers_to_fact_values(answers, s.catalog))
+    except ValidationError as err:  # the Questionnaire checks should have caught it
+        raise FhirError.one(422, "value", f"Answers out of range: {err.messages}") from None
+    assessment = evaluate(module, facts)
+    g.rules_version, g.disposition = module.version, assessment.disposition.code
+    return fhir_response(s.builder.build(assessment, module, qr, answers.warnings))
+
+
+@bp.get("/metadata")
+def metadata():
+    """The CapabilityStatement (FHIR 4.0.1)."""
+    s = state()
+    return fhir_response(capability_statement(s.catalog, s.settings.public_base_url, s.started))
+
+
+@bp.get("/Questionnaire/<id>")
+def read_questionnaire(id: str):
+    """The leg-numbness Questionnaire."""
+    q = state().catalog.questionnaire
+    if id != q["id"]:
+        raise FhirError.one(404, "not-found", f"No Questionnaire {id[:64]!r}: only {q['id']!r}.")
+    return fhir_response(q)
+
+
+@bp.get("/Questionnaire")
+def search_questionnaire():
+    """Search Questionnaires by url (and version)."""
+    cat = state().catalog
+    url, version = request.args.get("url"), request.args.get("version")
+    unknown = set(request.args) - {"url", "version", "_format"}
+    if unknown:
+        raise FhirError.one(400, "not-supported", f"Unsupported search parameter(s): "
+                            f"{', '.join(sorted(unknown))[:120]}; use url or version.")
+    if url and "|" in url:
+        url, version = url.split("|", 1)
+    found = [cat.questionnaire] if (url in (None, cat.questionnaire_url)
+                                    and version in (None, cat.questionnaire_version)) else []
+    return fhir_response(searchset(found, request.url))
+
+
+@bp.get("/OperationDefinition/<id>")
+def read_operation_definition(id: str):
+    """The $triage OperationDefinition."""
+    opdef = state().catalog.operation_definition
+    if id != opdef["id"]:
+        raise FhirError.one(404, "not-found", f"No OperationDefinition {id[:64]!r}.")
+    return fhir_response(opdef)
+
+
+@bp.get("/Library")
+def search_library():
+    """One Library per rule module version."""
+    libraries = [library(m) for m in state().registry.modules.values()]
+    return fhir_response(searchset(libraries, request.url))
+
+
+@bp.get("/Library/<id>")
+def read_library(id: str):
+    """The Library of one rule module version."""
+    for module in state().registry.modules.values():
+        if module.id == id:
+            return fhir_response(library(module))
+    raise FhirError.one(404, "not-found", f"No Library {id[:64]!r}.")
+
+
+@bp.get("/CodeSystem/<id>")
+def read_code_system(id: str):
+    """The disposition and answer CodeSystems."""
+    cs = state().catalog.codesystems.get(id)
+    if cs is None:
+        raise FhirError.one(404, "not-found", f"No CodeSystem {id[:64]!r}.")
+    return fhir_response(cs)

@@ -1,0 +1,171 @@
+"""The data the service runs on, loaded from mappings/ and checked once at start.
+
+The Questionnaire, the CodeSystems and the OperationDefinition are FHIR resources (validated with
+fhir.resources); the fact map and the terminology are our own shapes (validated with marshmallow).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from service.triage.facts import FACT_NAMES
+
+SYSTEMS = {"snomed": "http://snomed.info/sct", "loinc": "http://loinc.org"}
+ANSWERS_SYSTEM = "http://legtriage.example.org/fhir/CodeSystem/leg-numbness-answers"
+
+
+class CatalogError(RuntimeError):
+    """mappings/ holds something the service cannot run on; the message names the file and field."""
+
+
+class ConceptSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    system = fields.String(validate=validate.OneOf(list(SYSTEMS)))
+    code = fields.String(validate=validate.Regexp(r"^[0-9]+(-[0-9])?$"))
+    display = fields.String()
+    text = fields.String(required=True, validate=validate.Length(min=1))
+
+    @validates_schema
+    def coded_or_text(self, data: dict, **kwargs: Any) -> None:
+        coded = [k in data for k in ("system", "code", "display")]
+        if any(coded) and not all(coded):
+            raise ValidationError("a coded concept needs system, code and display together")
+
+
+class TerminologySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    systems = fields.Dict(keys=fields.String(), values=fields.Url())
+    conditions = fields.Dict(keys=fields.String(), values=fields.Nested(ConceptSchema), required=True)
+    procedures = fields.Dict(keys=fields.String(), values=fields.Nested(ConceptSchema), required=True)
+
+
+class FactMapSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    questionnaire = fields.String(required=True)
+    facts = fields.Dict(keys=fields.String(), values=fields.String(validate=validate.OneOf(FACT_NAMES)),
+                        required=True)
+
+
+@dataclass(frozen=True)
+class Item:
+    """What the Questionnaire says of one linkId."""
+
+    link_id: str
+    type: str
+    required: bool
+    repeats: bool
+    codes: frozenset[str]  # allowed answer codes of a choice item
+    min_value: int | None
+    max_value: int | None
+    path: str  # e.g. "numbness.side" sits in group "numbness"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    questionnaire: dict
+    questionnaire_url: str
+    questionnaire_version: str
+    items: dict[str, Item]
+    codesystems: dict[str, dict]  # by id
+    operation_definition: dict
+    fact_map: dict[str, str]  # linkId -> fact name
+    conditions: dict[str, dict]
+    procedures: dict[str, dict]
+    answer_displays: dict[str, str]
+
+    @property
+    def required_link_ids(self) -> list[str]:
+        return [i.link_id for i in self.items.values() if i.required]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as err:
+        raise CatalogError(f"{path}: {err}") from None
+
+
+def _read_yaml(path: Path, schema: Schema) -> dict:
+    try:
+        return schema.load(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except OSError as err:
+        raise CatalogError(f"{path}: {err}") from None
+    except ValidationError as err:
+        raise CatalogError(f"{path}: {err.messages}") from None
+
+
+def _validate_fhir(resource: dict, path: Path) -> None:
+    from fhir.resources.R4B import get_fhir_model_class  # import late: costs ~0.3 s
+
+    try:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except Exception as err:  # pydantic.ValidationError or a missing resourceType
+        raise CatalogError(f"{path}: not a valid FHIR R4 resource: {err}") from None
+
+
+def _index_items(items: list[dict], parent: str = "") -> dict[str, Item]:
+    index: dict[str, Item] = {}
+    for item in items:
+        ext = {e["url"].rsplit("/", 1)[-1]: e.get("valueInteger") for e in item.get("extension", [])}
+        link_id = item["linkId"]
+        if link_id in index:
+            raise CatalogError(f"questionnaire: duplicate linkId {link_id}")
+        index[link_id] = Item(
+            link_id=link_id, type=item["type"], required=bool(item.get("required")),
+            repeats=bool(item.get("repeats")),
+            codes=frozenset(o["valueCoding"]["code"] for o in item.get("answerOption", [])
+                            if "valueCoding" in o),
+            min_value=ext.get("minValue"), max_value=ext.get("maxValue"), path=parent)
+        index.update(_index_items(item.get("item", []), link_id))
+    return index
+
+
+def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
+    """Read and check everything in mappings/; raises CatalogError naming the file on a problem."""
+    d = Path(mappings_dir)
+    questionnaire = _read_json(d / "questionnaire.json")
+    codesystems = {}
+    for name in ("codesystem-leg-numbness-answers.json", "codesystem-triage-disposition.json"):
+        cs = _read_json(d / name)
+        codesystems[cs["id"]] = cs
+    opdef = _read_json(d / "operationdefinition-triage.json")
+    if validate_fhir:
+        _validate_fhir(questionnaire, d / "questionnaire.json")
+        for cs in codesystems.values():
+            _validate_fhir(cs, d / f"codesystem-{cs['id']}.json")
+        _validate_fhir(opdef, d / "operationdefinition-triage.json")
+
+    items = _index_items(questionnaire["item"])
+    answers = codesystems["leg-numbness-answers"]
+    displays = {c["code"]: c["display"] for c in answers["concept"]}
+    for item in items.values():
+        missing = item.codes - displays.keys()
+        if missing:
+            raise CatalogError(f"questionnaire: {item.link_id} uses codes not in the answer "
+                               f"CodeSystem: {sorted(missing)}")
+
+    fact_map = _read_yaml(d / "facts.yaml", FactMapSchema())
+    canonical = f"{questionnaire['url']}|{questionnaire['version']}"
+    if fact_map["questionnaire"] != canonical:
+        raise CatalogError(f"facts.yaml: maps {fact_map['questionnaire']}, not {canonical}")
+    unknown = set(fact_map["facts"]) - set(items)
+    if unknown:
+        raise CatalogError(f"facts.yaml: linkIds not in the questionnaire: {sorted(unknown)}")
+
+    terms = _read_yaml(d / "terminology.yaml", TerminologySchema())
+    return Catalog(
+        questionnaire=questionnaire, questionnaire_url=questionnaire["url"],
+        questionnaire_version=questionnaire["version"], items=items, codesystems=codesystems,
+        operation_definition=opdef, fact_map=fact_map["facts"], conditions=terms["conditions"],
+        procedures=terms["procedures"], answer_displays=displays)

@@ -1,0 +1,95 @@
+"""One error layer: every failure leaves the service as a FHIR OperationOutcome."""
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+
+import orjson
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+FHIR_JSON = "application/fhir+json; fhirVersion=4.0"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One OperationOutcome.issue: what is wrong and where (a FHIRPath expression)."""
+
+    code: str  # http://hl7.org/fhir/issue-type
+    diagnostics: str
+    expression: str | None = None
+    severity: str = "error"
+
+    def to_fhir(self) -> dict:
+        issue = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
+        if self.expression:
+            issue["expression"] = [self.expression]
+        return issue
+
+
+@dataclass
+class FhirError(Exception):
+    """A request the service refuses, with the HTTP status and the issues to report."""
+
+    status: int
+    issues: list[Issue] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def one(cls, status: int, code: str, diagnostics: str, expression: str | None = None,
+            **kwargs) -> "FhirError":
+        return cls(status, [Issue(code, diagnostics, expression)], **kwargs)
+
+    def __str__(self) -> str:
+        return "; ".join(i.diagnostics for i in self.issues)
+
+
+def operation_outcome(issues: list[Issue]) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}
+
+
+def fhir_response(resource: dict, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(resource), status=status, headers=headers, content_type=FHIR_JSON)
+
+
+# Werkzeug's HTTP errors, said the FHIR way (issue-type codes from http://hl7.org/fhir/issue-type).
+_HTTP_ISSUE = {
+    400: ("structure", "The request is malformed."),
+    401: ("login", "Authentication is required."),
+    403: ("forbidden", "Not allowed."),
+    404: ("not-found", "No such resource or endpoint."),
+    405: ("not-supported", "Method not allowed on this endpoint."),
+    406: ("not-supported", "The requested response format is not supported: use application/fhir+json."),
+    413: ("too-costly", "The request body is larger than this service accepts."),
+    415: ("not-supported", "Unsupported content type: send application/fhir+json or application/json."),
+    429: ("throttled", "Too many requests."),
+}
+
+
+def register(app: Flask) -> None:
+    """Turn every error, expected or not, into an OperationOutcome with the right status."""
+
+    @app.errorhandler(FhirError)
+    def handle_fhir_error(err: FhirError) -> Response:
+        return fhir_response(operation_outcome(err.issues), err.status, err.headers)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(err: HTTPException) -> Response:
+        status = err.code or 500
+        code, text = _HTTP_ISSUE.get(status, ("processing", err.description or "Request failed."))
+        if status == 413:
+            text = f"The request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes."
+        headers = {}
+        if status == 405 and getattr(err, "valid_methods", None):
+            headers["Allow"] = ", ".join(err.valid_methods)
+        return fhir_response(operation_outcome([Issue(code, text)]), status, headers)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(err: Exception) -> Response:
+        # The trace goes to the log, never to the caller; the exception's message is left out
+        # because it may quote request content (patient data).
+        log.error("unhandled %s\n%s", type(err).__name__, "".join(traceback.format_tb(err.__traceback__)))
+        issue = Issue("exception", "Internal error: the request could not be processed.")
+        return fhir_response(operation_outcome([issue]), 500)

@@ -1,0 +1,1 @@
+"""FHIR in one layer: reading requests, checking resources, building responses."""

@@ -1,0 +1,77 @@
+"""The service's own FHIR resources: CapabilityStatement and one Library per rule module version."""
+from __future__ import annotations
+
+from service.catalog import Catalog
+from service.fhir_io.outgoing import BASE
+from service.triage.rules import RuleModule
+
+SOFTWARE_VERSION = "0.1.0"
+
+
+def capability_statement(catalog: Catalog, public_base_url: str, date: str) -> dict:
+    read = [{"code": "read"}]
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": "legtriage",
+        "url": f"{BASE}/CapabilityStatement/legtriage",
+        "name": "LegtriageServer",
+        "title": "legtriage: leg numbness triage",
+        "status": "active",
+        "date": date,
+        "publisher": "legtriage",
+        "kind": "instance",
+        "software": {"name": "legtriage"},
+        "implementation": {"description": "Leg numbness triage service", "url": f"{public_base_url}/fhir"},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "Triage with POST /fhir/QuestionnaireResponse/$triage. Nothing is stored.",
+            "resource": [
+                {"type": "QuestionnaireResponse",
+                 "operation": [{"name": "triage",
+                                "definition": catalog.operation_definition["url"]}]},
+                {"type": "Questionnaire", "interaction": read + [{"code": "search-type"}],
+                 "searchParam": [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}]},
+                {"type": "Library", "interaction": read + [{"code": "search-type"}]},
+                {"type": "CodeSystem", "interaction": read},
+                {"type": "OperationDefinition", "interaction": read},
+            ],
+        }],
+    }
+
+
+def library(module: RuleModule) -> dict:
+    """A Library describing one rule module version and the sources it cites."""
+    cited = sorted({c.file for r in module.rules for c in r.cites})
+    return {
+        "resourceType": "Library",
+        "id": module.id,
+        "url": f"{BASE}/Library/leg-numbness-rules",
+        "version": module.version,
+        "name": "LegNumbnessTriageRules",
+        "title": f"{module.title} {module.version}",
+        "status": "active" if module.status == "active" else "retired",
+        "experimental": False,
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/library-type",
+                             "code": "logic-library", "display": "Logic Library"}]},
+        "date": module.date,
+        "publisher": "legtriage",
+        "description": (module.module.__doc__ or "").strip().split("\n\n")[0],
+        "relatedArtifact": [
+            {"type": "citation", "label": name, "display": module.sources.get(name, name),
+             "citation": f"shared/sources/{name}"}
+            for name in cited
+        ],
+    }
+
+
+def searchset(resources: list[dict], self_url: str) -> dict:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "link": [{"relation": "self", "url": self_url}],
+        "entry": [{"fullUrl": f"{BASE}/{r['resourceType']}/{r['id']}", "resource": r,
+                   "search": {"mode": "match"}} for r in resources],
+    }

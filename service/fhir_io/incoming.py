@@ -1,0 +1,285 @@
+"""Read a $triage request: content negotiation, JSON, the QuestionnaireResponse and its answers."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from flask import Request
+
+from service.catalog import ANSWERS_SYSTEM, Catalog
+from service.errors import FhirError, Issue
+
+JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
+ACCEPTABLE = JSON_TYPES | {"*/*", "application/*"}
+FORMAT_PARAMS = {"json", "application/json", "application/fhir+json"}
+QR_STATUS = {"in-progress", "completed", "amended", "entered-in-error", "stopped"}
+VALUE_TYPES = {"boolean": "valueBoolean", "integer": "valueInteger", "choice": "valueCoding"}
+SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The answers of one QuestionnaireResponse: linkId -> list of values (codes, bools, ints)."""
+
+    values: dict[str, list[Any]]
+    warnings: list[Issue]
+
+
+# ---- HTTP level ------------------------------------------------------------------------------
+
+def check_accept(request: Request) -> None:
+    """406 unless the caller accepts FHIR JSON (R4)."""
+    fmt = request.args.get("_format")
+    if fmt is not None and fmt not in FORMAT_PARAMS:
+        raise FhirError.one(406, "not-supported", f"_format={fmt} is not supported: use json.", "_format")
+    accept = request.headers.get("Accept")
+    if not accept:
+        return
+    for media in request.accept_mimetypes.values():
+        mimetype, _, params = media.partition(";")
+        if mimetype.strip().lower() in ACCEPTABLE and _fhir_version_ok(params):
+            return
+    raise FhirError.one(406, "not-supported",
+                        "Accept must allow application/fhir+json (fhirVersion=4.0): this server speaks "
+                        "FHIR R4 JSON only.")
+
+
+def _fhir_version_ok(params: str) -> bool:
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "fhirversion" and value.strip().strip('"') not in ("4.0", "4.0.1"):
+            return False
+    return True
+
+
+def read_json(request: Request) -> Any:
+    """The request body as JSON; 415 for another content type, 400 when it is not JSON."""
+    mimetype = (request.mimetype or "").lower()
+    if mimetype not in JSON_TYPES:
+        shown = mimetype or "none"
+        raise FhirError.one(415, "not-supported",
+                            f"Content-Type {shown} is not supported: send application/fhir+json.")
+    if not _fhir_version_ok(request.headers.get("Content-Type", "").partition(";")[2]):
+        raise FhirError.one(415, "not-supported", "Only FHIR R4 (fhirVersion=4.0) is supported.")
+    body = request.get_data(cache=False)
+    if not body.strip():
+        raise FhirError.one(400, "structure", "The request body is empty: send a QuestionnaireResponse.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise FhirError.one(400, "structure", f"The body is not valid JSON: {err.msg} "
+                            f"(at character {err.pos}).") from None
+
+
+# ---- Resource level ----------------------------------------------------------------------------
+
+def unwrap(body: Any, query_version: str | None) -> tuple[dict, str | None, str]:
+    """The QuestionnaireResponse, the requested rules version and the FHIRPath root of the resource."""
+    if not isinstance(body, dict):
+        raise FhirError.one(422, "structure", "The body must be a JSON object (a FHIR resource).")
+    rtype = body.get("resourceType")
+    version = query_version
+    if rtype == "Parameters":
+        qr, root = None, None
+        params = body.get("parameter")
+        if not isinstance(params, list):
+            raise FhirError.one(422, "required", "Parameters.parameter must list the inputs.",
+                                "Parameters.parameter")
+        for i, param in enumerate(params):
+            name = param.get("name") if isinstance(param, dict) else None
+            if name == "questionnaireResponse":
+                qr, root = param.get("resource"), f"Parameters.parameter[{i}].resource"
+            elif name == "rulesVersion":
+                if not isinstance(param.get("valueString"), str):
+                    raise FhirError.one(422, "value", "rulesVersion must be a valueString.",
+                                        f"Parameters.parameter[{i}]")
+                if query_version and query_version != param["valueString"]:
+                    raise FhirError.one(422, "conflict", "The rules-version query parameter and the "
+                                        "rulesVersion parameter disagree.", f"Parameters.parameter[{i}]")
+                version = param["valueString"]
+        if not isinstance(qr, dict):
+            raise FhirError.one(422, "required", "Parameters must hold a part 'questionnaireResponse' "
+                                "with a QuestionnaireResponse resource.", "Parameters.parameter")
+        if qr.get("resourceType") != "QuestionnaireResponse":
+            raise FhirError.one(422, "structure", "Parameter 'questionnaireResponse' must be a "
+                                "QuestionnaireResponse.", f"{root}.resourceType")
+        return qr, version, root
+    if rtype == "QuestionnaireResponse":
+        return body, version, "QuestionnaireResponse"
+    if rtype is None:
+        raise FhirError.one(422, "required", "resourceType is missing: send a QuestionnaireResponse "
+                            "or Parameters.", "resourceType")
+    raise FhirError.one(422, "not-supported", f"resourceType {str(rtype)[:64]!r} is not accepted: send a "
+                        "QuestionnaireResponse or Parameters.", "resourceType")
+
+
+def validate_structure(qr: dict, root: str) -> None:
+    """The resource is valid FHIR R4 (datatypes, cardinality, unknown elements) and uses valid codes."""
+    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+    from pydantic import ValidationError
+
+    issues = []
+    try:
+        QuestionnaireResponse.model_validate(qr)
+    except ValidationError as err:
+        for e in err.errors():
+            where = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]
+                                   if p != "__root__")
+            issues.append(Issue("structure" if e["type"] != "missing" else "required",
+                                _clean(e["msg"]), where))
+    except (TypeError, ValueError) as err:
+        issues.append(Issue("structure", _clean(str(err)), root))
+    status = qr.get("status")
+    if isinstance(status, str) and status not in QR_STATUS:
+        issues.append(Issue("code-invalid", f"status {status[:40]!r} is not one of "
+                            f"{', '.join(sorted(QR_STATUS))}.", f"{root}.status"))
+    if issues:
+        raise FhirError(422, issues)
+
+
+def _clean(msg: str) -> str:
+    return msg.replace("Value error, ", "")[:300]
+
+
+def check_against_questionnaire(qr: dict, root: str, catalog: Catalog) -> Answers:
+    """Known questionnaire, a Patient subject, required answers present, answers of the right type."""
+    issues: list[Issue] = []
+    canonical = qr.get("questionnaire")
+    url, _, version = (canonical or "").partition("|")
+    if not canonical:
+        issues.append(Issue("required", f"questionnaire is required: {catalog.questionnaire_url}",
+                            f"{root}.questionnaire"))
+    elif url != catalog.questionnaire_url or (version and version != catalog.questionnaire_version):
+        issues.append(Issue("not-supported", f"Unknown questionnaire {canonical[:200]!r}: this service "
+                            f"triages {catalog.questionnaire_url}|{catalog.questionnaire_version}.",
+                            f"{root}.questionnaire"))
+    if qr.get("status") == "entered-in-error":
+        issues.append(Issue("business-rule", "A response entered in error cannot be triaged.",
+                            f"{root}.status"))
+    issues += _check_subject(qr.get("subject"), root)
+
+    values: dict[str, list[Any]] = {}
+    warnings: list[Issue] = []
+    _walk(qr.get("item") or [], f"{root}.item", catalog, values, issues, warnings)
+    for link_id in catalog.required_link_ids:
+        if not values.get(link_id):
+            issues.append(Issue("required", f"Required question {link_id!r} is not answered.",
+                              f"{root}.item"))
+    if issues:
+        raise FhirError(422, issues)
+    return Answers(values, warnings)
+
+
+def _check_subject(subject: Any, root: str) -> list[Issue]:
+    where = f"{root}.subject"
+    if not subject:
+        return [Issue("required", "subject (a Patient reference) is required.", where)]
+    ref, rtype = subject.get("reference"), subject.get("type")
+    if rtype not in (None, "Patient"):
+        return [Issue("invalid", "subject must reference a Patient.", f"{where}.type")]
+    if ref is None:
+        if subject.get("identifier"):
+            return []
+        return [Issue("required", "subject needs a reference or an identifier.", where)]
+    if ref.startswith(("urn:uuid:", "urn:oid:", "#")):
+        return []
+    parts = ref.split("?")[0].rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == "Patient" or (len(parts) >= 4 and parts[-4] == "Patient"):
+        return []
+    return [Issue("invalid", "subject.reference must point to a Patient (Patient/{id}).",
+                  f"{where}.reference")]
+
+
+def _walk(items: list[dict], where: str, catalog: Catalog, values: dict[str, list[Any]],
+          issues: list[Issue], warnings: list[Issue]) -> None:
+    for i, item in enumerate(items):
+        here = f"{where}[{i}]"
+        link_id = item.get("linkId")
+        spec = catalog.items.get(link_id)
+        if spec is None:
+            warnings.append(Issue("not-found", f"Unknown linkId {str(link_id)[:80]!r} ignored.",
+                                  f"{here}.linkId", severity="warning"))
+            continue
+        if link_id in values:
+            issues.append(Issue("duplicate", f"linkId {link_id!r} appears more than once.",
+                                f"{here}.linkId"))
+            continue
+        answers = item.get("answer") or []
+        if spec.type == "group":
+            if answers:
+                issues.append(Issue("structure", f"Group {link_id!r} cannot have answers.",
+                                    f"{here}.answer"))
+            values[link_id] = []
+            _walk(item.get("item") or [], f"{here}.item", catalog, values, issues, warnings)
+            continue
+        if item.get("item"):
+            warnings.append(Issue("not-supported", f"Items nested under {link_id!r} ignored.",
+                                  f"{here}.item", severity="warning"))
+        if len(answers) > 1 and not spec.repeats:
+            issues.append(Issue("structure", f"{link_id!r} takes one answer, not {len(answers)}.",
+                                f"{here}.answer"))
+            continue
+        got = []
+        for j, answer in enumerate(answers):
+            value = _answer_value(answer, spec, f"{here}.answer[{j}]", issues)
+            if value is not None:
+                got.append(value)
+        if len(set(map(repr, got))) != len(got):
+            issues.append(Issue("duplicate", f"{link_id!r} repeats the same answer.", f"{here}.answer"))
+        values[link_id] = got
+
+
+def _answer_value(answer: dict, spec, where: str, issues: list[Issue]) -> Any:
+    keys = [k for k in answer if k.startswith("value")]
+    wanted = VALUE_TYPES.get(spec.type)
+    if len(keys) != 1 or keys[0] != wanted:
+        got = ", ".join(keys) or "no value"
+        issues.append(Issue("value", f"{spec.link_id!r} is a {spec.type} question: the answer needs "
+                            f"exactly one {wanted}, not {got}.", where))
+        return None
+    value = answer[wanted]
+    if spec.type == "boolean":
+        ok = isinstance(value, bool)
+    elif spec.type == "integer":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if ok and ((spec.min_value is not None and value < spec.min_value)
+                   or (spec.max_value is not None and value > spec.max_value)):
+            issues.append(Issue("value", f"{spec.link_id!r} must be between {spec.min_value} and "
+                                f"{spec.max_value}.", f"{where}.{wanted}"))
+            return None
+    else:
+        ok = isinstance(value, dict)
+        if ok:
+            if value.get("system") != ANSWERS_SYSTEM or value.get("code") not in spec.codes:
+                issues.append(Issue("code-invalid", f"{spec.link_id!r} takes codes "
+                                    f"{', '.join(sorted(spec.codes))} of {ANSWERS_SYSTEM}; got "
+                                    f"{str(value.get('system'))[:80]}|{str(value.get('code'))[:40]}.",
+                                    f"{where}.{wanted}"))
+                return None
+            value = value["code"]
+    if not ok:
+        issues.append(Issue("value", f"{spec.link_id!r} needs a {spec.type} value.", f"{where}.{wanted}"))
+        return None
+    return value
+
+
+def answers_to_fact_values(answers: Answers, catalog: Catalog) -> dict[str, Any]:
+    """linkId answers -> fact name -> value, through mappings/facts.yaml."""
+    facts: dict[str, Any] = {}
+    for link_id, fact in catalog.fact_map.items():
+        got = answers.values.get(link_id)
+        if not got:
+            continue  # not answered: unknown, never "no"
+        spec = catalog.items[link_id]
+        if spec.repeats:
+            codes = list(got)
+            if "none" in codes and len(codes) > 1:
+                codes.remove("none")  # a medicine named wins over "none of these"
+                answers.warnings.append(Issue("business-rule", f"{link_id!r}: 'none' ignored because "
+                                              "other answers were given.", None, severity="warning"))
+            facts[fact] = codes
+        else:
+            facts[fact] = got[0]
+    return facts

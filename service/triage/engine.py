@@ -1,0 +1,72 @@
+"""Pick a rule module version and run it: facts in, assessment out. Pure: no Flask, no FHIR."""
+from __future__ import annotations
+
+from service.triage.facts import Facts
+from service.triage.model import (Assessment, Disposition, Finding, Prediction, Proposal, Risk)
+from service.triage.rules import RuleModule, discover
+
+
+class UnknownRulesVersion(LookupError):
+    def __init__(self, requested: str, available: list[str]):
+        super().__init__(requested)
+        self.requested, self.available = requested, available
+
+
+class Registry:
+    """The published rule modules; the default is the newest active one unless configured."""
+
+    def __init__(self, modules: dict[str, RuleModule] | None = None, default: str | None = None):
+        self.modules = modules if modules is not None else discover()
+        active = [v for v, m in self.modules.items() if m.status == "active"]
+        if not active:
+            raise RuntimeError("no active rule module")
+        self.default_version = default or active[-1]
+        self.get(self.default_version)  # fail at start on a bad configured default
+
+    @property
+    def versions(self) -> list[str]:
+        return list(self.modules)
+
+    def get(self, version: str | None = None) -> RuleModule:
+        version = version or self.default_version
+        try:
+            return self.modules[version]
+        except KeyError:
+            raise UnknownRulesVersion(version, self.versions) from None
+
+
+def evaluate(module: RuleModule, facts: Facts) -> Assessment:
+    """Run every rule of the module; the disposition is the highest floor among the rules that fired."""
+    reported = facts.known()
+    findings = tuple(
+        Finding(rule, tuple((name, reported[name]) for name in rule.uses if name in reported))
+        for rule in module.rules if rule.when(facts)
+    )
+    disposition = max((f.rule.floor for f in findings), default=Disposition.ROUTINE)
+
+    causes: dict[str, tuple[Risk, list[Finding]]] = {}
+    for finding in findings:
+        for cause, risk in finding.rule.causes:
+            best, why = causes.get(cause, (risk, []))
+            causes[cause] = (max(best, risk), why + [finding])
+    if not causes and disposition > Disposition.SELF_CARE:
+        causes[module.fallback_cause] = (Risk.MODERATE, [f for f in findings if f.rule.floor > 0])
+    predictions = tuple(sorted(
+        (Prediction(cause, risk, tuple(why)) for cause, (risk, why) in causes.items()),
+        key=lambda p: -p.risk))  # stable: equal risks keep rule order
+
+    wanted: dict[str, tuple[Disposition, list[Finding]]] = {}
+    main = module.main_referral.get(disposition)
+    if main:
+        wanted[main] = (disposition, [f for f in findings if f.rule.floor == disposition])
+    for finding in findings:
+        for key in finding.rule.proposals:
+            level, why = wanted.get(key, (finding.rule.floor, []))
+            wanted[key] = (max(level, finding.rule.floor), why + [finding])
+    proposals = tuple(Proposal(key, max(level, Disposition.ROUTINE), tuple(why), key == main)
+                      for key, (level, why) in wanted.items())
+
+    advice = module.safety_net_advice
+    if disposition == Disposition.SELF_CARE:
+        advice = module.self_care_advice + advice
+    return Assessment(module.version, disposition, findings, predictions, proposals, advice)

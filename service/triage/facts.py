@@ -1,0 +1,126 @@
+"""Typed clinical facts: what the rules reason about.
+
+Every fact is optional: None means "not reported" (the question was not answered), which is never the
+same as an explicit "no" (False). Repeating answers are frozensets of codes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from marshmallow import RAISE, Schema, ValidationError, fields as mf, post_load, validate
+
+SIDES = ("left", "right", "both")
+LOCATIONS = ("toes", "sole", "foot", "ankle-heel", "shin", "calf", "knee", "thigh-front-outer",
+             "thigh-back", "buttock", "whole-leg")
+ONSETS = ("sudden", "gradual")
+DURATIONS = ("minutes", "hours", "days", "weeks", "months")
+PATTERNS = ("constant", "comes-and-goes", "positional")
+PROGRESSIONS = ("improving", "stable", "worsening", "ascending")
+SENSATIONS = ("tingling", "burning", "cold", "pain", "itching", "crawling", "heaviness", "cramps")
+DIABETES = ("yes", "no", "unknown")
+MEDICATIONS = ("chemotherapy", "hiv", "seizure", "heart-bp", "anti-infective", "none")
+
+
+@dataclass(frozen=True)
+class Facts:
+    # about the numbness
+    side: str | None = None
+    locations: frozenset[str] | None = None
+    onset: str | None = None
+    duration: str | None = None
+    pattern: str | None = None
+    relieved_by_moving: bool | None = None
+    progression: str | None = None
+    sensations: frozenset[str] | None = None
+    # red flags
+    weakness: bool | None = None
+    face_or_arm_involved: bool | None = None
+    speech_difficulty: bool | None = None
+    confusion: bool | None = None
+    vision_change: bool | None = None
+    dizziness_or_incoordination: bool | None = None
+    sudden_severe_headache: bool | None = None
+    bladder_or_bowel_change: bool | None = None
+    pain_shooting_down_both_legs: bool | None = None
+    breathless_or_chest_pain: bool | None = None
+    recent_injury: bool | None = None
+    walking_or_balance_difficulty: bool | None = None
+    # circulation
+    one_leg_swollen: bool | None = None
+    leg_warm_red_or_discoloured: bool | None = None
+    calf_pain_standing_or_walking: bool | None = None
+    claudication: bool | None = None
+    leg_cold_pale_or_changed: bool | None = None
+    toes_change_colour_in_cold: bool | None = None
+    # back
+    low_back_pain: bool | None = None
+    pain_radiating_down_one_leg: bool | None = None
+    # health and circumstances
+    age: int | None = None
+    diabetes: str | None = None
+    no_recent_checkup: bool | None = None
+    heavy_alcohol_use: bool | None = None
+    b12_deficiency_risk: bool | None = None
+    thyroid_disease: bool | None = None
+    multiple_sclerosis: bool | None = None
+    cancer_history: bool | None = None
+    medications: frozenset[str] | None = None
+    toxin_exposure: bool | None = None
+    recent_immobility: bool | None = None
+    recent_strain: bool | None = None
+    tight_clothing: bool | None = None
+    cold_exposure: bool | None = None
+
+    def known(self) -> dict[str, Any]:
+        """The facts that were reported, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+FACT_NAMES = tuple(f.name for f in fields(Facts))
+
+
+def _codes(allowed: tuple[str, ...]) -> mf.List:
+    return mf.List(mf.String(validate=validate.OneOf(allowed)), allow_none=True,
+                   validate=validate.Length(min=1))
+
+
+class FactsSchema(Schema):
+    """Domain ranges and allowed codes of every fact; builds a Facts object."""
+
+    class Meta:
+        unknown = RAISE
+
+    side = mf.String(allow_none=True, validate=validate.OneOf(SIDES))
+    locations = _codes(LOCATIONS)
+    onset = mf.String(allow_none=True, validate=validate.OneOf(ONSETS))
+    duration = mf.String(allow_none=True, validate=validate.OneOf(DURATIONS))
+    pattern = mf.String(allow_none=True, validate=validate.OneOf(PATTERNS))
+    progression = mf.String(allow_none=True, validate=validate.OneOf(PROGRESSIONS))
+    sensations = _codes(SENSATIONS)
+    age = mf.Integer(allow_none=True, strict=True, validate=validate.Range(0, 130))
+    diabetes = mf.String(allow_none=True, validate=validate.OneOf(DIABETES))
+    medications = _codes(MEDICATIONS)
+
+    @post_load
+    def make_facts(self, data: dict[str, Any], **kwargs: Any) -> Facts:
+        for name in ("locations", "sensations", "medications"):
+            if data.get(name) is not None:
+                data[name] = frozenset(data[name])
+        return Facts(**data)
+
+
+# Every remaining fact is a plain boolean.
+for _name in FACT_NAMES:
+    if _name not in FactsSchema._declared_fields:
+        FactsSchema._declared_fields[_name] = mf.Boolean(allow_none=True, truthy={True}, falsy={False})
+
+_SCHEMA = FactsSchema()
+
+
+def load_facts(data: Mapping[str, Any]) -> Facts:
+    """Validate a mapping of fact name -> value and build Facts; raises marshmallow.ValidationError."""
+    return _SCHEMA.load(dict(data))
+
+
+__all__ = ["Facts", "FACT_NAMES", "FactsSchema", "load_facts", "ValidationError"]

@@ -1,0 +1,47 @@
+"""The published rule modules, one per version (v1_0_0.py, ...), found by name."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from types import ModuleType
+
+from service.triage.model import Advice, Rule
+
+
+@dataclass(frozen=True)
+class RuleModule:
+    version: str
+    status: str  # active | retired
+    date: str
+    title: str
+    rules: tuple[Rule, ...]
+    sources: dict[str, str]
+    main_referral: dict
+    fallback_cause: str
+    self_care_advice: tuple[Advice, ...]
+    safety_net_advice: tuple[Advice, ...]
+    module: ModuleType
+
+    @property
+    def id(self) -> str:
+        return "leg-numbness-rules-" + self.version.replace(".", "-")
+
+
+def _semver(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def discover() -> dict[str, RuleModule]:
+    """All rule modules in this package, keyed by version, oldest first."""
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("v"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        found[mod.VERSION] = RuleModule(
+            version=mod.VERSION, status=mod.STATUS, date=mod.DATE, title=mod.TITLE,
+            rules=mod.RULES, sources=mod.SOURCES, main_referral=mod.MAIN_REFERRAL,
+            fallback_cause=mod.FALLBACK_CAUSE, self_care_advice=mod.SELF_CARE_ADVICE,
+            safety_net_advice=mod.SAFETY_NET_ADVICE, module=mod)
+    return dict(sorted(found.items(), key=lambda kv: _semver(kv[0])))
