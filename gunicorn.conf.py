@@ -1,0 +1,18 @@
+"""gunicorn settings, from the same validated LEGTRIAGE_* settings as the app (service/config.py)."""
+from service.config import load_settings
+
+_settings = load_settings()
+
+wsgi_app = "service:create_app()"
+bind = f"{_settings.host}:{_settings.port}" if ":" not in _settings.host else f"[{_settings.host}]:{_settings.port}"
+workers = _settings.workers
+worker_class = "sync"
+loglevel = _settings.log_level
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+max_requests = 5000
+max_requests_jitter = 500
+preload_app = True
+accesslog = None  # the app logs one JSON line per request itself
+errorlog = "-"
