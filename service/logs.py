@@ -1,0 +1,173 @@
+"""JSON-lines logging to stdout, for the app and for gunicorn.
+
+One line per request, written after the response is made::
+
+    {"time": "2026-11-21T14:10:31.123Z", "level": "info", "logger": "legtriage.access",
+     "message": "POST /fhir/QuestionnaireResponse/$triage 200", "event": "request",
+     "method": "POST", "path": "/fhir/QuestionnaireResponse/$triage", "status": 200,
+     "duration_ms": 12.3, "rules_version": "1.0.0", "disposition": "emergency"}
+
+``rules_version`` and ``disposition`` come from ``flask.g`` (the $triage view sets them) and are
+``null`` on other requests. What is never logged: request or response bodies (the
+QuestionnaireResponse, its subject reference), query strings (``path`` is the path alone; a
+query string in any other message is replaced by ``?[redacted]``), headers (Authorization,
+cookies) and client addresses. Exceptions are logged by type and stack frames only: their
+messages can quote the input.
+
+Use:
+
+* the app factory calls ``init_app(app)``;
+* gunicorn.conf.py sets ``logconfig_dict = gunicorn_logconfig_dict(loglevel)`` and leaves
+  ``accesslog`` unset (gunicorn's access line would repeat the request line with its query
+  string), so gunicorn's own messages are JSON lines on stdout too.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask.logging import default_handler
+
+ACCESS_LOGGER = "legtriage.access"
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR, "critical": logging.CRITICAL}
+MAX_PATH_CHARS = 256
+
+# "/some/path?anything" up to whitespace or a quote: the query part is dropped.
+_QUERY = re.compile(r"\?[^\s\"'<>]*")
+# Attributes every LogRecord has; anything else was passed with extra={...}.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def _level(name: str | int | None) -> int:
+    if isinstance(name, int):
+        return name
+    return LEVELS.get(str(name or "info").strip().lower(), logging.INFO)
+
+
+def redact_query(text: str) -> str:
+    """Replace every query string in `text` by '?[redacted]'."""
+    return _QUERY.sub("?[redacted]", text)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, then any `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad %-format must not lose the line
+            message = str(record.msg)
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc)
+                            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact_query(message),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in entry:
+                entry[key] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, _exc, tb = record.exc_info
+            entry["exc_type"] = f"{exc_type.__module__}.{exc_type.__qualname__}"
+            # Frames only: an exception's message may quote the request body.
+            entry["exc_frames"] = [f"{f.filename}:{f.lineno} in {f.name}"
+                                   for f in traceback.extract_tb(tb)]
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class StdoutHandler(logging.StreamHandler):
+    """A StreamHandler on whatever sys.stdout is when a record is emitted."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+        self.setFormatter(JsonFormatter())
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D401
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _ensure_handler(logger: logging.Logger, level: int) -> None:
+    """Give `logger` exactly one JSON stdout handler (idempotent), its own level, no propagation."""
+    if default_handler in logger.handlers:
+        logger.removeHandler(default_handler)
+    if not any(isinstance(h, StdoutHandler) for h in logger.handlers):
+        logger.addHandler(StdoutHandler())
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def init_app(app: Flask, level: str | int | None = None) -> None:
+    """Log one JSON line per request and make the app's own logger write JSON lines to stdout.
+
+    `level` defaults to the service settings' log_level (LEGTRIAGE_LOG_LEVEL), else info.
+    """
+    if app.extensions.get("legtriage.logs"):
+        return  # already initialised: one line per request, not two
+    app.extensions["legtriage.logs"] = True
+    if level is None:
+        state = app.extensions.get("legtriage")
+        level = getattr(getattr(state, "settings", None), "log_level", None)
+    lvl = _level(level)
+    access = logging.getLogger(ACCESS_LOGGER)
+    _ensure_handler(access, lvl)
+    _ensure_handler(app.logger, lvl)
+
+    def start_timer() -> None:
+        g._legtriage_t0 = time.perf_counter()
+
+    def log_request(response: Response) -> Response:
+        if access.isEnabledFor(logging.INFO):
+            t0 = g.get("_legtriage_t0")
+            duration = None if t0 is None else round((time.perf_counter() - t0) * 1000, 2)
+            path = request.path
+            if len(path) > MAX_PATH_CHARS:
+                path = path[:MAX_PATH_CHARS] + "…"
+            access.info("%s %s %s", request.method, path, response.status_code, extra={
+                "event": "request",
+                "method": request.method,
+                "path": path,
+                "status": response.status_code,
+                "duration_ms": duration,
+                "rules_version": g.get("rules_version"),
+                "disposition": g.get("disposition"),
+            })
+        return response
+
+    # First before-request hook, so the time covers the others (and a request they reject).
+    app.before_request_funcs.setdefault(None, []).insert(0, start_timer)
+    # after_request hooks run in reverse order: registered first, this one runs last.
+    app.after_request_funcs.setdefault(None, []).insert(0, log_request)
+
+
+def gunicorn_logconfig_dict(level: str | int | None = "info") -> dict[str, Any]:
+    """A logging.config dict for gunicorn's `logconfig_dict`: its logs as JSON lines on stdout."""
+    lvl = logging.getLevelName(_level(level))
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "stdout": {"()": StdoutHandler, "formatter": "json"},
+        },
+        "root": {"level": "WARNING", "handlers": ["stdout"]},
+        "loggers": {
+            "gunicorn.error": {"level": lvl, "handlers": ["stdout"], "propagate": False},
+            "gunicorn.access": {"level": lvl, "handlers": ["stdout"], "propagate": False},
+        },
+    }
