@@ -1,5 +1,6 @@
 """gunicorn settings, from the same validated LEGTRIAGE_* settings as the app (service/config.py)."""
 from service.config import load_settings
+from service.logs import gunicorn_logconfig_dict
 
 _settings = load_settings()
 
@@ -16,3 +17,4 @@ max_requests_jitter = 500
 preload_app = True
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
+logconfig_dict = gunicorn_logconfig_dict(_settings.log_level)  # gunicorn's own logs: JSON lines on stdout
