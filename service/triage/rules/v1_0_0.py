@@ -363,18 +363,22 @@ def possible_undiagnosed_diabetes(f: Facts) -> bool:
              Cite(S003, "Blood tests are also useful to check for conditions including diabetes, "
                         "anemia, electrolyte abnormalities")))
 def numbness_spreading_up_from_the_feet(f: Facts) -> bool:
-    """The numbness is spreading upward from the toes, or is in both feet only."""
+    """The numbness is spreading upward from the toes, or is in both feet only and is not the
+    benign story (brief numb toes from tight shoes or cold are not neuropathy)."""
     return f.progression == "ascending" or (
-        f.side == "both" and bool(f.locations) and f.locations <= FEET_ONLY)
+        f.side == "both" and bool(f.locations) and f.locations <= FEET_ONLY
+        and not is_benign_story(f))
 
 
 @rule("both-legs-systemic", "Numbness in both legs", floor=ROUTINE, uses=("side",),
       causes={"multiple-sclerosis": LOW, "b12-deficiency": LOW}, proposals=("b12", "cbc"),
       cites=(Cite(S002, "numbness in both the legs may indicate systemic disease such as multiple "
-                        "sclerosis or pernicious anemia"),))
+                        "sclerosis or pernicious anemia"),
+             Cite(S000, "Toes often lose sensation due to hypothermia and wearing uncomfortable shoes.")))
 def numbness_in_both_legs(f: Facts) -> bool:
-    """Both legs are numb."""
-    return f.side == "both"
+    """Both legs are numb, and it is not the benign story (both feet 'falling asleep' after sitting
+    on them, or numb toes from tight shoes or cold that are gone within minutes)."""
+    return f.side == "both" and not is_benign_story(f)
 
 
 @rule("b12", "Vitamin B12 deficiency risk", floor=ROUTINE, uses=("b12_deficiency_risk",),
