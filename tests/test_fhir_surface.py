@@ -1,0 +1,70 @@
+"""The rest of the FHIR surface: metadata, Questionnaire, OperationDefinition, Library, CodeSystems."""
+from __future__ import annotations
+
+import pytest
+
+from tests.support import QUESTIONNAIRE
+
+URL = "http://legtriage.example.org/fhir/Questionnaire/leg-numbness"
+
+
+def get(client, path):
+    response = client.get(path)
+    assert response.status_code == 200, path
+    assert response.headers["Content-Type"].startswith("application/fhir+json")
+    return response.get_json(force=True)
+
+
+def test_capability_statement(client):
+    cs = get(client, "/fhir/metadata")
+    assert cs["resourceType"] == "CapabilityStatement" and cs["fhirVersion"] == "4.0.1"
+    resources = {r["type"]: r for r in cs["rest"][0]["resource"]}
+    assert resources["QuestionnaireResponse"]["operation"][0]["name"] == "triage"
+    assert {"Questionnaire", "Library", "CodeSystem", "OperationDefinition"} <= set(resources)
+
+
+def test_questionnaire_read_and_search(client):
+    assert get(client, "/fhir/Questionnaire/leg-numbness") == QUESTIONNAIRE
+    for query in (f"url={URL}", f"url={URL}|1.0.0", f"url={URL}&version=1.0.0"):
+        bundle = get(client, f"/fhir/Questionnaire?{query}")
+        assert bundle["type"] == "searchset" and bundle["total"] == 1
+        assert bundle["entry"][0]["resource"]["url"] == URL
+    assert get(client, "/fhir/Questionnaire?url=http://example.org/other")["total"] == 0
+    assert get(client, f"/fhir/Questionnaire?url={URL}|2.0.0")["total"] == 0
+    assert client.get("/fhir/Questionnaire/other").status_code == 404
+    assert client.get("/fhir/Questionnaire?name=x").status_code == 400
+
+
+def test_operation_definition(client):
+    opdef = get(client, "/fhir/OperationDefinition/triage")
+    assert opdef["code"] == "triage" and opdef["resource"] == ["QuestionnaireResponse"]
+    assert {p["name"] for p in opdef["parameter"]} == {"questionnaireResponse", "rulesVersion", "return"}
+
+
+def test_libraries_describe_each_rule_version_with_citations(client):
+    bundle = get(client, "/fhir/Library")
+    assert bundle["total"] >= 1
+    lib = bundle["entry"][0]["resource"]
+    assert lib["version"] == "1.0.0" and lib["status"] == "active"
+    cited = {a["label"] for a in lib["relatedArtifact"]}
+    assert cited == {"000_cb32e696d2feae6f.txt", "001_7be9c4c3b65e7a56.txt", "002_8375efd10046325c.txt",
+                     "003_49373439d83d5e71.txt", "004_ee8a66ff89f18e0d.txt"}
+    assert get(client, f"/fhir/Library/{lib['id']}") == lib
+    assert client.get("/fhir/Library/nope").status_code == 404
+
+
+@pytest.mark.parametrize("cs_id, codes", [
+    ("triage-disposition", ["emergency", "urgent", "routine", "self-care"]),
+    ("leg-numbness-answers", ["left", "right", "both", "sudden", "gradual"]),
+])
+def test_code_systems(client, cs_id, codes):
+    cs = get(client, f"/fhir/CodeSystem/{cs_id}")
+    assert [c["code"] for c in cs["concept"]][: len(codes)] == codes or \
+        set(codes) <= {c["code"] for c in cs["concept"]}
+    assert client.get("/fhir/CodeSystem/nope").status_code == 404
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz").get_json()
+    assert ready["status"] == "ready" and ready["defaultRulesVersion"] == "1.0.0"

@@ -1,0 +1,135 @@
+"""The rule modules: cited, coded from the checked terminology, readable, pure."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from service.triage.engine import Registry
+from service.triage.model import Disposition
+from tests.support import ROOT
+
+SOURCES = ROOT.parent / "shared" / "sources"
+MODULES = list(Registry().modules.values())
+RULES_DIR = ROOT / "service" / "triage" / "rules"
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@pytest.fixture(scope="module")
+def sources() -> dict[str, str]:
+    if not SOURCES.is_dir():
+        pytest.skip("shared/sources is not beside this checkout (CI and the dev machines have it)")
+    return {p.name: squash(p.read_text(encoding="utf-8")) for p in SOURCES.glob("*.txt")}
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.version for m in MODULES])
+def test_every_rule_cites_a_passage_that_is_in_the_source(module, sources):
+    for rule in module.rules:
+        assert rule.cites, rule.id
+        for cite in rule.cites:
+            assert cite.file in sources, (rule.id, cite.file)
+            assert squash(cite.quote) in sources[cite.file], (rule.id, cite.quote)
+    for advice in module.self_care_advice + module.safety_net_advice:
+        for cite in advice.cites:
+            assert squash(cite.quote) in sources[cite.file], cite.quote
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.version for m in MODULES])
+def test_all_five_sources_are_used(module, sources):
+    assert {c.file for r in module.rules for c in r.cites} == set(sources)
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.version for m in MODULES])
+def test_rules_name_only_keys_of_the_checked_terminology(module, terminology):
+    for rule in module.rules:
+        for cause, _ in rule.causes:
+            assert cause in terminology["conditions"], (rule.id, cause)
+        for key in rule.proposals:
+            assert key in terminology["procedures"], (rule.id, key)
+    assert set(module.main_referral.values()) <= set(terminology["procedures"])
+    assert module.fallback_cause in terminology["conditions"]
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.version for m in MODULES])
+def test_rules_are_documented_and_use_real_facts(module):
+    from service.triage.facts import FACT_NAMES
+    ids = [r.id for r in module.rules]
+    assert len(ids) == len(set(ids))
+    for rule in module.rules:
+        assert rule.when.__doc__ and rule.title, rule.id
+        assert set(rule.uses) <= set(FACT_NAMES), rule.id
+        assert isinstance(rule.floor, Disposition)
+
+
+def test_rule_modules_import_neither_flask_nor_fhir():
+    for path in RULES_DIR.glob("v*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert not name.startswith(("flask", "fhir", "werkzeug", "service.fhir_io", "service.api")), \
+                    (path.name, name)
+
+
+def test_rule_module_header_declares_version_status_and_date():
+    for module in MODULES:
+        first = (module.module.__doc__ or "").splitlines()[0]
+        assert module.version in first and module.status in first and module.date in first
+        assert re.fullmatch(r"\d+\.\d+\.\d+", module.version)
+        assert module.status in ("active", "retired")
+
+
+# --- terminology: only checked codes, with valid check digits --------------------------------------
+
+_VERHOEFF_D = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+               [2, 3, 4, 0, 1, 7, 8, 9, 5, 6], [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+               [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+               [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+               [8, 7, 6, 5, 9, 3, 2, 1, 0, 4], [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]]
+_VERHOEFF_P = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+               [5, 8, 0, 3, 7, 9, 6, 1, 4, 2], [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+               [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+               [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8]]
+
+
+def verhoeff_ok(number: str) -> bool:
+    c = 0
+    for i, digit in enumerate(reversed(number)):
+        c = _VERHOEFF_D[c][_VERHOEFF_P[i % 8][int(digit)]]
+    return c == 0
+
+
+def loinc_ok(code: str) -> bool:
+    """LOINC mod-10 check digit (Luhn over the number part)."""
+    number, check = code.split("-")
+    total = 0
+    for i, digit in enumerate(reversed(number)):
+        d = int(digit) * (2 if i % 2 == 0 else 1)
+        total += d // 10 + d % 10
+    return (10 - total % 10) % 10 == int(check)
+
+
+def test_check_digit_functions_catch_a_typo():
+    assert verhoeff_ok("230690007") and not verhoeff_ok("230690008")
+    assert loinc_ok("4548-4") and not loinc_ok("4548-5")
+
+
+def test_every_code_is_from_shared_terminology_with_a_valid_check_digit(terminology):
+    shared = (ROOT.parent / "shared" / "terminology.md")
+    table = shared.read_text() if shared.exists() else None
+    for section in ("conditions", "procedures"):
+        for key, term in terminology[section].items():
+            if "code" not in term:
+                continue
+            if term["system"] == "snomed":
+                assert verhoeff_ok(term["code"]), key
+            else:
+                assert loinc_ok(term["code"]), key
+            if table is not None:
+                assert f"| {term['code']} | {term['display']} |" in table, (key, term["code"])
