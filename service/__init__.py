@@ -14,7 +14,7 @@ from service.fhir_io.outgoing import now_iso
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
-    from service import errors
+    from service import errors, logs
     from service.api import docs, fhir, health
     from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
@@ -35,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                           f"not published; published: {', '.join(err.available)}") from None
     app.extensions["legtriage"] = State(settings, catalog, registry, BundleBuilder(catalog), now_iso())
 
+    logs.init_app(app)
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(fhir.bp)

@@ -17,6 +17,7 @@ from service.triage.facts import FACT_NAMES
 
 SYSTEMS = {"snomed": "http://snomed.info/sct", "loinc": "http://loinc.org"}
 ANSWERS_SYSTEM = "http://legtriage.example.org/fhir/CodeSystem/leg-numbness-answers"
+SUPPORTED_ITEM_TYPES = ("group", "choice", "boolean", "integer")
 
 
 class CatalogError(RuntimeError):
@@ -119,8 +120,11 @@ def _index_items(items: list[dict], parent: str = "") -> dict[str, Item]:
     for item in items:
         ext = {e["url"].rsplit("/", 1)[-1]: e.get("valueInteger") for e in item.get("extension", [])}
         link_id = item["linkId"]
+        if item.get("type") not in SUPPORTED_ITEM_TYPES:
+            raise CatalogError(f"questionnaire.json: item {link_id} has type {item.get('type')!r}; "
+                               f"this service reads {', '.join(SUPPORTED_ITEM_TYPES)}")
         if link_id in index:
-            raise CatalogError(f"questionnaire: duplicate linkId {link_id}")
+            raise CatalogError(f"questionnaire.json: duplicate linkId {link_id}")
         index[link_id] = Item(
             link_id=link_id, type=item["type"], required=bool(item.get("required")),
             repeats=bool(item.get("repeats")),
