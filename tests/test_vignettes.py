@@ -46,3 +46,13 @@ def test_vignette(client, terminology, case):
     assert not set(expect.get("not_causes") or []) & causes, why
     assert set(expect.get("proposals") or []) <= proposals, why
     assert not set(expect.get("not_proposals") or []) & proposals, why
+
+
+def test_vignette_quotes_are_in_their_sources():
+    sources = VIGNETTE_DIR.parents[2] / "shared" / "sources"
+    if not sources.is_dir():
+        pytest.skip("shared/sources is not beside this checkout (CI and the dev machines have it)")
+    squash = lambda text: " ".join(text.split())  # noqa: E731
+    texts = {p.name: squash(p.read_text(encoding="utf-8")) for p in sources.glob("*.txt")}
+    for case in VIGNETTES:
+        assert squash(case["source"]["quote"]) in texts[case["source"]["file"]], case["id"]
