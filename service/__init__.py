@@ -14,7 +14,7 @@ from service.fhir_io.outgoing import now_iso
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
-    from service import errors, logs
+    from service import auth, errors, logs
     from service.api import docs, fhir, health
     from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     logs.init_app(app)
     errors.register(app)
+    auth.init_app(app, settings)  # bearer JWT and CORS allow-list, both off unless configured
     app.register_blueprint(health.bp)
     app.register_blueprint(fhir.bp)
     app.register_blueprint(docs.bp)

@@ -10,6 +10,15 @@
 | LEGTRIAGE_DEFAULT_RULES_VERSION  | (newest active)          | rule module version used when a caller names none  |
 | LEGTRIAGE_PUBLIC_BASE_URL        | http://localhost:8080    | where callers reach the service (CapabilityStatement, docs) |
 | LEGTRIAGE_MAPPINGS_DIR           | ./mappings of the checkout | folder with the Questionnaire, fact map, terminology |
+| LEGTRIAGE_AUTH_ENABLED           | false                    | require a bearer JWT on /fhir (but /fhir/metadata) and /cds-services |
+| LEGTRIAGE_AUTH_JWKS_FILE         | (none)                   | JWKS file with the trusted signing keys (reloaded when it changes) |
+| LEGTRIAGE_AUTH_JWKS_URL          | (none)                   | or a JWKS URL, fetched with a timeout and cached   |
+| LEGTRIAGE_AUTH_ISSUERS           | (none)                   | comma-separated `iss` values accepted (required with auth) |
+| LEGTRIAGE_AUTH_AUDIENCE          | (none)                   | comma-separated `aud` values accepted (required with auth) |
+| LEGTRIAGE_AUTH_ALGORITHMS        | RS384,ES384,RS256        | signature algorithms accepted (asymmetric only)    |
+| LEGTRIAGE_AUTH_LEEWAY_SECONDS    | 30                       | clock skew allowed on exp, nbf and iat             |
+| LEGTRIAGE_AUTH_JTI_WINDOW_SECONDS| 0 (off)                  | >0: each jti is accepted once, and tokens must expire within this many seconds |
+| LEGTRIAGE_CORS_ORIGINS           | (none: CORS off)         | comma-separated browser origins allowed to call the API, or * |
 """
 from __future__ import annotations
 
@@ -18,11 +27,13 @@ from dataclasses import dataclass, fields as dc_fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 ENV_PREFIX = "LEGTRIAGE_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Asymmetric only: with an HMAC algorithm a published public key would become a shared secret.
+AUTH_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 
 
 class ConfigError(ValueError):
@@ -39,6 +50,36 @@ class Settings:
     default_rules_version: str | None
     public_base_url: str
     mappings_dir: Path
+    auth_enabled: bool
+    auth_jwks_file: Path | None
+    auth_jwks_url: str | None
+    auth_issuers: tuple[str, ...]
+    auth_audience: tuple[str, ...]
+    auth_algorithms: tuple[str, ...]
+    auth_leeway_seconds: int
+    auth_jti_window_seconds: int
+    cors_origins: tuple[str, ...]
+
+
+class CommaList(fields.Field):
+    """A comma-separated string (environment) or a list (overrides) -> tuple of non-empty strings."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ValidationError("must be a comma-separated list")
+        return tuple(v.strip() for v in value if v.strip())
+
+
+def _origin(value: str) -> bool:
+    """'*' or scheme://host[:port], the form browsers send in the Origin header."""
+    from urllib.parse import urlsplit
+    if value == "*":
+        return True
+    parts = urlsplit(value)
+    return (parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.path
+            and not parts.query and not parts.fragment and "@" not in parts.netloc)
 
 
 class SettingsSchema(Schema):
@@ -54,6 +95,35 @@ class SettingsSchema(Schema):
     public_base_url = fields.Url(load_default="http://localhost:8080", require_tld=False,
                                  schemes={"http", "https"})
     mappings_dir = fields.String(load_default=str(PROJECT_ROOT / "mappings"))
+    auth_enabled = fields.Boolean(load_default=False)
+    auth_jwks_file = fields.String(load_default=None, allow_none=True)
+    auth_jwks_url = fields.Url(load_default=None, allow_none=True, require_tld=False,
+                               schemes={"http", "https"})
+    auth_issuers = CommaList(load_default=())
+    auth_audience = CommaList(load_default=())
+    auth_algorithms = CommaList(load_default=("RS384", "ES384", "RS256"), validate=[
+        validate.Length(min=1), validate.ContainsOnly(AUTH_ALGORITHMS)])
+    auth_leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
+    auth_jti_window_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 86400))
+    cors_origins = CommaList(load_default=())
+
+    @validates_schema
+    def auth_needs_keys_and_allow_lists(self, data: dict[str, Any], **kwargs: Any) -> None:
+        # Auth on means: keys to check signatures with, and explicit issuers and audiences to trust.
+        if data.get("auth_enabled"):
+            if not data.get("auth_jwks_file") and not data.get("auth_jwks_url"):
+                raise ValidationError("auth is enabled: set LEGTRIAGE_AUTH_JWKS_FILE or "
+                                      "LEGTRIAGE_AUTH_JWKS_URL", "auth_enabled")
+            if data.get("auth_jwks_file") and data.get("auth_jwks_url"):
+                raise ValidationError("set LEGTRIAGE_AUTH_JWKS_FILE or LEGTRIAGE_AUTH_JWKS_URL, "
+                                      "not both", "auth_jwks_url")
+            for name in ("auth_issuers", "auth_audience"):
+                if not data.get(name):
+                    raise ValidationError("required when auth is enabled", name)
+        bad = [o for o in data.get("cors_origins", ()) if not _origin(o)]
+        if bad:
+            raise ValidationError(f"not an origin (scheme://host[:port] or *): {', '.join(bad)}",
+                                  "cors_origins")
 
     @post_load
     def make_settings(self, data: dict[str, Any], **kwargs: Any) -> Settings:
@@ -61,6 +131,7 @@ class SettingsSchema(Schema):
         data["default_rules_version"] = data["default_rules_version"] or None
         data["public_base_url"] = data["public_base_url"].rstrip("/")
         data["mappings_dir"] = Path(data["mappings_dir"])
+        data["auth_jwks_file"] = Path(data["auth_jwks_file"]) if data["auth_jwks_file"] else None
         return Settings(**data)
 
 
@@ -75,14 +146,12 @@ def load_settings(environ: Mapping[str, str] | None = None,
     raw: dict[str, Any] = {}
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX):
-            name = key[len(ENV_PREFIX):].lower()
-            if name.startswith("auth_") or name.startswith("cors_"):
-                continue  # read by their own modules
-            raw[name] = value.strip()
+            raw[key[len(ENV_PREFIX):].lower()] = value.strip()
     raw = {k: v for k, v in raw.items() if v != ""}
     raw.update(overrides or {})
-    if isinstance(raw.get("mappings_dir"), Path):
-        raw["mappings_dir"] = str(raw["mappings_dir"])
+    for name in ("mappings_dir", "auth_jwks_file"):
+        if isinstance(raw.get(name), Path):
+            raw[name] = str(raw[name])
     try:
         return _SCHEMA.load(raw)
     except ValidationError as err:

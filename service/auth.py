@@ -1,0 +1,287 @@
+"""Who may call the service: bearer-JWT auth (off by default) and the CORS allow-list (off by default).
+
+Auth (LEGTRIAGE_AUTH_ENABLED=true): every request needs ``Authorization: Bearer <JWT>`` except the
+public paths below (health, readiness, the CapabilityStatement, the OpenAPI spec and its docs) and
+CORS preflights. The JWT must be signed with an accepted asymmetric algorithm (RS384, ES384, RS256 by
+default; never ``none`` or HMAC) by a key of the configured JWKS (file or URL), name a trusted ``iss``
+and this service in ``aud``, carry ``exp`` and, when given, a ``nbf``/``iat`` that has arrived. With a
+jti window, each ``jti`` is accepted once. This is the CDS Hooks model (the EHR signs a short-lived
+JWT per request) and also fits access tokens from an authorization server (window 0).
+Everything else is 401 with an OperationOutcome and ``WWW-Authenticate: Bearer`` (RFC 6750).
+Token-supplied key locations (``jku``, ``x5u``) are never fetched: keys come from configuration only.
+
+The jti replay cache lives in each worker process (gunicorn workers share no memory): a stolen,
+still-valid token could be replayed once per worker. Tokens must then expire within the window, so
+the exposure is at most (workers) uses within a few minutes, over TLS, by someone who already holds
+a valid signed token.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from flask import Flask, g, request
+
+from service.config import ConfigError, Settings
+from service.errors import FhirError, Issue
+
+log = logging.getLogger(__name__)
+
+REALM = "legtriage"
+# Open without a token. FHIR says the CapabilityStatement is public; orchestrators probe health.
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/fhir/metadata", "/openapi.yaml"})
+PUBLIC_PREFIXES = ("/docs/",)
+MAX_TOKEN_CHARS = 16_384
+JWKS_URL_TIMEOUT_SECONDS = 5
+JWKS_URL_MAX_BYTES = 1_048_576
+JWKS_URL_CACHE_SECONDS = 300
+JWKS_URL_MIN_REFRESH_SECONDS = 30  # an unknown kid triggers a refetch at most this often
+EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Accept"]
+CORS_EXPOSE_HEADERS = ["WWW-Authenticate", "Location", "Content-Location"]
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """CORS if origins are configured; the bearer-token check if auth is enabled (checked at start)."""
+    if settings.cors_origins:
+        from flask_cors import CORS
+        origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
+        CORS(app, origins=origins, allow_headers=CORS_ALLOW_HEADERS,
+             expose_headers=CORS_EXPOSE_HEADERS, supports_credentials=False, max_age=600)
+    if not settings.auth_enabled:
+        return
+    verifier = Verifier(settings, _key_source(settings))
+    app.extensions["legtriage.auth"] = verifier
+
+    @app.before_request
+    def require_bearer_token() -> None:
+        if request.method == "OPTIONS" or is_public(request.path):
+            return  # preflights carry no credentials by design
+        g.auth_claims = verifier.verify(bearer_token(request.headers.get("Authorization")))
+
+
+def is_public(path: str) -> bool:
+    path = path.rstrip("/") or "/"
+    return path in PUBLIC_PATHS or path == "/docs" or path.startswith(PUBLIC_PREFIXES)
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of an 'Authorization: Bearer <token>' header; 401 when there is none."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("A bearer token is required: send Authorization: Bearer <JWT>.",
+                           code="login", error=None)
+    token = token.strip()
+    if len(token) > MAX_TOKEN_CHARS:
+        raise unauthorized("The bearer token is too long.")
+    return token
+
+
+def unauthorized(text: str, code: str = "security", error: str | None = "invalid_token") -> FhirError:
+    """401 with the RFC 6750 challenge; no error attribute when no credentials were sent."""
+    challenge = f'Bearer realm="{REALM}"'
+    if error:
+        challenge += f', error="{error}", error_description="{text.replace(chr(34), chr(39))}"'
+    return FhirError(401, [Issue(code, text)], headers={"WWW-Authenticate": challenge})
+
+
+# ---- keys -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str | None
+    jwk: jwt.PyJWK
+    alg: str | None  # the JWK's own "alg", when it names one
+    kty: str
+    crv: str | None
+
+
+def parse_jwks(data: Any) -> list[SigningKey]:
+    """The signature keys of a JWKS document; ValueError when it holds none."""
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise ValueError("not a JWKS (an object with a 'keys' list)")
+    keys = []
+    for raw in data["keys"]:
+        if not isinstance(raw, dict) or raw.get("use", "sig") != "sig":
+            continue
+        if any(name in raw for name in ("d", "p", "q", "k")):
+            # A private or symmetric key in a published key set is a configuration mistake.
+            raise ValueError("the JWKS holds private or symmetric key material; publish public keys only")
+        try:
+            jwk = jwt.PyJWK(raw)
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+            continue  # a key type this service cannot use; the others still count
+        keys.append(SigningKey(raw.get("kid"), jwk, raw.get("alg"), raw.get("kty", ""), raw.get("crv")))
+    if not keys:
+        raise ValueError("the JWKS holds no usable signature keys")
+    return keys
+
+
+class FileKeys:
+    """A JWKS file, read at start and re-read when it changes (key rotation without a restart)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._mtime = path.stat().st_mtime_ns
+            self._keys = parse_jwks(json.loads(path.read_bytes()))
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"invalid configuration: LEGTRIAGE_AUTH_JWKS_FILE: {path}: {err}") from None
+
+    def keys(self, refresh: bool = False) -> list[SigningKey]:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+            if mtime != self._mtime:
+                self._keys, self._mtime = parse_jwks(json.loads(self.path.read_bytes())), mtime
+        except (OSError, ValueError) as err:
+            # Keep serving with the keys we had; an operator sees this and fixes the file.
+            log.warning("JWKS file %s unreadable, keeping the previous keys: %s", self.path,
+                        type(err).__name__)
+        return self._keys
+
+
+class UrlKeys:
+    """A JWKS URL, fetched on first use with a timeout, cached, refetched when stale or on a new kid."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._keys: list[SigningKey] | None = None
+        self._fetched = 0.0
+        self._lock = threading.Lock()
+
+    def keys(self, refresh: bool = False) -> list[SigningKey]:
+        now = time.monotonic()
+        with self._lock:
+            stale = self._keys is None or now - self._fetched > JWKS_URL_CACHE_SECONDS
+            wanted = refresh and now - self._fetched > JWKS_URL_MIN_REFRESH_SECONDS
+            if stale or wanted:
+                try:
+                    self._keys = self._fetch()
+                except (OSError, ValueError) as err:
+                    log.warning("JWKS URL %s could not be fetched: %s", self.url, type(err).__name__)
+                self._fetched = now  # also after a failure: do not hammer the key server
+            if self._keys is None:
+                raise FhirError(503, [Issue("transient", "The signing keys cannot be fetched right "
+                                            "now; try again shortly.")], headers={"Retry-After": "30"})
+            return self._keys
+
+    def _fetch(self) -> list[SigningKey]:
+        req = urllib.request.Request(self.url, headers={"Accept": "application/json"})
+        with urllib.request.urlopen(req, timeout=JWKS_URL_TIMEOUT_SECONDS) as resp:  # noqa: S310
+            body = resp.read(JWKS_URL_MAX_BYTES + 1)
+        if len(body) > JWKS_URL_MAX_BYTES:
+            raise ValueError("JWKS too large")
+        return parse_jwks(json.loads(body))
+
+
+def _key_source(settings: Settings) -> FileKeys | UrlKeys:
+    if settings.auth_jwks_file is not None:
+        return FileKeys(settings.auth_jwks_file)
+    return UrlKeys(settings.auth_jwks_url)
+
+
+# ---- tokens -----------------------------------------------------------------------------------
+
+class ReplayCache:
+    """jti values seen in this process, each kept until its token expires."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], float] = {}
+        self._next_sweep = 0.0
+        self._lock = threading.Lock()
+
+    def first_use(self, issuer: str, jti: str, until: float) -> bool:
+        now = time.time()
+        with self._lock:
+            if now >= self._next_sweep:
+                self._seen = {k: t for k, t in self._seen.items() if t > now}
+                self._next_sweep = now + 60
+            key = (issuer, jti)
+            if self._seen.get(key, 0) > now:
+                return False
+            self._seen[key] = until
+            return True
+
+
+_CLAIM_ERRORS = [  # most specific first: PyJWT's exceptions subclass each other
+    (jwt.ExpiredSignatureError, "expired", "The token has expired."),
+    (jwt.ImmatureSignatureError, "security", "The token is not valid yet (nbf or iat is in the future)."),
+    (jwt.InvalidAudienceError, "security", "The token's audience (aud) is not this service."),
+    (jwt.InvalidIssuerError, "security", "The token's issuer (iss) is not trusted."),
+    (jwt.InvalidSignatureError, "security", "The token's signature does not verify."),
+    (jwt.InvalidAlgorithmError, "security", "The token's algorithm does not match its key."),
+    (jwt.DecodeError, "security", "The token is malformed."),
+]
+
+
+class Verifier:
+    """Checks bearer JWTs against the configured keys, issuers, audiences and replay window."""
+
+    def __init__(self, settings: Settings, keys: FileKeys | UrlKeys) -> None:
+        self.keys = keys
+        self.algorithms = settings.auth_algorithms
+        self.issuers = list(settings.auth_issuers)
+        self.audience = list(settings.auth_audience)
+        self.leeway = settings.auth_leeway_seconds
+        self.jti_window = settings.auth_jti_window_seconds
+        self.replays = ReplayCache()
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims when it is acceptable; FhirError 401 otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError:
+            raise unauthorized("The token is not a JWT.") from None
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise unauthorized(f"Algorithm {str(alg)[:16]!r} is not accepted; use one of "
+                               f"{', '.join(self.algorithms)}.")
+        key = self._key_for(header.get("kid"), alg)
+        required = ["exp", "iss", "aud"] + (["jti"] if self.jti_window else [])
+        try:
+            claims = jwt.decode(token, key.jwk.key, algorithms=[alg], audience=self.audience,
+                                issuer=self.issuers, leeway=self.leeway,
+                                options={"require": required, "verify_signature": True})
+        except jwt.MissingRequiredClaimError as err:
+            raise unauthorized(f"The token lacks the {err.claim!r} claim.") from None
+        except jwt.InvalidTokenError as err:
+            for kind, code, text in _CLAIM_ERRORS:
+                if isinstance(err, kind):
+                    raise unauthorized(text, code=code) from None
+            raise unauthorized("The token is invalid.") from None
+        if self.jti_window:
+            self._check_replay(claims)
+        return claims
+
+    def _key_for(self, kid: Any, alg: str) -> SigningKey:
+        def usable(k: SigningKey) -> bool:
+            family = {"R": "RSA", "P": "RSA", "E": "EC"}[alg[0]]
+            return (k.kty == family and k.alg in (None, alg)
+                    and (family != "EC" or k.crv == EC_CURVES[alg]))
+
+        for refresh in (False, True):
+            keys = [k for k in self.keys.keys(refresh=refresh) if usable(k)]
+            if kid is not None:
+                keys = [k for k in keys if k.kid == kid]
+            if len(keys) == 1:
+                return keys[0]
+            if len(keys) > 1:
+                raise unauthorized("The token names no kid and several keys fit: send a kid.")
+        raise unauthorized("The token's signing key (kid) is not a trusted key for its algorithm.")
+
+    def _check_replay(self, claims: dict[str, Any]) -> None:
+        jti, exp = claims.get("jti"), claims["exp"]
+        if not isinstance(jti, str) or not 0 < len(jti) <= 256:
+            raise unauthorized("The token's jti must be a string of 1 to 256 characters.")
+        if exp - time.time() > self.jti_window + self.leeway:
+            raise unauthorized(f"The token lives longer than {self.jti_window} s: with replay "
+                               "protection, send short-lived tokens (one per request).")
+        if not self.replays.first_use(str(claims["iss"]), jti, exp + self.leeway):
+            raise unauthorized("The token was already used (jti replay).")

@@ -1,0 +1,476 @@
+"""Bearer-JWT auth (issue #6, item 3): real tokens signed with test keys, and the ways they go wrong.
+
+Keys are made per test session with `cryptography`; tokens are signed with PyJWT, except the
+hostile ones (alg none, HS256 keyed with the public key) which PyJWT refuses to make and are
+assembled by hand, the way an attacker would.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from service import auth, create_app
+from service.config import ConfigError
+from tests.support import FHIR_JSON, TRIAGE, example, post_triage
+
+ISSUER = "https://ehr.example.org"
+AUDIENCE = "https://legtriage.example.org"
+GOOD = example("qr-emergency-stroke")
+
+
+# ---- keys and tokens ----------------------------------------------------------------------------
+
+class Key:
+    """A private key with its public JWK (kid, alg)."""
+
+    def __init__(self, private, kid: str, alg: str) -> None:
+        self.private, self.kid, self.alg = private, kid, alg
+
+    def jwk(self) -> dict:
+        public = jwt.algorithms.get_default_algorithms()[self.alg].to_jwk(self.private.public_key(),
+                                                                         as_dict=True)
+        return {**public, "kid": self.kid, "use": "sig", "alg": self.alg}
+
+    def public_pem(self) -> bytes:
+        return self.private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, Key]:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {
+        "RS384": Key(rsa_key, "rsa-1", "RS384"),
+        "RS256": Key(rsa_key, "rsa-1", "RS256"),
+        "ES384": Key(ec.generate_private_key(ec.SECP384R1()), "ec-1", "ES384"),
+        # Same kid as the trusted RSA key, different key material: a forger's key.
+        "forged": Key(rsa.generate_private_key(public_exponent=65537, key_size=2048), "rsa-1", "RS384"),
+        "other": Key(rsa.generate_private_key(public_exponent=65537, key_size=2048), "rsa-2", "RS384"),
+    }
+
+
+def jwks(*ks: Key) -> dict:
+    out = []
+    for k in ks:
+        jwk = k.jwk()
+        jwk.pop("alg")  # one RSA key serves RS256 and RS384
+        out.append(jwk)
+    return {"keys": out}
+
+
+def claims(**over) -> dict:
+    now = int(time.time())
+    base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "client-1", "iat": now, "nbf": now,
+            "exp": now + 120, "jti": str(uuid.uuid4())}
+    base.update(over)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def sign(key: Key, alg: str | None = None, kid: str | None = "default", **over) -> str:
+    headers = {"kid": key.kid if kid == "default" else kid}
+    if headers["kid"] is None:
+        headers = {}
+    return jwt.encode(claims(**over), key.private, algorithm=alg or key.alg, headers=headers)
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hand_made(header: dict, payload: dict, signer=None) -> str:
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
+    signature = signer(signing_input.encode()) if signer else b""
+    return f"{signing_input}.{b64(signature)}"
+
+
+# ---- apps ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def jwks_file(tmp_path_factory, keys):
+    path = tmp_path_factory.mktemp("jwks") / "jwks.json"
+    path.write_text(json.dumps(jwks(keys["RS384"], keys["ES384"])))
+    return path
+
+
+def auth_app(jwks_source: dict, **over):
+    config = {"auth_enabled": True, "auth_issuers": [ISSUER, "https://other-ehr.example.org"],
+              "auth_audience": [AUDIENCE], **jwks_source, **over}
+    return create_app(config)
+
+
+@pytest.fixture(scope="module")
+def client(jwks_file):
+    return auth_app({"auth_jwks_file": jwks_file}).test_client()
+
+
+def triage(client, token: str | None, **headers):
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return post_triage(client, GOOD, **headers)
+
+
+def assert_401(resp, code: str = "security", error: str | None = "invalid_token", says: str = ""):
+    assert resp.status_code == 401, resp.get_data(as_text=True)[:400]
+    assert resp.mimetype == FHIR_JSON
+    body = resp.get_json(force=True)
+    assert body["resourceType"] == "OperationOutcome"
+    issue = body["issue"][0]
+    assert issue["code"] == code and issue["severity"] == "error"
+    assert says.lower() in issue["diagnostics"].lower(), issue["diagnostics"]
+    challenge = resp.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="legtriage"')
+    if error:
+        assert f'error="{error}"' in challenge
+    else:
+        assert "error=" not in challenge
+    return issue
+
+
+# ---- off by default -------------------------------------------------------------------------------
+
+def test_auth_is_off_by_default(app):
+    resp = triage(app.test_client(), None)
+    assert resp.status_code == 200
+    assert "legtriage.auth" not in app.extensions
+
+
+# ---- good tokens --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("alg", ["RS384", "ES384", "RS256"])
+def test_a_good_token_is_let_in(client, keys, alg):
+    resp = triage(client, sign(keys[alg]))
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:400]
+    assert resp.get_json(force=True)["resourceType"] == "Bundle"
+
+
+def test_a_token_without_kid_works_when_one_key_fits(client, keys):
+    # The JWKS holds one RSA key and one EC key: an ES384 token can only mean the EC key.
+    assert triage(client, sign(keys["ES384"], kid=None)).status_code == 200
+
+
+def test_a_second_issuer_of_the_allow_list_is_let_in(client, keys):
+    assert triage(client, sign(keys["RS384"], iss="https://other-ehr.example.org")).status_code == 200
+
+
+def test_small_clock_skew_is_tolerated(client, keys):
+    now = int(time.time())
+    token = sign(keys["RS384"], nbf=now + 10, iat=now + 10, exp=now - 10 + 120)
+    assert triage(client, token).status_code == 200
+
+
+# ---- missing and bad tokens ------------------------------------------------------------------
+
+def test_no_token_is_401_with_a_challenge(client):
+    issue = assert_401(triage(client, None), code="login", error=None, says="bearer token is required")
+    assert "expression" not in issue
+
+
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "Token abc", "bearer"])
+def test_other_schemes_and_empty_bearer_are_401(client, header):
+    assert_401(post_triage(client, GOOD, Authorization=header), code="login", error=None)
+
+
+def test_garbage_token_is_401(client):
+    assert_401(triage(client, "not-a-jwt"), says="not a JWT")
+
+
+def test_an_overlong_token_is_401(client):
+    assert_401(triage(client, "a" * 20_000), says="too long")
+
+
+def test_wrong_key_is_401(client, keys):
+    assert_401(triage(client, sign(keys["forged"])), says="signature does not verify")
+
+
+def test_unknown_kid_is_401(client, keys):
+    assert_401(triage(client, sign(keys["other"])), says="signing key")
+
+
+def test_wrong_audience_is_401(client, keys):
+    assert_401(triage(client, sign(keys["RS384"], aud="https://someone-else.example.org")),
+               says="audience")
+
+
+def test_untrusted_issuer_is_401(client, keys):
+    assert_401(triage(client, sign(keys["RS384"], iss="https://evil.example.org")), says="issuer")
+
+
+def test_expired_token_is_401(client, keys):
+    now = int(time.time())
+    token = sign(keys["RS384"], iat=now - 600, nbf=now - 600, exp=now - 60)  # beyond the 30 s leeway
+    assert_401(triage(client, token), code="expired", says="expired")
+
+
+def test_not_yet_valid_token_is_401(client, keys):
+    now = int(time.time())
+    assert_401(triage(client, sign(keys["RS384"], nbf=now + 600, exp=now + 900)), says="not valid yet")
+
+
+@pytest.mark.parametrize("claim", ["exp", "iss", "aud"])
+def test_a_token_without_a_required_claim_is_401(client, keys, claim):
+    assert_401(triage(client, sign(keys["RS384"], **{claim: None})), says=claim)
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE"])
+def test_alg_none_is_401(client, alg):
+    token = hand_made({"alg": alg, "typ": "JWT"}, claims())
+    assert_401(triage(client, token), says="not accepted")
+
+
+def test_hs256_signed_with_the_public_key_is_401(client, keys):
+    # The classic key-confusion attack: the public key (which anyone has) used as an HMAC secret.
+    for secret in (keys["RS384"].public_pem(), json.dumps(keys["RS384"].jwk()).encode()):
+        token = hand_made({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}, claims(),
+                          lambda data: hmac.new(secret, data, hashlib.sha256).digest())
+        assert_401(triage(client, token), says="not accepted")
+
+
+def test_an_rsa_token_claiming_the_ec_kid_is_401(client, keys):
+    assert_401(triage(client, sign(keys["RS384"], kid="ec-1")), says="signing key")
+
+
+def test_a_tampered_payload_is_401(client, keys):
+    header, payload, signature = sign(keys["RS384"]).split(".")
+    forged = b64(json.dumps(claims(sub="admin")).encode())
+    assert_401(triage(client, f"{header}.{forged}.{signature}"), says="signature")
+
+
+def test_an_algorithm_outside_the_configured_list_is_401(jwks_file, keys):
+    client = auth_app({"auth_jwks_file": jwks_file}, auth_algorithms=["ES384"]).test_client()
+    assert triage(client, sign(keys["ES384"])).status_code == 200
+    assert_401(triage(client, sign(keys["RS384"])), says="not accepted")
+
+
+# ---- which paths need a token -----------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/fhir/metadata", "/fhir/metadata/", "/docs/"])
+def test_public_paths_stay_open(client, path):
+    resp = client.get(path)
+    assert resp.status_code == 200, (path, resp.status_code)
+
+
+def test_the_openapi_spec_stays_open(client):
+    assert client.get("/openapi.yaml").status_code != 401
+
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/fhir/Questionnaire/leg-numbness"),
+    ("GET", "/fhir/Questionnaire?url=x"),
+    ("GET", "/fhir/Library"),
+    ("GET", "/fhir/OperationDefinition/triage"),
+    ("GET", "/fhir/CodeSystem/triage-disposition"),
+    ("GET", "/fhir/no-such-thing"),  # 401 before 404: no probing for paths without a token
+    ("GET", TRIAGE),  # 401 before 405
+    ("GET", "/cds-services"),
+    ("POST", "/cds-services/leg-numbness-triage"),
+    ("GET", "/fhir/%6Detadata-not"),
+])
+def test_everything_else_needs_a_token(client, method, path):
+    assert_401(client.open(path, method=method), code="login", error=None)
+
+
+def test_auth_comes_before_content_negotiation(client):
+    # Without a token a caller learns nothing, not even which formats are served.
+    resp = post_triage(client, "<xml/>", **{"Content-Type": "application/fhir+xml",
+                                            "Accept": "application/fhir+xml"})
+    assert_401(resp, code="login", error=None)
+
+
+def test_a_good_token_reads_the_other_fhir_endpoints(client, keys):
+    resp = client.get("/fhir/Questionnaire/leg-numbness",
+                      headers={"Authorization": f"Bearer {sign(keys['ES384'])}"})
+    assert resp.status_code == 200
+
+
+# ---- jti replay window --------------------------------------------------------------------------
+
+@pytest.fixture()
+def replay_client(jwks_file):
+    return auth_app({"auth_jwks_file": jwks_file}, auth_jti_window_seconds=300).test_client()
+
+
+def test_a_replayed_token_is_401(replay_client, keys):
+    token = sign(keys["RS384"])
+    assert triage(replay_client, token).status_code == 200
+    assert_401(triage(replay_client, token), says="already used")
+    assert triage(replay_client, sign(keys["RS384"])).status_code == 200  # a fresh jti is fine
+
+
+def test_the_same_jti_from_another_issuer_is_not_a_replay(replay_client, keys):
+    jti = str(uuid.uuid4())
+    assert triage(replay_client, sign(keys["RS384"], jti=jti)).status_code == 200
+    assert triage(replay_client, sign(keys["RS384"], jti=jti,
+                                      iss="https://other-ehr.example.org")).status_code == 200
+
+
+def test_with_a_window_jti_is_required(replay_client, keys):
+    assert_401(triage(replay_client, sign(keys["RS384"], jti=None)), says="jti")
+
+
+def test_with_a_window_long_lived_tokens_are_401(replay_client, keys):
+    # A replay cache that forgot a token before it expired would let it be replayed.
+    assert_401(triage(replay_client, sign(keys["RS384"], exp=int(time.time()) + 3600)),
+               says="lives longer")
+
+
+def test_without_a_window_a_token_may_be_reused(client, keys):
+    token = sign(keys["RS384"], jti=None)
+    assert triage(client, token).status_code == 200
+    assert triage(client, token).status_code == 200
+
+
+def test_the_replay_cache_forgets_expired_tokens():
+    cache = auth.ReplayCache()
+    assert cache.first_use("iss", "a", time.time() + 60)
+    assert not cache.first_use("iss", "a", time.time() + 60)
+    assert cache.first_use("iss", "b", time.time() - 1)  # already expired: not kept
+    cache._next_sweep = 0
+    cache.first_use("iss", "c", time.time() + 60)
+    assert set(cache._seen) == {("iss", "a"), ("iss", "c")}
+
+
+# ---- keys from a file that changes, and from a URL ------------------------------------------------
+
+def test_a_rotated_jwks_file_is_picked_up(tmp_path, keys):
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(jwks(keys["RS384"])))
+    client = auth_app({"auth_jwks_file": path}).test_client()
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+    assert_401(triage(client, sign(keys["other"])), says="signing key")
+    path.write_text(json.dumps(jwks(keys["other"])))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+    assert triage(client, sign(keys["other"])).status_code == 200
+    assert_401(triage(client, sign(keys["RS384"])), says="signing key")
+    # A broken file later on keeps the last good keys instead of locking everyone out.
+    path.write_text("{broken")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 2_000_000_000))
+    assert triage(client, sign(keys["other"])).status_code == 200
+
+
+class JwksServer:
+    """A JWKS endpoint on 127.0.0.1 whose document and availability the test controls."""
+
+    def __init__(self, document: dict) -> None:
+        self.document, self.up, self.hits = document, True, 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                server.hits += 1
+                if not server.up:
+                    self.send_error(503)
+                    return
+                body = json.dumps(server.document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def jwks_server(keys):
+    server = JwksServer(jwks(keys["RS384"]))
+    yield server
+    server.close()
+
+
+def test_keys_from_a_jwks_url_are_fetched_once_and_cached(jwks_server, keys):
+    client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
+    assert jwks_server.hits == 0  # fetched on first use: the key server may be down at boot
+    for _ in range(3):
+        assert triage(client, sign(keys["RS384"])).status_code == 200
+    assert jwks_server.hits == 1
+    # The key server going down later does not lock callers out: the cached keys still serve.
+    jwks_server.up = False
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+
+
+def test_a_new_kid_at_the_jwks_url_is_fetched(jwks_server, keys, monkeypatch):
+    monkeypatch.setattr(auth, "JWKS_URL_MIN_REFRESH_SECONDS", 0)
+    client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+    jwks_server.document = jwks(keys["RS384"], keys["other"])  # the issuer rotated its keys
+    assert triage(client, sign(keys["other"])).status_code == 200
+    assert jwks_server.hits == 2
+
+
+def test_an_unreachable_jwks_url_is_503_not_a_crash(jwks_server, keys):
+    jwks_server.up = False
+    client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
+    resp = triage(client, sign(keys["RS384"]))
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == "30"
+    assert resp.get_json(force=True)["issue"][0]["code"] == "transient"
+
+
+# ---- configuration checked at start ------------------------------------------------------------
+
+@pytest.mark.parametrize("config,names", [
+    ({"auth_enabled": True}, "LEGTRIAGE_AUTH_JWKS_FILE"),
+    ({"auth_enabled": True, "auth_jwks_url": "http://127.0.0.1:9/j"}, "LEGTRIAGE_AUTH_ISSUERS"),
+    ({"auth_enabled": True, "auth_jwks_url": "http://127.0.0.1:9/j", "auth_issuers": "x"},
+     "LEGTRIAGE_AUTH_AUDIENCE"),
+    ({"auth_algorithms": "RS384,HS256"}, "LEGTRIAGE_AUTH_ALGORITHMS"),
+    ({"auth_algorithms": "none"}, "LEGTRIAGE_AUTH_ALGORITHMS"),
+    ({"auth_jwks_url": "file:///etc/passwd"}, "LEGTRIAGE_AUTH_JWKS_URL"),
+    ({"auth_enabled": "maybe"}, "LEGTRIAGE_AUTH_ENABLED"),
+])
+def test_bad_auth_settings_stop_the_start(config, names):
+    with pytest.raises(ConfigError, match=names):
+        create_app(config)
+
+
+def test_a_missing_jwks_file_stops_the_start(tmp_path):
+    with pytest.raises(ConfigError, match="LEGTRIAGE_AUTH_JWKS_FILE"):
+        auth_app({"auth_jwks_file": tmp_path / "nope.json"})
+
+
+def test_a_jwks_with_private_keys_stops_the_start(tmp_path, keys):
+    private = jwt.algorithms.RSAAlgorithm.to_jwk(keys["RS384"].private, as_dict=True)
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": [private]}))
+    with pytest.raises(ConfigError, match="private"):
+        auth_app({"auth_jwks_file": path})
+
+
+def test_a_jwks_without_signature_keys_stops_the_start(tmp_path, keys):
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": [{**keys["RS384"].jwk(), "use": "enc"}]}))
+    with pytest.raises(ConfigError, match="no usable"):
+        auth_app({"auth_jwks_file": path})
+
+
+def test_auth_settings_come_from_the_environment(monkeypatch, jwks_file, keys):
+    for name, value in {"ENABLED": "true", "JWKS_FILE": str(jwks_file), "ISSUERS": f" {ISSUER} ,",
+                        "AUDIENCE": AUDIENCE, "JTI_WINDOW_SECONDS": "120"}.items():
+        monkeypatch.setenv(f"LEGTRIAGE_AUTH_{name}", value)
+    client = create_app().test_client()
+    assert_401(triage(client, None), code="login", error=None)
+    token = sign(keys["RS384"], exp=int(time.time()) + 60)
+    assert triage(client, token).status_code == 200
+    assert_401(triage(client, token), says="already used")
