@@ -1,0 +1,86 @@
+# syntax=docker/dockerfile:1
+# legtriage — FHIR R4 triage service for leg numbness, served by gunicorn.
+#
+#   docker build -t legtriage .
+#   podman build --format docker --build-arg BASE_IMAGE=localhost/legtriage-base:bookworm-py3.11 -t legtriage .
+#
+# BASE_IMAGE must be a Debian-based image with Python 3.11 where `python3 -m venv`
+# works (the official python:3.11-slim images, or the local image that
+# scripts/make-base-image builds with debootstrap). Use --format docker with
+# podman/buildah so the HEALTHCHECK is kept (the OCI image format has none).
+ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm
+
+# ---------------------------------------------------------------------------
+# builder: resolve and build every dependency as a wheel, then install the
+# wheels (offline) into a virtual environment that the runtime stage copies.
+FROM ${BASE_IMAGE} AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /src
+# Only pyproject.toml: the dependency layers stay cached while the code changes.
+COPY pyproject.toml ./
+# An optional build secret "ca-bundle" (a PEM file) lets pip trust a
+# TLS-intercepting proxy: --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt
+# It is mounted for this step only and never stored in an image layer.
+RUN --mount=type=secret,id=ca-bundle \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
+ && python3 -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('requirements.txt', 'w').write(chr(10).join(deps) + chr(10))" \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip wheel --wheel-dir /wheels -r requirements.txt \
+ && /opt/venv/bin/pip install --no-index --find-links /wheels -r requirements.txt \
+ && /opt/venv/bin/pip uninstall --yes setuptools pip \
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
+ && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+
+# ---------------------------------------------------------------------------
+# runtime: the base image, the virtual environment, the application files and
+# an unprivileged user. Nothing is written outside /tmp at run time, so the
+# container runs with a read-only root filesystem and a tmpfs on /tmp.
+FROM ${BASE_IMAGE} AS runtime
+
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="legtriage" \
+      org.opencontainers.image.description="FHIR R4 triage microservice for leg numbness: QuestionnaireResponse in, RiskAssessment and ServiceRequest proposals out" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="legtriage" \
+      org.opencontainers.image.documentation="docs/deployment.md"
+
+RUN useradd --system --uid 10001 --user-group --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin legtriage
+
+COPY --from=builder /opt/venv /opt/venv
+
+WORKDIR /app
+COPY gunicorn.conf.py openapi.yaml ./
+COPY mappings/ ./mappings/
+COPY service/ ./service/
+COPY docker/healthcheck ./docker/healthcheck
+RUN /opt/venv/bin/python -m compileall -q /app/service /app/gunicorn.conf.py \
+ && chmod -R a+rX /app \
+ && chmod 0755 /app/docker/healthcheck
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TMPDIR=/tmp \
+    HOME=/tmp \
+    LEGTRIAGE_HOST=0.0.0.0 \
+    LEGTRIAGE_PORT=8080
+
+USER 10001:10001
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["/app/docker/healthcheck"]
+
+# gunicorn is PID 1: SIGTERM makes it stop accepting, finish in-flight requests
+# (graceful_timeout) and exit.
+CMD ["/opt/venv/bin/gunicorn", "--config", "/app/gunicorn.conf.py", "service:create_app()"]
