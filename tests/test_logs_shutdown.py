@@ -214,5 +214,6 @@ def test_sigterm_finishes_the_in_flight_request(gunicorn_server):
     assert marker not in out and marker not in err
     assert "Handling signal: term" in out + err
     entries = json_lines(out)  # every stdout line is JSON (json.loads raises otherwise)
+    assert any(e["logger"] == "gunicorn.error" for e in entries), "gunicorn's own logs are JSON too"
     access = [e for e in entries if e.get("event") == "request" and e.get("path") == TRIAGE]
     assert access and access[-1]["status"] == 200 and access[-1]["disposition"] == "emergency"
