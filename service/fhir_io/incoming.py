@@ -17,6 +17,9 @@ FORMAT_PARAMS = {"json", "application/json", "application/fhir+json"}
 QR_STATUS = {"in-progress", "completed", "amended", "entered-in-error", "stopped"}
 VALUE_TYPES = {"boolean": "valueBoolean", "integer": "valueInteger", "choice": "valueCoding"}
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+# JSON levels one resource may nest. A response to the leg-numbness Questionnaire needs about 12;
+# much deeper structures only serve to exhaust the recursive validators (a 500 at ~300 levels).
+MAX_DEPTH = 40
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ def read_json(request: Request) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as err:
+        if err.msg == "depth limit exceeded":
+            raise FhirError.one(400, "structure", "The body nests deeper than 1024 levels: this "
+                                "service does not read it.") from None
         raise FhirError.one(400, "structure", f"The body is not valid JSON: {err.msg} "
                             f"(at character {err.pos}).") from None
 
@@ -105,14 +111,41 @@ def unwrap(body: Any, query_version: str | None) -> tuple[dict, str | None, str]
         if qr.get("resourceType") != "QuestionnaireResponse":
             raise FhirError.one(422, "structure", "Parameter 'questionnaireResponse' must be a "
                                 "QuestionnaireResponse.", f"{root}.resourceType")
-        return qr, version, root
+        return check_depth(qr, root), version, root
     if rtype == "QuestionnaireResponse":
-        return body, version, "QuestionnaireResponse"
+        return check_depth(body, "QuestionnaireResponse"), version, "QuestionnaireResponse"
     if rtype is None:
         raise FhirError.one(422, "required", "resourceType is missing: send a QuestionnaireResponse "
                             "or Parameters.", "resourceType")
     raise FhirError.one(422, "not-supported", f"resourceType {str(rtype)[:64]!r} is not accepted: send a "
                         "QuestionnaireResponse or Parameters.", "resourceType")
+
+
+def check_depth(resource: dict, root: str) -> dict:
+    """The resource, unless it nests deeper than MAX_DEPTH (422 naming the first element too deep)."""
+    stack: list[tuple[Any, int]] = [(resource, 1)]
+    while stack:  # depth only, no paths: this runs on every request
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FhirError.one(422, "structure", f"The resource nests deeper than {MAX_DEPTH} levels "
+                                "(this Questionnaire has two).", _first_too_deep(resource, root))
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return resource
+
+
+def _first_too_deep(node: Any, path: str, depth: int = 1) -> str:
+    # Only called once the resource is known to be too deep, so recursion is bounded by MAX_DEPTH.
+    if depth > MAX_DEPTH:
+        return path
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, child in items:
+        if isinstance(child, (dict, list)):
+            here = f"{path}[{key}]" if isinstance(node, list) else f"{path}.{key}"
+            found = _first_too_deep(child, here, depth + 1)
+            if found:
+                return found
+    return ""
 
 
 def validate_structure(qr: dict, root: str) -> None:
