@@ -85,8 +85,8 @@ def _codes(allowed: tuple[str, ...]) -> mf.List:
                    validate=validate.Length(min=1))
 
 
-class FactsSchema(Schema):
-    """Domain ranges and allowed codes of every fact; builds a Facts object."""
+class _CodedFactsSchema(Schema):
+    """Domain ranges and allowed codes of the non-boolean facts; builds a Facts object."""
 
     class Meta:
         unknown = RAISE
@@ -110,10 +110,19 @@ class FactsSchema(Schema):
         return Facts(**data)
 
 
+class StrictBoolean(mf.Boolean):
+    """True or False only: marshmallow's Boolean would take 1, "yes" or "on"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 # Every remaining fact is a plain boolean.
-for _name in FACT_NAMES:
-    if _name not in FactsSchema._declared_fields:
-        FactsSchema._declared_fields[_name] = mf.Boolean(allow_none=True, truthy={True}, falsy={False})
+FactsSchema = type("FactsSchema", (_CodedFactsSchema,), {
+    name: StrictBoolean(allow_none=True)
+    for name in FACT_NAMES if name not in _CodedFactsSchema._declared_fields})
 
 _SCHEMA = FactsSchema()
 
