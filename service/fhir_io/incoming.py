@@ -10,11 +10,11 @@ from flask import Request
 
 from service.catalog import ANSWERS_SYSTEM, Catalog
 from service.errors import FhirError, Issue
+from service.fhir_io import structure
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
 ACCEPTABLE = JSON_TYPES | {"*/*", "application/*"}
 FORMAT_PARAMS = {"json", "application/json", "application/fhir+json"}
-QR_STATUS = {"in-progress", "completed", "amended", "entered-in-error", "stopped"}
 VALUE_TYPES = {"boolean": "valueBoolean", "integer": "valueInteger", "choice": "valueCoding"}
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 # JSON levels one resource may nest. A response to the leg-numbness Questionnaire needs about 12;
@@ -150,30 +150,11 @@ def _first_too_deep(node: Any, path: str, depth: int = 1) -> str:
 
 def validate_structure(qr: dict, root: str) -> None:
     """The resource is valid FHIR R4 (datatypes, cardinality, unknown elements) and uses valid codes."""
-    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-    from pydantic import ValidationError
-
-    issues = []
-    try:
-        QuestionnaireResponse.model_validate(qr)
-    except ValidationError as err:
-        for e in err.errors():
-            where = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]
-                                   if p != "__root__")
-            issues.append(Issue("structure" if e["type"] != "missing" else "required",
-                                _clean(e["msg"]), where))
-    except (TypeError, ValueError) as err:
-        issues.append(Issue("structure", _clean(str(err)), root))
-    status = qr.get("status")
-    if isinstance(status, str) and status not in QR_STATUS:
-        issues.append(Issue("code-invalid", f"status {status[:40]!r} is not one of "
-                            f"{', '.join(sorted(QR_STATUS))}.", f"{root}.status"))
+    # A compiled schema derived from the official HL7 R4 JSON schema (service/fhir_io/structure.py):
+    # as strict as fhir.resources was here and stricter on value sets, at ~1/20 of the time.
+    issues = structure.check(qr, root)
     if issues:
         raise FhirError(422, issues)
-
-
-def _clean(msg: str) -> str:
-    return msg.replace("Value error, ", "")[:300]
 
 
 def check_against_questionnaire(qr: dict, root: str, catalog: Catalog) -> Answers:
