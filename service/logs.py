@@ -104,8 +104,6 @@ class StdoutHandler(logging.StreamHandler):
 
 def _ensure_handler(logger: logging.Logger, level: int) -> None:
     """Give `logger` exactly one JSON stdout handler (idempotent), its own level, no propagation."""
-    if default_handler in logger.handlers:
-        logger.removeHandler(default_handler)
     if not any(isinstance(h, StdoutHandler) for h in logger.handlers):
         logger.addHandler(StdoutHandler())
     logger.setLevel(level)
@@ -113,7 +111,7 @@ def _ensure_handler(logger: logging.Logger, level: int) -> None:
 
 
 def init_app(app: Flask, level: str | int | None = None) -> None:
-    """Log one JSON line per request and make the app's own logger write JSON lines to stdout.
+    """Log one JSON line per request; the app's own logger logs at the service's level, as JSON.
 
     `level` defaults to the service settings' log_level (LEGTRIAGE_LOG_LEVEL), else info.
     """
@@ -126,7 +124,16 @@ def init_app(app: Flask, level: str | int | None = None) -> None:
     lvl = _level(level)
     access = logging.getLogger(ACCESS_LOGGER)
     _ensure_handler(access, lvl)
-    _ensure_handler(app.logger, lvl)
+    # The app's own messages go to the root logger: under gunicorn its handler is the JSON one
+    # (gunicorn_logconfig_dict); with no logging set up at all (flask run), add that handler
+    # ourselves, like logging.basicConfig would; test runners keep their capturing handlers.
+    if default_handler in app.logger.handlers:
+        app.logger.removeHandler(default_handler)
+    app.logger.setLevel(lvl)
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(StdoutHandler())
+        root.setLevel(lvl)
 
     def start_timer() -> None:
         g._legtriage_t0 = time.perf_counter()
@@ -165,6 +172,7 @@ def gunicorn_logconfig_dict(level: str | int | None = "info") -> dict[str, Any]:
         "handlers": {
             "stdout": {"()": StdoutHandler, "formatter": "json"},
         },
+        # the app's logger ("service", at its own level) and libraries (warnings up) end here
         "root": {"level": "WARNING", "handlers": ["stdout"]},
         "loggers": {
             "gunicorn.error": {"level": lvl, "handlers": ["stdout"], "propagate": False},

@@ -117,14 +117,19 @@ def test_formatter_keeps_exception_messages_and_query_strings_out():
 
 
 def test_gunicorn_logconfig_dict_is_valid_and_json():
-    import logging.config
-
-    cfg = logs.gunicorn_logconfig_dict("warning")
-    assert cfg["loggers"]["gunicorn.error"]["level"] == "WARNING"
-    logging.config.dictConfig(cfg)
-    handler = logging.getLogger("gunicorn.error").handlers[0]
-    assert isinstance(handler, logs.StdoutHandler)
-    assert isinstance(handler.formatter, logs.JsonFormatter)
+    # In a child process: dictConfig changes the root logger for the whole interpreter.
+    code = ("import logging, logging.config; from service.logs import gunicorn_logconfig_dict; "
+            "cfg = gunicorn_logconfig_dict('warning'); "
+            "assert cfg['loggers']['gunicorn.error']['level'] == 'WARNING'; "
+            "logging.config.dictConfig(cfg); log = logging.getLogger('gunicorn.error'); "
+            "log.info('hidden'); log.warning('Error handling request %s', '/x?subject=Patient/canary')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (entry,) = json_lines(result.stdout)
+    assert entry["logger"] == "gunicorn.error" and entry["level"] == "warning"
+    assert entry["message"] == "Error handling request /x?[redacted]"
+    assert result.stderr == ""
 
 
 # --------------------------------------------------------------------------- SIGTERM under gunicorn
