@@ -1,0 +1,309 @@
+"""Malformed, hostile and unexpected requests (issue #6, item 1).
+
+Each case goes through the HTTP API twice: the Flask test client, and a real gunicorn on 127.0.0.1
+(sockets, gunicorn's own parsing, the body limit on a real connection). Each must get the status
+DESIGN.md gives, a FHIR OperationOutcome whose issue names the offending element where there is one,
+no stack trace, and the service must triage a good request right after it.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+import requests
+
+from tests.servers import gunicorn
+from tests.support import ANSWERS_SYSTEM, FHIR_JSON, TRIAGE, example, questionnaire_response
+
+GOOD = example("qr-emergency-stroke")
+BASE_ANSWERS = {"numbness.side": "left", "numbness.onset": "sudden", "history.age": 50}
+QR = "QuestionnaireResponse"
+SIDE = f"{QR}.item[0].item[0].answer[0]"  # numbness.side in qr() below
+AGE = f"{QR}.item[1].item[0].answer[0].valueInteger"  # history.age in qr() below
+
+
+def qr(mutate: Callable[[dict], Any] | None = None) -> dict:
+    """A valid response (side, onset, age), changed by `mutate`."""
+    body = questionnaire_response(BASE_ANSWERS)
+    if mutate:
+        mutate(body)
+    return body
+
+
+def js(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def age_raw(literal: str) -> bytes:
+    """A response whose age answer is written as the raw JSON `literal` (NaN, 1e400, ...)."""
+    return js(qr()).replace(b'"valueInteger": 50', b'"valueInteger": ' + literal.encode())
+
+
+def nested_items(levels: int) -> bytes:
+    inner = '{"linkId": "numbness"}'
+    for _ in range(levels):
+        inner = '{"linkId": "numbness", "item": [%s]}' % inner
+    body = qr()
+    body["item"] = ["PLACEHOLDER"]
+    return js(body).replace(b'"PLACEHOLDER"', inner.encode())
+
+
+def params(*parts: dict) -> dict:
+    return {"resourceType": "Parameters", "parameter": list(parts)}
+
+
+def setter(path: str, value: Any) -> Callable[[dict], None]:
+    """Set (or with value DELETE, remove) a dotted path such as 'item.0.item.0.answer'."""
+    def mutate(body: dict) -> None:
+        *parents, last = path.split(".")
+        node: Any = body
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        key = int(last) if isinstance(node, list) else last
+        if value is DELETE:
+            del node[key]
+        else:
+            node[key] = value
+    return mutate
+
+
+DELETE = object()
+
+
+@dataclass
+class Case:
+    id: str
+    body: bytes | dict | list | str | None
+    status: int
+    expression: str | None = None  # the first issue's expression; None: the request has no element
+    says: str = ""  # a word or two the first issue's diagnostics must contain
+    method: str = "POST"
+    path: str = TRIAGE
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def data(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return js(self.body)
+
+    def all_headers(self) -> dict[str, str]:
+        return {"Content-Type": FHIR_JSON, **self.headers} if self.method == "POST" else self.headers
+
+
+CASES = [
+    # ---- not JSON, or not readable: 400
+    Case("malformed-json", b'{"resourceType": "QuestionnaireResponse",', 400, says="not valid JSON"),
+    Case("trailing-garbage", js(GOOD) + b"}", 400, says="not valid JSON"),
+    Case("empty-body", b"", 400, says="empty"),
+    Case("whitespace-body", b" \r\n\t ", 400, says="empty"),
+    Case("xml-labelled-json", b'<QuestionnaireResponse xmlns="http://hl7.org/fhir"/>', 400,
+         says="not valid JSON"),
+    Case("nan", age_raw("NaN"), 400, says="not valid JSON"),
+    Case("infinity", age_raw("Infinity"), 400, says="not valid JSON"),
+    Case("minus-infinity", age_raw("-Infinity"), 400, says="not valid JSON"),
+    Case("invalid-utf8", js(GOOD).replace(b"Patient/", b"Patient/\xff\xfe\xc3("), 400, says="UTF-8"),
+    Case("lone-surrogate", js(GOOD).replace(b"Patient/", b"Patient/\\ud800"), 400, says="not valid JSON"),
+    Case("number-beyond-double", age_raw("1e400"), 400, says="infinity"),
+    Case("100000-nested-brackets", b"[" * 100_000 + b"]" * 100_000, 400, says="deeper than 1024"),
+    Case("thousands-of-nested-items", nested_items(3000), 400, says="deeper than 1024"),
+    # ---- wrong media types: 415, 406
+    Case("text-plain", js(GOOD), 415, headers={"Content-Type": "text/plain"}, says="text/plain"),
+    Case("form-encoded", b"resourceType=QuestionnaireResponse", 415,
+         headers={"Content-Type": "application/x-www-form-urlencoded"}),
+    Case("xml", b'<QuestionnaireResponse xmlns="http://hl7.org/fhir"/>', 415,
+         headers={"Content-Type": "application/fhir+xml"}, says="application/fhir+xml"),
+    Case("other-fhir-version", js(GOOD), 415,
+         headers={"Content-Type": "application/fhir+json; fhirVersion=3.0"}, says="R4"),
+    Case("accept-xml", GOOD, 406, headers={"Accept": "application/fhir+xml"}, says="Accept"),
+    Case("accept-fhir-3", GOOD, 406, headers={"Accept": "application/fhir+json; fhirVersion=3.0"}),
+    Case("accept-html", GOOD, 406, headers={"Accept": "text/html"}),
+    Case("format-xml", GOOD, 406, path=TRIAGE + "?_format=xml", expression="_format"),
+    # ---- JSON, but not the resource: 422
+    Case("json-array", [GOOD], 422, says="JSON object"),
+    Case("json-string", "\"QuestionnaireResponse\"", 422, says="JSON object"),
+    Case("json-number", "42", 422, says="JSON object"),
+    Case("json-null", "null", 422, says="JSON object"),
+    Case("wrong-resource-type", {**GOOD, "resourceType": "Patient"}, 422, "resourceType", "Patient"),
+    Case("missing-resource-type", {k: v for k, v in GOOD.items() if k != "resourceType"}, 422,
+         "resourceType", "missing"),
+    Case("resource-type-not-a-string", {**GOOD, "resourceType": ["QuestionnaireResponse"]}, 422,
+         "resourceType"),
+    Case("unknown-element", qr(setter("favouriteColour", "blue")), 422, f"{QR}.favouriteColour"),
+    Case("item-not-a-list", qr(setter("item", {"linkId": "numbness"})), 422, f"{QR}.item"),
+    Case("answer-not-a-list", qr(setter("item.0.item.0.answer", {"valueBoolean": True})), 422,
+         f"{QR}.item[0].item[0].answer"),
+    Case("hundreds-of-nested-items", nested_items(300), 422, f"{QR}" + ".item[0]" * 20, "deeper than 40"),
+    # ---- the subject
+    Case("missing-subject", qr(setter("subject", DELETE)), 422, f"{QR}.subject", "subject"),
+    Case("subject-not-a-patient", qr(setter("subject", {"reference": "Practitioner/1"})), 422,
+         f"{QR}.subject.reference", "Patient"),
+    Case("subject-a-string", qr(setter("subject", "Patient/1")), 422, f"{QR}.subject"),
+    # ---- the answers
+    Case("missing-required-answers", questionnaire_response({"numbness.side": "left"}), 422,
+         f"{QR}.item", "numbness.onset"),
+    Case("no-items-at-all", qr(setter("item", DELETE)), 422, f"{QR}.item", "numbness.side"),
+    Case("wrong-answer-type", qr(setter("item.0.item.0.answer", [{"valueBoolean": True}])), 422,
+         SIDE, "valueCoding"),
+    Case("two-value-types", qr(setter("item.0.item.0.answer", [
+        {"valueBoolean": True, "valueCoding": {"system": ANSWERS_SYSTEM, "code": "left"}}])), 422,
+         SIDE),
+    Case("integer-as-string", qr(setter("item.1.item.0.answer", [{"valueString": "50"}])), 422,
+         f"{QR}.item[1].item[0].answer[0]", "valueInteger"),
+    Case("unknown-answer-code", qr(setter("item.0.item.0.answer.0.valueCoding.code", "middle")), 422,
+         f"{SIDE}.valueCoding", "left"),
+    Case("unknown-code-system", qr(setter("item.0.item.0.answer.0.valueCoding.system",
+                                          "http://snomed.info/sct")), 422, f"{SIDE}.valueCoding"),
+    Case("two-answers-to-a-single-choice", qr(setter("item.0.item.0.answer", [
+        {"valueCoding": {"system": ANSWERS_SYSTEM, "code": "left"}},
+        {"valueCoding": {"system": ANSWERS_SYSTEM, "code": "right"}}])), 422,
+         f"{QR}.item[0].item[0].answer", "one answer"),
+    Case("duplicate-link-id", qr(lambda b: b["item"][0]["item"].append(b["item"][0]["item"][0])), 422,
+         f"{QR}.item[0].item[2].linkId", "more than once"),
+    Case("answer-on-a-group", qr(setter("item.0.answer", [{"valueBoolean": True}])), 422,
+         f"{QR}.item[0].answer"),
+    # ---- out-of-range integers
+    Case("negative-age", qr(setter("item.1.item.0.answer.0.valueInteger", -1)), 422, AGE, "between"),
+    Case("age-131", qr(setter("item.1.item.0.answer.0.valueInteger", 131)), 422, AGE, "between"),
+    Case("age-10-to-the-30", qr(setter("item.1.item.0.answer.0.valueInteger", 10 ** 30)), 422, AGE),
+    Case("age-minus-10-to-the-30", qr(setter("item.1.item.0.answer.0.valueInteger", -10 ** 30)), 422, AGE),
+    Case("age-2-to-the-31", qr(setter("item.1.item.0.answer.0.valueInteger", 2 ** 31)), 422, AGE),
+    Case("age-fraction", qr(setter("item.1.item.0.answer.0.valueInteger", 50.5)), 422, AGE),
+    Case("age-boolean", qr(setter("item.1.item.0.answer.0.valueInteger", True)), 422, AGE),
+    # ---- other elements
+    Case("invalid-status", qr(setter("status", "done")), 422, f"{QR}.status", "done"),
+    Case("status-not-a-string", qr(setter("status", 1)), 422, f"{QR}.status"),
+    Case("entered-in-error", qr(setter("status", "entered-in-error")), 422, f"{QR}.status"),
+    Case("invalid-datetime", qr(setter("authored", "yesterday")), 422, f"{QR}.authored"),
+    Case("impossible-datetime", qr(setter("authored", "2024-13-45T25:61:00Z")), 422, f"{QR}.authored"),
+    Case("datetime-without-zone", qr(setter("authored", "2024-05-01T10:00:00")), 422, f"{QR}.authored"),
+    Case("unknown-questionnaire", qr(setter("questionnaire", "http://example.org/Questionnaire/phq-9")),
+         422, f"{QR}.questionnaire", "Unknown questionnaire"),
+    Case("other-questionnaire-version", qr(setter(
+        "questionnaire", "http://legtriage.example.org/fhir/Questionnaire/leg-numbness|2.0.0")),
+         422, f"{QR}.questionnaire"),
+    Case("missing-questionnaire", qr(setter("questionnaire", DELETE)), 422, f"{QR}.questionnaire"),
+    # ---- rules version
+    Case("unknown-rules-version", GOOD, 422, "rulesVersion", "1.0.0", path=TRIAGE + "?rules-version=9.9.9"),
+    Case("garbage-rules-version", GOOD, 422, "rulesVersion", path=TRIAGE + "?rules-version=%00%ff"),
+    Case("unknown-rules-version-parameter", params(
+        {"name": "questionnaireResponse", "resource": GOOD},
+        {"name": "rulesVersion", "valueString": "0.0.1"}), 422, "rulesVersion", "0.0.1"),
+    Case("rules-version-not-a-string", params(
+        {"name": "questionnaireResponse", "resource": GOOD},
+        {"name": "rulesVersion", "valueInteger": 1}), 422, "Parameters.parameter[1]"),
+    Case("rules-versions-disagree", params(
+        {"name": "questionnaireResponse", "resource": GOOD},
+        {"name": "rulesVersion", "valueString": "1.0.0"}), 422, "Parameters.parameter[1]",
+         path=TRIAGE + "?rules-version=2.0.0"),
+    # ---- Parameters
+    Case("parameters-without-the-response", params({"name": "rulesVersion", "valueString": "1.0.0"}),
+         422, "Parameters.parameter", "questionnaireResponse"),
+    Case("parameters-empty", {"resourceType": "Parameters"}, 422, "Parameters.parameter"),
+    Case("parameters-not-a-list", {"resourceType": "Parameters", "parameter": {"name": "x"}}, 422,
+         "Parameters.parameter"),
+    Case("parameters-with-a-patient", params({"name": "questionnaireResponse",
+                                              "resource": {"resourceType": "Patient"}}), 422,
+         "Parameters.parameter[0].resource.resourceType"),
+    Case("parameters-with-a-bad-response", params({"name": "questionnaireResponse",
+                                                   "resource": qr(setter("subject", DELETE))}), 422,
+         "Parameters.parameter[0].resource.subject"),
+    # ---- size
+    Case("body-over-the-limit", js({**GOOD, "id": "x" * 1_100_000}), 413, says="larger than"),
+    # ---- method, path
+    Case("get-on-the-operation", None, 405, method="GET"),
+    Case("put-on-the-operation", GOOD, 405, method="PUT"),
+    Case("delete-on-the-operation", None, 405, method="DELETE"),
+    Case("unknown-fhir-path", None, 404, method="GET", path="/fhir/Patient/1"),
+    Case("unknown-path", None, 404, method="GET", path="/admin"),
+    Case("unknown-operation", GOOD, 404, path="/fhir/QuestionnaireResponse/$evaluate"),
+    Case("unknown-questionnaire-read", None, 404, method="GET", path="/fhir/Questionnaire/phq-9"),
+    Case("unsupported-search-parameter", None, 400, method="GET", path="/fhir/Questionnaire?name=x"),
+]
+
+
+# ---- transports -----------------------------------------------------------------------------------
+
+@dataclass
+class Reply:
+    status: int
+    headers: Any
+    text: str
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with gunicorn(tmp_path_factory.mktemp("gunicorn") / "out.log") as srv:
+        yield srv
+        log = srv.log()
+    assert "Traceback" not in log and '"level": "error"' not in log, log[-3000:]
+
+
+@pytest.fixture(params=["flask", "gunicorn"])
+def send(request, app):
+    if request.param == "flask":
+        client = app.test_client()
+
+        def call(method: str, path: str, data: bytes, headers: dict) -> Reply:
+            resp = client.open(path, method=method, data=data, headers=headers)
+            return Reply(resp.status_code, resp.headers, resp.get_data(as_text=True))
+    else:
+        base = request.getfixturevalue("server").base
+        session = requests.Session()
+
+        def call(method: str, path: str, data: bytes, headers: dict) -> Reply:
+            resp = session.request(method, base + path, data=data, headers=headers, timeout=30)
+            return Reply(resp.status_code, resp.headers, resp.text)
+    return call
+
+
+# ---- the suite ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_gets_a_clear_4xx_and_the_service_keeps_serving(send, case):
+    reply = send(case.method, case.path, case.data(), case.all_headers())
+    assert reply.status == case.status, reply.text[:600]
+    assert reply.headers["Content-Type"] == "application/fhir+json; fhirVersion=4.0"
+    outcome = json.loads(reply.text)
+    assert outcome["resourceType"] == "OperationOutcome"
+    issue = outcome["issue"][0]
+    assert issue["severity"] == "error" and issue["code"] and issue["diagnostics"]
+    assert issue.get("expression") == ([case.expression] if case.expression else None), issue
+    assert case.says.lower() in issue["diagnostics"].lower(), issue
+    assert "Traceback" not in reply.text and 'File "' not in reply.text
+    if case.status == 405:
+        assert "POST" in reply.headers["Allow"]
+
+    good = send("POST", TRIAGE, js(GOOD), {"Content-Type": FHIR_JSON})
+    assert good.status == 200, good.text[:600]
+    bundle = json.loads(good.text)
+    assert bundle["entry"][0]["resource"]["resourceType"] == "RiskAssessment"
+
+
+def test_the_cases_cover_every_error_status_of_the_design():
+    assert {c.status for c in CASES} >= {400, 404, 405, 406, 413, 415, 422}
+
+
+def test_the_good_base_response_is_accepted(client):
+    """The cases above mutate this response: unmutated it must triage, or they prove nothing."""
+    resp = client.post(TRIAGE, data=js(qr()), content_type=FHIR_JSON)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:600]
+
+
+def test_a_parameters_body_with_the_good_response_is_accepted(client):
+    body = params({"name": "questionnaireResponse", "resource": copy.deepcopy(GOOD)},
+                  {"name": "rulesVersion", "valueString": "1.0.0"})
+    assert client.post(TRIAGE, data=js(body), content_type=FHIR_JSON).status_code == 200
+
+
+def test_nesting_up_to_the_limit_is_read(client):
+    # Ten levels of items are silly but harmless: they get the ordinary answers-level errors.
+    resp = client.post(TRIAGE, data=nested_items(10), content_type=FHIR_JSON)
+    assert resp.status_code == 422
+    assert "deeper" not in resp.get_data(as_text=True)
