@@ -18,3 +18,8 @@ preload_app = True
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
 logconfig_dict = gunicorn_logconfig_dict(_settings.log_level)  # gunicorn's own logs: JSON lines on stdout
+
+# gunicorn puts "Server: gunicorn" on every response, read from this module global per response;
+# name the service instead, so the banner tells nobody which server software (or version) runs.
+import gunicorn.http.wsgi  # noqa: E402
+gunicorn.http.wsgi.SERVER = "legtriage"

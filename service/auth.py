@@ -52,9 +52,10 @@ def init_app(app: Flask, settings: Settings) -> None:
     """CORS if origins are configured; the bearer-token check if auth is enabled (checked at start)."""
     if settings.cors_origins:
         from flask_cors import CORS
-        origins = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
-        CORS(app, origins=origins, allow_headers=CORS_ALLOW_HEADERS,
-             expose_headers=CORS_EXPOSE_HEADERS, supports_credentials=False, max_age=600)
+        anyone = "*" in settings.cors_origins
+        CORS(app, origins="*" if anyone else list(settings.cors_origins), send_wildcard=anyone,
+             allow_headers=CORS_ALLOW_HEADERS, expose_headers=CORS_EXPOSE_HEADERS,
+             supports_credentials=False, max_age=600)
     if not settings.auth_enabled:
         return
     verifier = Verifier(settings, _key_source(settings))
