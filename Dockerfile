@@ -64,7 +64,7 @@ COPY mappings/ ./mappings/
 COPY service/ ./service/
 COPY docker/healthcheck ./docker/healthcheck
 RUN /opt/venv/bin/python -m compileall -q /app/service /app/gunicorn.conf.py \
- && chmod -R a+rX /app \
+ && chmod -R a+rX,go-w /app \
  && chmod 0755 /app/docker/healthcheck
 
 ENV PATH=/opt/venv/bin:$PATH \
