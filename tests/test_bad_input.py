@@ -307,3 +307,45 @@ def test_nesting_up_to_the_limit_is_read(client):
     resp = client.post(TRIAGE, data=nested_items(10), content_type=FHIR_JSON)
     assert resp.status_code == 422
     assert "deeper" not in resp.get_data(as_text=True)
+
+
+# ---- chunked bodies: only a real server reads them -------------------------------------------------
+
+def raw_http(base: str, request_bytes: bytes) -> tuple[int, dict, bytes]:
+    """Send bytes as they are over a socket to 127.0.0.1; the status, headers and body of the answer."""
+    import socket
+    host, port = base.rsplit("/", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(request_bytes)
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+def chunked(*chunks: bytes, tail: bytes = b"0\r\n\r\n") -> bytes:
+    head = (f"POST {TRIAGE} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {FHIR_JSON}\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    return head + b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + tail
+
+
+@pytest.mark.parametrize("request_bytes,status,says", [
+    (chunked(js(GOOD)[:100], js(GOOD)[100:]), 200, ""),
+    (chunked(tail=b"zz-not-a-size\r\n"), 400, "could not be read"),
+    (chunked(js(GOOD)[:100], tail=b"not-hex\r\n"), 400, "could not be read"),
+    (chunked(*[b" " * 65536] * 17, js(GOOD)), 413, "larger than"),  # over 1 MiB, no Content-Length
+], ids=["good-chunked", "broken-chunk-size", "broken-second-chunk", "chunked-over-the-limit"])
+def test_chunked_bodies_over_a_real_socket(server, request_bytes, status, says):
+    got, headers, body = raw_http(server.base, request_bytes)
+    assert got == status, body[:600]
+    assert headers["Content-Type"] == "application/fhir+json; fhirVersion=4.0"
+    if status != 200:
+        issue = json.loads(body)["issue"][0]
+        assert says in issue["diagnostics"]
+    good = requests.post(server.base + TRIAGE, data=js(GOOD), headers={"Content-Type": FHIR_JSON},
+                         timeout=30)
+    assert good.status_code == 200

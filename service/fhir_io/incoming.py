@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from flask import Request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service.catalog import ANSWERS_SYSTEM, Catalog
 from service.errors import FhirError, Issue
@@ -66,7 +67,17 @@ def read_json(request: Request) -> Any:
                             f"Content-Type {shown} is not supported: send application/fhir+json.")
     if not _fhir_version_ok(request.headers.get("Content-Type", "").partition(";")[2]):
         raise FhirError.one(415, "not-supported", "Only FHIR R4 (fhirVersion=4.0) is supported.")
-    body = request.get_data(cache=False)
+    try:
+        body = request.get_data(cache=False)
+    except HTTPException:
+        raise  # 413 and the like: the error layer says them
+    except Exception:  # noqa: BLE001 - the server's body reader refused it (e.g. bad chunked framing)
+        raise FhirError.one(400, "structure", "The request body could not be read: broken chunked "
+                            "encoding or a body that ended early.") from None
+    limit = request.max_content_length
+    if limit is not None and request.content_length is None and len(body) >= limit:
+        # A streamed (chunked) body is cut at the limit by werkzeug without an error: say 413.
+        raise RequestEntityTooLarge()
     if not body.strip():
         raise FhirError.one(400, "structure", "The request body is empty: send a QuestionnaireResponse.")
     try:
