@@ -23,7 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from service.triage.engine import Registry, UnknownRulesVersion
 
     settings = load_settings(overrides=config)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static files: no /static route answering 404
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
     app.url_map.strict_slashes = False
 
