@@ -17,6 +17,7 @@ max_requests_jitter = 500
 preload_app = True
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
+control_socket_disable = True  # gunicorn 27's control socket is not used; it would write under $HOME
 logconfig_dict = gunicorn_logconfig_dict(_settings.log_level)  # gunicorn's own logs: JSON lines on stdout
 
 # gunicorn puts "Server: gunicorn" on every response, read from this module global per response;
