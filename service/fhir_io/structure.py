@@ -8,6 +8,7 @@ value sets the official schema carries (QuestionnaireResponse.status), in ~25 µ
 """
 from __future__ import annotations
 
+import functools
 import json
 from datetime import date
 from pathlib import Path
@@ -39,33 +40,44 @@ def is_calendar_date(value: str) -> bool:
     return True
 
 
-def _compile(schema: dict, root_definition: str) -> jsonschema_rs.Draft7Validator:
-    return jsonschema_rs.Draft7Validator({**schema, "$ref": f"#/definitions/{root_definition}"},
+@functools.cache
+def _validator(definition: str) -> jsonschema_rs.Draft7Validator:
+    """The compiled schema of one FHIR type of the derived schema (a few ms, once per process)."""
+    if definition not in SCHEMA["definitions"]:
+        raise ValueError(f"{definition} is not in {SCHEMA_PATH.name}: add it to scripts/derive-fhir-schema")
+    return jsonschema_rs.Draft7Validator({**SCHEMA, "$ref": f"#/definitions/{definition}"},
                                          formats={CALENDAR_FORMAT: is_calendar_date},
                                          validate_formats=True, offline=True)
 
 
 SCHEMA: dict = orjson.loads(SCHEMA_PATH.read_bytes())
-VALIDATORS = {name: _compile(SCHEMA, name) for name in ("QuestionnaireResponse", "Parameters")}
+_validator("QuestionnaireResponse")  # compiled at import: before gunicorn forks its workers
 PRIMITIVES = sorted((n for n in SCHEMA["definitions"] if n[0].islower()), key=len, reverse=True)
 
 
 def check(resource: Any, root: str, definition: str = "QuestionnaireResponse") -> list[Issue]:
-    """The problems of `resource` as a FHIR R4 `definition`, with FHIRPath expressions under `root`."""
-    validator = VALIDATORS[definition]
+    """The problems of `resource` as a FHIR R4 `definition`, with FHIRPath expressions under `root`.
+
+    `resource` comes from orjson, which refuses JSON nested deeper than 1024 levels: far deeper
+    Python structures (20,000 levels) would overflow jsonschema-rs' stack.
+    """
+    validator = _validator(definition)
     if validator.is_valid(resource):  # the fast path: no error objects built for good input
         return []
     issues: list[Issue] = []
     seen = set()
-    for error in validator.iter_errors(resource):
+    errors = validator.iter_errors(resource)
+    for error in errors:
         for issue in _issues(error, root):
             key = (issue.code, issue.diagnostics, issue.expression)
             if key not in seen:
                 seen.add(key)
                 issues.append(issue)
         if len(issues) >= MAX_ISSUES:
-            issues.append(Issue("too-costly", f"Only the first {MAX_ISSUES} problems are reported.", root))
             break
+    if len(issues) > MAX_ISSUES or next(errors, None) is not None:
+        issues = issues[:MAX_ISSUES]
+        issues.append(Issue("too-costly", f"Only the first {MAX_ISSUES} problems are reported.", root))
     return issues
 
 
