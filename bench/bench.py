@@ -1,0 +1,334 @@
+"""Benchmark $triage against its ceiling; bench/run is the command (it installs wrk, then runs this).
+
+Starts two gunicorn servers on 127.0.0.1 with the service's own gunicorn.conf.py: the real service
+and bench/ceiling.py (same Flask, same body parsed, a fixed Bundle returned). wrk drives both with
+the same mix of the example QuestionnaireResponses, in rounds that alternate between the two so
+that a noisy moment of the machine hits both alike. Reports requests/s, p50 and p99 latency at 16
+connections and at 1, the ratio $triage/ceiling, worker RSS and the time from start to the first
+$triage response; prints a table and writes the same as JSON. See docs/performance.md.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+TRIAGE = "/fhir/QuestionnaireResponse/$triage"
+GUNICORN = ROOT / ".venv/bin/gunicorn"
+TARGETS = {"ratio": 0.75, "p99_ms_at_1": 3.0, "worker_rss_mb": 60.0, "first_response_s": 1.5}
+
+# The mix: how often each example is sent per cycle. Routine and self-care stories are the bulk of
+# what a primary-care triage form sees; emergencies are rare. One request in eight comes wrapped in
+# a Parameters resource, the other form the operation accepts.
+MIX = {"qr-routine-diabetes": 2, "qr-routine-sciatica": 2, "qr-self-care-fell-asleep": 1,
+       "qr-urgent-dvt": 1, "qr-emergency-stroke": 1}
+WRAPPED = "qr-emergency-cauda-equina"
+
+LUA = r"""
+local bodies = { %(bodies)s }
+local n = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/fhir+json"
+wrk.headers["Accept"] = "application/fhir+json"
+
+function setup(thread)
+  n = n + 1
+  thread:set("offset", n)  -- threads start at different places in the mix
+end
+
+function init(args)
+  i = offset
+end
+
+function request()
+  i = i %% #bodies + 1
+  return wrk.format(nil, "%(path)s", nil, bodies[i])
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    "BENCH-JSON {\"requests\": %%d, \"duration_us\": %%d, \"p50_us\": %%d, \"p99_us\": %%d, " ..
+    "\"max_us\": %%d, \"non_2xx\": %%d, \"socket_errors\": %%d}\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def bodies() -> list[bytes]:
+    """The request bodies of one cycle of the mix, as an EHR would send them (pretty-printed)."""
+    out = []
+    for name, weight in MIX.items():
+        out += [(EXAMPLES / f"{name}.json").read_bytes()] * weight
+    wrapped = {"resourceType": "Parameters", "parameter": [
+        {"name": "questionnaireResponse", "resource": json.loads((EXAMPLES / f"{WRAPPED}.json").read_text())}]}
+    out.append(json.dumps(wrapped, indent=2).encode())
+    return out
+
+
+def lua_script(bodies: list[bytes]) -> str:
+    quoted = []
+    for body in bodies:
+        level = "=" * 3
+        while f"]{level}]".encode() in body:
+            level += "="
+        quoted.append(f"[{level}[{body.decode()}]{level}]")
+    return LUA % {"bodies": ",\n".join(quoted), "path": TRIAGE}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(port: int, body: bytes, timeout: float = 2.0) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", TRIAGE, body, {"Content-Type": "application/fhir+json"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+@dataclass
+class Server:
+    """One gunicorn master (the service or the ceiling) started with the service's config."""
+
+    name: str
+    app: str | None  # None: the config's own wsgi_app, the real service
+    workdir: Path
+    gunicorn_args: str
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+    first_response_s: float | None = None
+
+    def start(self, probe: bytes, limit_s: float = 30.0) -> None:
+        env = {**os.environ, "LEGTRIAGE_HOST": "127.0.0.1", "LEGTRIAGE_PORT": str(self.port),
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        if self.gunicorn_args:
+            env["GUNICORN_CMD_ARGS"] = self.gunicorn_args  # overrides gunicorn.conf.py, for trials
+        cmd = [str(GUNICORN), "--config", "gunicorn.conf.py"] + ([self.app] if self.app else [])
+        log = open(self.workdir / f"{self.name}.log", "wb")
+        started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        while time.monotonic() - started < limit_s:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"bench: {self.name} exited with {self.proc.returncode}; see "
+                                 f"{self.workdir / (self.name + '.log')}")
+            try:
+                status = post(self.port, probe, timeout=1.0)
+            except OSError:
+                time.sleep(0.005)
+                continue
+            if status != 200:
+                raise SystemExit(f"bench: {self.name} answered {status} to the first request")
+            self.first_response_s = time.monotonic() - started
+            return
+        raise SystemExit(f"bench: {self.name} did not answer within {limit_s} s")
+
+    def worker_pids(self) -> list[int]:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+                             capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def worker_rss_mb(self) -> list[float]:
+        sizes = []
+        for pid in self.worker_pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            sizes.append(round(kb / 1024, 1))
+        return sizes
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the workers have used so far (a load-robust cost per request)."""
+        ticks = 0
+        for pid in self.worker_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def wrk(port: int, script: Path, connections: int, seconds: int) -> dict:
+    threads = min(2, connections)
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
+           "-s", str(script), f"http://127.0.0.1:{port}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH-JSON ")), None)
+    if out.returncode != 0 or line is None:
+        raise SystemExit(f"bench: wrk failed ({out.returncode}): {out.stdout[-2000:]} {out.stderr[-2000:]}")
+    raw = json.loads(line[len("BENCH-JSON "):])
+    if raw["non_2xx"] or raw["socket_errors"] or not raw["requests"]:
+        raise SystemExit(f"bench: {raw['non_2xx']} non-2xx answers and {raw['socket_errors']} socket "
+                         f"errors in {raw['requests']} requests: the figures would mean nothing")
+    return {"rps": raw["requests"] / (raw["duration_us"] / 1e6), "p50_ms": raw["p50_us"] / 1000,
+            "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000, "requests": raw["requests"]}
+
+
+def gunicorn_settings(extra_args: str) -> dict:
+    """The settings both servers run with, as gunicorn itself reads them."""
+    code = ("import sys, json; from gunicorn.app.wsgiapp import WSGIApplication as A; "
+            "sys.argv=['gunicorn','--config','gunicorn.conf.py']+sys.argv[1:]; a=A(); c=a.cfg; "
+            "print(json.dumps({k: getattr(c, k) for k in ('worker_class_str','workers','threads',"
+            "'keepalive','timeout','graceful_timeout','max_requests','max_requests_jitter','preload_app')}))")
+    out = subprocess.run([str(ROOT / ".venv/bin/python"), "-c", code, *extra_args.split()],
+                         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "LEGTRIAGE_PORT": "1"})
+    return json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr[-500:]}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a few seconds: proves the benchmark works")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per server (default 3)")
+    parser.add_argument("--duration", type=int, default=10, help="whole seconds per wrk run (default 10)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/latest.json")
+    parser.add_argument("--gunicorn-args", default="",
+                        help="extra gunicorn options for both servers, to try settings "
+                             "(e.g. '--worker-class gthread --threads 4 --workers 2')")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.rounds, args.duration = 1, 1
+    warmup = 1 if args.smoke else 2  # wrk counts whole seconds
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench: wrk is not installed (bench/run installs it with apt-get)")
+
+    workdir = Path(tempfile.mkdtemp(prefix="legtriage-bench-"))
+    mix = bodies()
+    script = workdir / "mix.lua"
+    script.write_text(lua_script(mix))
+    service = Server("service", None, workdir, args.gunicorn_args)
+    ceiling = Server("ceiling", "bench.ceiling:app", workdir, args.gunicorn_args)
+    runs: dict[str, dict[int, list[dict]]] = {s: {16: [], 1: []} for s in ("service", "ceiling")}
+    try:
+        service.start(mix[0])
+        ceiling.start(mix[0])
+        for body in mix:  # every body of the mix is a valid request: 200, not an error page
+            for server in (service, ceiling):
+                status = post(server.port, body)
+                if status != 200:
+                    raise SystemExit(f"bench: {server.name} answered {status} to a body of the mix")
+        for server in (service, ceiling):
+            wrk(server.port, script, 16, warmup)
+        for r in range(args.rounds):
+            order = (service, ceiling) if r % 2 == 0 else (ceiling, service)
+            for connections in (16, 1):
+                for server in order:
+                    cpu = server.cpu_seconds()
+                    result = wrk(server.port, script, connections, args.duration)
+                    result["cpu_ms_per_request"] = 1000 * (server.cpu_seconds() - cpu) / result["requests"]
+                    runs[server.name][connections].append(result)
+                    print(f"round {r + 1}/{args.rounds} {server.name:8s} c={connections:<2d} "
+                          f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
+                          f"p99 {result['p99_ms']:6.2f} ms  worker CPU {result['cpu_ms_per_request']:.3f} ms/req",
+                          file=sys.stderr, flush=True)
+        rss = {"service": service.worker_rss_mb(), "ceiling": ceiling.worker_rss_mb()}
+    finally:
+        service.stop()
+        ceiling.stop()
+
+    def median(name: str, connections: int, key: str) -> float:
+        return round(statistics.median(r[key] for r in runs[name][connections]), 3)
+
+    figures = {name: {f"c{c}": {k: median(name, c, k) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")}
+                      for c in (16, 1)} for name in runs}
+    ratios = [s["rps"] / c["rps"] for s, c in zip(runs["service"][16], runs["ceiling"][16])]
+    result = {
+        "ratio": round(figures["service"]["c16"]["rps"] / figures["ceiling"]["c16"]["rps"], 3),
+        "ratio_per_round": [round(x, 3) for x in ratios],
+        "service": {**figures["service"], "worker_rss_mb": rss["service"],
+                    "first_response_s": round(service.first_response_s, 3)},
+        "ceiling": {**figures["ceiling"], "worker_rss_mb": rss["ceiling"],
+                    "first_response_s": round(ceiling.first_response_s, 3)},
+        "runs": runs,
+        "settings": {"smoke": args.smoke, "rounds": args.rounds, "duration_s": args.duration,
+                     "wrk_threads": "min(2, connections)", "mix": {**MIX, f"{WRAPPED} (in Parameters)": 1},
+                     "gunicorn": gunicorn_settings(args.gunicorn_args),
+                     "gunicorn_args": args.gunicorn_args},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                 text=True).stdout.strip() or None,
+        "targets": TARGETS,
+    }
+    s = result["service"]
+    result["met"] = {
+        "ratio": result["ratio"] >= TARGETS["ratio"],
+        "p99_ms_at_1": s["c1"]["p99_ms"] <= TARGETS["p99_ms_at_1"],
+        "worker_rss_mb": bool(s["worker_rss_mb"]) and max(s["worker_rss_mb"]) <= TARGETS["worker_rss_mb"],
+        "first_response_s": s["first_response_s"] <= TARGETS["first_response_s"],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    shutil.rmtree(workdir, ignore_errors=True)
+    print(report(result))
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+def report(r: dict) -> str:
+    s, c = r["service"], r["ceiling"]
+    mark = {True: "met", False: "MISSED"}
+    lines = [
+        f"legtriage $triage benchmark ({'smoke, ' if r['settings']['smoke'] else ''}"
+        f"{r['settings']['rounds']} round(s) x {r['settings']['duration_s']:g} s, "
+        f"gunicorn {r['settings']['gunicorn'].get('worker_class_str')} x "
+        f"{r['settings']['gunicorn'].get('workers')}, {r['machine']['cpus']} CPUs; medians)",
+        f"{'':24s}{'$triage':>10s}{'ceiling':>10s}",
+    ]
+    rows = [("req/s, 16 connections", "c16", "rps", ".0f"), ("p50 ms, 16 connections", "c16", "p50_ms", ".2f"),
+            ("p99 ms, 16 connections", "c16", "p99_ms", ".2f"), ("req/s, 1 connection", "c1", "rps", ".0f"),
+            ("p50 ms, 1 connection", "c1", "p50_ms", ".2f"), ("p99 ms, 1 connection", "c1", "p99_ms", ".2f"),
+            ("worker CPU ms/request", "c16", "cpu_ms_per_request", ".3f")]
+    for label, conn, key, fmt in rows:
+        lines.append(f"{label:24s}{s[conn][key]:>10{fmt}}{c[conn][key]:>10{fmt}}")
+    lines += [
+        f"{'worker RSS MB (max)':24s}{max(s['worker_rss_mb'] or [0]):>10.1f}{max(c['worker_rss_mb'] or [0]):>10.1f}",
+        f"{'first response s':24s}{s['first_response_s']:>10.3f}{c['first_response_s']:>10.3f}",
+        "",
+        f"ratio $triage/ceiling (req/s at 16): {r['ratio']:.3f} per round {r['ratio_per_round']} "
+        f"(target >= {TARGETS['ratio']}: {mark[r['met']['ratio']]})",
+        f"p99 at 1 connection: {s['c1']['p99_ms']:.2f} ms (target <= {TARGETS['p99_ms_at_1']}: "
+        f"{mark[r['met']['p99_ms_at_1']]})",
+        f"worker RSS: {s['worker_rss_mb']} MB (target <= {TARGETS['worker_rss_mb']:g}: "
+        f"{mark[r['met']['worker_rss_mb']]})",
+        f"first response after start: {s['first_response_s']:.3f} s (target <= "
+        f"{TARGETS['first_response_s']}: {mark[r['met']['first_response_s']]})",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
