@@ -281,6 +281,14 @@ def test_everything_else_needs_a_token(client, method, path):
     assert_401(client.open(path, method=method), code="login", error=None)
 
 
+@pytest.mark.parametrize("path", ["/docs/../fhir/Library", "/docs/%2e%2e/fhir/Library",
+                                  "/healthz/../fhir/Library", "/fhir/metadata/../Library"])
+def test_public_prefixes_do_not_open_other_paths(client, path):
+    resp = client.get(path)
+    assert resp.status_code in (401, 404), (path, resp.status_code)
+    assert "Library" not in resp.get_data(as_text=True) or resp.status_code == 401
+
+
 def test_auth_comes_before_content_negotiation(client):
     # Without a token a caller learns nothing, not even which formats are served.
     resp = post_triage(client, "<xml/>", **{"Content-Type": "application/fhir+xml",
