@@ -190,11 +190,11 @@ CASES = [
          422, f"{QR}.questionnaire"),
     Case("missing-questionnaire", qr(setter("questionnaire", DELETE)), 422, f"{QR}.questionnaire"),
     # ---- rules version
-    Case("unknown-rules-version", GOOD, 422, "rulesVersion", "1.0.0", path=TRIAGE + "?rules-version=9.9.9"),
-    Case("garbage-rules-version", GOOD, 422, "rulesVersion", path=TRIAGE + "?rules-version=%00%ff"),
+    Case("unknown-rules-version", GOOD, 422, "rules-version", "1.0.0", path=TRIAGE + "?rules-version=9.9.9"),
+    Case("garbage-rules-version", GOOD, 422, "rules-version", path=TRIAGE + "?rules-version=%00%ff"),
     Case("unknown-rules-version-parameter", params(
         {"name": "questionnaireResponse", "resource": GOOD},
-        {"name": "rulesVersion", "valueString": "0.0.1"}), 422, "rulesVersion", "0.0.1"),
+        {"name": "rulesVersion", "valueString": "0.0.1"}), 422, "Parameters.parameter[1].valueString", "0.0.1"),
     Case("rules-version-not-a-string", params(
         {"name": "questionnaireResponse", "resource": GOOD},
         {"name": "rulesVersion", "valueInteger": 1}), 422, "Parameters.parameter[1]"),

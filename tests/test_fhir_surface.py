@@ -68,3 +68,17 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz").get_json()
     assert ready["status"] == "ready" and ready["defaultRulesVersion"] == "1.0.0"
+
+
+def test_capability_statement_says_when_auth_is_required(app):
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    from service.fhir_io.conformance import capability_statement
+    catalog = app.extensions["legtriage"].catalog
+    open_cs = capability_statement(catalog, "http://localhost:8080", "2026-11-21", auth_enabled=False)
+    assert "security" not in open_cs["rest"][0]
+    secured = capability_statement(catalog, "http://localhost:8080", "2026-11-21", auth_enabled=True,
+                                   cors=True)
+    assert secured["rest"][0]["security"]["cors"] is True
+    assert "Bearer" in secured["rest"][0]["security"]["description"]
+    CapabilityStatement.model_validate(secured)

@@ -109,7 +109,16 @@ def test_unknown_rules_version_names_the_published_ones(client):
     assert response.status_code == 422
     issue = response.get_json(force=True)["issue"][0]
     assert "1.0.0" in issue["diagnostics"] and "9.9.9" in issue["diagnostics"]
-    assert issue["expression"] == ["rulesVersion"]
+    assert issue["expression"] == ["rules-version"]
+
+
+def test_unknown_rules_version_in_parameters_names_the_parameter(client):
+    params = {"resourceType": "Parameters", "parameter": [
+        {"name": "questionnaireResponse", "resource": example("qr-urgent-dvt")},
+        {"name": "rulesVersion", "valueString": "0.9.0"}]}
+    response = post_triage(client, params)
+    assert response.status_code == 422
+    assert response.get_json(force=True)["issue"][0]["expression"] == ["Parameters.parameter[1].valueString"]
 
 
 def test_unknown_link_ids_become_a_warning_entry(client):

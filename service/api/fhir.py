@@ -23,15 +23,16 @@ def triage():
     """Triage a QuestionnaireResponse: returns a Bundle with a RiskAssessment and ServiceRequest proposals."""
     s = state()
     body = incoming.read_json(request)
-    qr, version, root = incoming.unwrap(body, request.args.get("rules-version"))
+    given = incoming.unwrap(body, request.args.get("rules-version"))
+    qr, root = given.qr, given.root
     incoming.validate_structure(qr, root)
     answers = incoming.check_against_questionnaire(qr, root, s.catalog)
     try:
-        module = s.registry.get(version)
+        module = s.registry.get(given.rules_version)
     except UnknownRulesVersion as err:
         raise FhirError.one(422, "not-supported", f"Unknown rules version {err.requested[:40]!r}; "
                             f"published versions: {', '.join(err.available)}.",
-                            "rulesVersion") from None
+                            given.rules_version_where) from None
     try:
         facts = load_facts(incoming.answers_to_fact_values(answers, s.catalog))
     except ValidationError as err:  # the Questionnaire checks should have caught it
@@ -45,7 +46,9 @@ def triage():
 def metadata():
     """The CapabilityStatement (FHIR 4.0.1)."""
     s = state()
-    return fhir_response(capability_statement(s.catalog, s.settings.public_base_url, s.started))
+    return fhir_response(capability_statement(s.catalog, s.settings.public_base_url, s.started,
+                                              auth_enabled=s.settings.auth_enabled,
+                                              cors=bool(s.settings.cors_origins)))
 
 
 @bp.get("/Questionnaire/<id>")

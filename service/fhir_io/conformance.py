@@ -8,8 +8,20 @@ from service.triage.rules import RuleModule
 SOFTWARE_VERSION = "0.1.0"
 
 
-def capability_statement(catalog: Catalog, public_base_url: str, date: str) -> dict:
+def capability_statement(catalog: Catalog, public_base_url: str, date: str,
+                         auth_enabled: bool = False, cors: bool = False) -> dict:
     read = [{"code": "read"}]
+    rest: dict = {
+        "mode": "server",
+        "documentation": "Triage with POST /fhir/QuestionnaireResponse/$triage. Nothing is stored.",
+    }
+    if auth_enabled:
+        rest["security"] = {
+            "cors": cors,
+            "description": "Bearer JWT (RFC 6750) required on every endpoint but /metadata: "
+                           "signed by a trusted issuer's key (RS384, ES384 or RS256), with this "
+                           "service in aud.",
+        }
     return {
         "resourceType": "CapabilityStatement",
         "id": "legtriage",
@@ -25,8 +37,7 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str) -> d
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "rest": [{
-            "mode": "server",
-            "documentation": "Triage with POST /fhir/QuestionnaireResponse/$triage. Nothing is stored.",
+            **rest,
             "resource": [
                 {"type": "QuestionnaireResponse",
                  "operation": [{"name": "triage",

@@ -92,12 +92,22 @@ def read_json(request: Request) -> Any:
 
 # ---- Resource level ----------------------------------------------------------------------------
 
-def unwrap(body: Any, query_version: str | None) -> tuple[dict, str | None, str]:
-    """The QuestionnaireResponse, the requested rules version and the FHIRPath root of the resource."""
+@dataclass(frozen=True)
+class TriageInput:
+    """What a $triage body asks for: the resource, where it sits, and the rules version named."""
+
+    qr: dict
+    root: str  # FHIRPath of the QuestionnaireResponse in the body
+    rules_version: str | None
+    rules_version_where: str  # the element that named it, for error messages
+
+
+def unwrap(body: Any, query_version: str | None) -> TriageInput:
+    """The QuestionnaireResponse of a QuestionnaireResponse or Parameters body, and the rules version."""
     if not isinstance(body, dict):
         raise FhirError.one(422, "structure", "The body must be a JSON object (a FHIR resource).")
     rtype = body.get("resourceType")
-    version = query_version
+    version, version_where = query_version, "rules-version"
     if rtype == "Parameters":
         qr, root = None, None
         params = body.get("parameter")
@@ -115,16 +125,17 @@ def unwrap(body: Any, query_version: str | None) -> tuple[dict, str | None, str]
                 if query_version and query_version != param["valueString"]:
                     raise FhirError.one(422, "conflict", "The rules-version query parameter and the "
                                         "rulesVersion parameter disagree.", f"Parameters.parameter[{i}]")
-                version = param["valueString"]
+                version, version_where = param["valueString"], f"Parameters.parameter[{i}].valueString"
         if not isinstance(qr, dict):
             raise FhirError.one(422, "required", "Parameters must hold a part 'questionnaireResponse' "
                                 "with a QuestionnaireResponse resource.", "Parameters.parameter")
         if qr.get("resourceType") != "QuestionnaireResponse":
             raise FhirError.one(422, "structure", "Parameter 'questionnaireResponse' must be a "
                                 "QuestionnaireResponse.", f"{root}.resourceType")
-        return check_depth(qr, root), version, root
+        return TriageInput(check_depth(qr, root), root, version, version_where)
     if rtype == "QuestionnaireResponse":
-        return check_depth(body, "QuestionnaireResponse"), version, "QuestionnaireResponse"
+        return TriageInput(check_depth(body, "QuestionnaireResponse"), "QuestionnaireResponse",
+                           version, version_where)
     if rtype is None:
         raise FhirError.one(422, "required", "resourceType is missing: send a QuestionnaireResponse "
                             "or Parameters.", "resourceType")
