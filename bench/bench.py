@@ -162,14 +162,16 @@ class Server:
         return sizes
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the workers have used so far (a load-robust cost per request)."""
+        """CPU time (user + system) of the master and its workers, those alive and those recycled
+        (max_requests): a reaped worker's time moves to the master's cutime/cstime."""
         ticks = 0
-        for pid in self.worker_pids():
+        for pid, own_only in [(self.proc.pid, False)] + [(p, True) for p in self.worker_pids()]:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+            # fields 14-17 of /proc/PID/stat: utime, stime, cutime, cstime
+            ticks += sum(int(x) for x in fields[11:13 if own_only else 15])
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
