@@ -36,10 +36,11 @@ def pre_fork(server, worker):
     gc.freeze()
 
 
-accesslog = None  # the app logs one JSON line per request itself
+accesslog = None  # the app logs one JSON line per request itself (gunicorn.access is off in logconfig_dict)
 errorlog = "-"
 control_socket_disable = True  # gunicorn 27's control socket is not used; it would write under $HOME
-logconfig_dict = gunicorn_logconfig_dict(_settings.log_level)  # gunicorn's own logs: JSON lines on stdout
+# gunicorn's own logs: JSON lines on stdout, without client addresses or request fragments
+logconfig_dict = gunicorn_logconfig_dict(_settings.log_level)
 
 # gunicorn puts "Server: gunicorn" on every response, read from this module global per response;
 # name the service instead, so the banner tells nobody which server software (or version) runs.

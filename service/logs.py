@@ -3,23 +3,31 @@
 One line per request, written after the response is made::
 
     {"time": "2026-11-21T14:10:31.123Z", "level": "info", "logger": "legtriage.access",
-     "message": "POST /fhir/QuestionnaireResponse/$triage 200", "event": "request",
-     "method": "POST", "path": "/fhir/QuestionnaireResponse/$triage", "status": 200,
-     "duration_ms": 12.3, "rules_version": "1.0.0", "disposition": "emergency"}
+     "message": "GET /fhir/Library/<id> 200", "event": "request",
+     "method": "GET", "path": "/fhir/Library/<id>", "status": 200,
+     "duration_ms": 1.3, "rules_version": null, "disposition": null}
 
-``rules_version`` and ``disposition`` come from ``flask.g`` (the $triage view sets them) and are
-``null`` on other requests. What is never logged: request or response bodies (the
-QuestionnaireResponse, its subject reference), query strings (``path`` is the path alone; a
-query string in any other message is replaced by ``?[redacted]``), headers (Authorization,
-cookies) and client addresses. Exceptions are logged by type and stack frames only: their
-messages can quote the input.
+``path`` is the route that answered (its pattern, so ids in the URL stay out:
+``/fhir/Library/<id>``; for the fixed routes such as ``/fhir/QuestionnaireResponse/$triage``
+that is the path itself) or ``<unmatched>`` when no route did (404, 405). ``rules_version`` and
+``disposition`` come from ``flask.g`` (the $triage view sets them) and are ``null`` on other
+requests. What is never logged: request or response bodies (the QuestionnaireResponse, its
+subject reference), ids and anything else the client put in the URL (a query string in any other
+message is replaced by ``?[redacted]``), headers (Authorization, cookies) and client addresses.
+Exceptions are logged by type and stack frames only: their messages can quote the input.
+
+Under gunicorn, ``legtriage.access`` is the one request line: gunicorn's own access log is
+switched off (its line carries the client address and the raw request line), and
+``GunicornErrorFilter`` rewrites gunicorn's warnings about requests it could not parse or serve
+("Invalid request from ip=…: Invalid HTTP method: '…'") down to the kind of error. The werkzeug
+development server (``flask run``) is not covered: its own request lines carry the address and
+path; use it for development only.
 
 Use:
 
 * the app factory calls ``init_app(app)``;
 * gunicorn.conf.py sets ``logconfig_dict = gunicorn_logconfig_dict(loglevel)`` and leaves
-  ``accesslog`` unset (gunicorn's access line would repeat the request line with its query
-  string), so gunicorn's own messages are JSON lines on stdout too.
+  ``accesslog`` unset, so gunicorn's own messages are JSON lines on stdout too.
 """
 from __future__ import annotations
 
@@ -38,7 +46,8 @@ from flask.logging import default_handler
 ACCESS_LOGGER = "legtriage.access"
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR, "critical": logging.CRITICAL}
-MAX_PATH_CHARS = 256
+UNMATCHED = "<unmatched>"  # the `path` of a request no route answered (404, 405)
+MAX_METHOD_CHARS = 20  # gunicorn refuses longer methods; the development server does not
 
 # "/some/path?anything" up to whitespace or a quote: the query part is dropped.
 _QUERY = re.compile(r"\?[^\s\"'<>]*")
@@ -142,12 +151,12 @@ def init_app(app: Flask, level: str | int | None = None) -> None:
         if access.isEnabledFor(logging.INFO):
             t0 = g.get("_legtriage_t0")
             duration = None if t0 is None else round((time.perf_counter() - t0) * 1000, 2)
-            path = request.path
-            if len(path) > MAX_PATH_CHARS:
-                path = path[:MAX_PATH_CHARS] + "…"
-            access.info("%s %s %s", request.method, path, response.status_code, extra={
+            # The route's pattern, not the path as sent: /fhir/Library/<id>, never the id itself.
+            path = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+            method = request.method[:MAX_METHOD_CHARS]
+            access.info("%s %s %s", method, path, response.status_code, extra={
                 "event": "request",
-                "method": request.method,
+                "method": method,
                 "path": path,
                 "status": response.status_code,
                 "duration_ms": duration,
@@ -162,6 +171,45 @@ def init_app(app: Flask, level: str | int | None = None) -> None:
     app.after_request_funcs.setdefault(None, []).insert(0, log_request)
 
 
+# gunicorn.error messages that quote the request (its path or URI, or the bytes read so far): a fixed
+# text replaces them. An exception's type and frames still go to the log.
+_GUNICORN_REWRITES = {
+    "%s %s": "Request received",  # the default pre_request hook, at debug: method and path
+    "Error handling request %s %s": "Error handling request",
+    "Error handling request %s": "Error handling request",
+    "Ignored premature client disconnection. %s": "Ignored premature client disconnection",
+    "Closing connection. %s": "Closing connection",
+}
+# gunicorn's one warning per unparsable request: "Invalid request from ip=<addr>: <error>", the error
+# quoting the offending request line, method, header or chunk. An IPv6 address has no ": " in it.
+_INVALID_REQUEST = re.compile(r"Invalid request from ip=.*?: (?P<error>.*)", re.S)
+_CLIENT_IP = re.compile(r"\bip=\S*")
+
+
+def _error_kind(error: str) -> str:
+    """The kind of a parse error, without what the client sent ("Invalid HTTP method: 'GxT'")."""
+    kind = error.split(": ", 1)[0]
+    quotes = [i for i in (kind.find("'"), kind.find('"')) if i >= 0]
+    if quotes:  # e.g. "Proxy request from '10.1.2.3' not allowed"
+        kind = (kind[:min(quotes)].rstrip() + " [redacted]").lstrip()
+    return kind[:120]
+
+
+class GunicornErrorFilter(logging.Filter):
+    """Keeps client addresses and request fragments out of gunicorn's own messages (gunicorn.error)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in _GUNICORN_REWRITES:
+            record.msg, record.args = _GUNICORN_REWRITES[record.msg], ()
+        elif isinstance(record.msg, str) and "ip=" in record.msg:
+            message = record.getMessage()
+            match = _INVALID_REQUEST.fullmatch(message)
+            record.msg = (f"Invalid request: {_error_kind(match['error'])}" if match
+                          else _CLIENT_IP.sub("ip=[redacted]", message))
+            record.args = ()
+        return True
+
+
 def gunicorn_logconfig_dict(level: str | int | None = "info") -> dict[str, Any]:
     """A logging.config dict for gunicorn's `logconfig_dict`: its logs as JSON lines on stdout."""
     lvl = logging.getLevelName(_level(level))
@@ -169,13 +217,18 @@ def gunicorn_logconfig_dict(level: str | int | None = "info") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
+        "filters": {"gunicorn_error": {"()": GunicornErrorFilter}},
         "handlers": {
             "stdout": {"()": StdoutHandler, "formatter": "json"},
+            "null": {"class": "logging.NullHandler"},
         },
         # the app's logger ("service", at its own level) and libraries (warnings up) end here
         "root": {"level": "WARNING", "handlers": ["stdout"]},
         "loggers": {
-            "gunicorn.error": {"level": lvl, "handlers": ["stdout"], "propagate": False},
-            "gunicorn.access": {"level": lvl, "handlers": ["stdout"], "propagate": False},
+            "gunicorn.error": {"level": lvl, "handlers": ["stdout"], "filters": ["gunicorn_error"],
+                               "propagate": False},
+            # Off: with a logging config, gunicorn writes an access line per request (client address,
+            # request line with ids and query) whatever `accesslog` says. legtriage.access is the one.
+            "gunicorn.access": {"level": logging.CRITICAL + 1, "handlers": ["null"], "propagate": False},
         },
     }

@@ -1,7 +1,10 @@
 """JSON-lines request logs, and a graceful SIGTERM under real gunicorn (issue #5, items 5).
 
 * The Flask test client shows the shape of the one JSON line per request, and that the
-  QuestionnaireResponse's content, its subject reference and query strings stay out of it.
+  QuestionnaireResponse's content, its subject reference, ids in the URL and query strings stay
+  out of it (the route pattern is logged, not the path).
+* gunicorn's own lines: no access line, and its warnings about bad requests carry neither the
+  client address nor what the client sent (a real gunicorn, fed a malformed request line).
 * A real gunicorn on 127.0.0.1 receives SIGTERM while a $triage request is in flight (its body
   is sent slowly over a raw socket); the request still gets its 200 Bundle, gunicorn exits 0,
   and everything it wrote to stdout is JSON lines.
@@ -88,8 +91,24 @@ def test_other_requests_log_null_outcome_and_no_query_or_headers(client, capsys)
     health, missing = [e for e in json_lines(out) if e.get("event") == "request"]
     assert health["path"] == "/healthz" and health["status"] == 200
     assert health["rules_version"] is None and health["disposition"] is None
-    assert missing["path"] == "/no-such-path" and missing["status"] == 404
-    assert "canary-query-value" not in out and "canary-token" not in out
+    assert missing["path"] == logs.UNMATCHED and missing["status"] == 404
+    assert missing["message"] == "GET <unmatched> 404"
+    assert "canary-query-value" not in out and "canary-token" not in out and "no-such-path" not in out
+
+
+def test_the_route_pattern_is_logged_not_the_ids_in_the_path(client, capsys):
+    capsys.readouterr()
+    assert client.get("/fhir/Library/canary-library-id").status_code == 404      # a route, unknown id
+    assert client.get("/fhir/Patient/canary-patient-id").status_code == 404      # no route
+    assert client.delete("/fhir/Questionnaire/canary-q-id").status_code == 405  # no route for DELETE
+    assert client.get("/fhir/Questionnaire/leg-numbness/").status_code == 200  # trailing slash too
+    out = capsys.readouterr().out
+    lines = [e for e in json_lines(out) if e.get("event") == "request"]
+    assert [(e["method"], e["path"], e["status"]) for e in lines[:3]] == [
+        ("GET", "/fhir/Library/<id>", 404), ("GET", "<unmatched>", 404), ("DELETE", "<unmatched>", 405)]
+    assert lines[3]["path"] == "/fhir/Questionnaire/<id>"
+    assert lines[0]["message"] == "GET /fhir/Library/<id> 404"
+    assert "canary" not in out and "leg-numbness" not in out
 
 
 def test_rejected_triage_is_logged_without_its_body(client, capsys):
@@ -118,17 +137,39 @@ def test_formatter_keeps_exception_messages_and_query_strings_out():
 
 def test_gunicorn_logconfig_dict_is_valid_and_json():
     # In a child process: dictConfig changes the root logger for the whole interpreter.
-    code = ("import logging, logging.config; from service.logs import gunicorn_logconfig_dict; "
-            "cfg = gunicorn_logconfig_dict('warning'); "
-            "assert cfg['loggers']['gunicorn.error']['level'] == 'WARNING'; "
-            "logging.config.dictConfig(cfg); log = logging.getLogger('gunicorn.error'); "
-            "log.info('hidden'); log.warning('Error handling request %s', '/x?subject=Patient/canary')")
+    code = """if True:
+        import logging, logging.config
+        from service.logs import gunicorn_logconfig_dict
+        cfg = gunicorn_logconfig_dict('warning')
+        assert cfg['loggers']['gunicorn.error']['level'] == 'WARNING'
+        logging.config.dictConfig(cfg)
+        log = logging.getLogger('gunicorn.error')
+        log.info('hidden')
+        log.warning('Worker reloading: %s modified', '/x?subject=Patient/canary')
+        log.warning("Invalid request from ip=10.9.8.7: Invalid HTTP request line: 'GET /canary1'")
+        log.warning("Invalid request from ip=::1: Invalid HTTP method: 'canary2'")
+        log.warning("Invalid request from ip=10.9.8.7: Proxy request from '10.9.8.7' not allowed")
+        log.warning('Unexpected ip=10.9.8.7 in %s', 'a message gunicorn may add one day')
+        log.error('Error handling request %s %s', 'GET', '/fhir/Patient/canary3')
+        log.error('%s %s', 'GET', '/fhir/Patient/canary4')
+        logging.getLogger('gunicorn.access').info('%s', '10.9.8.7 GET /fhir/Patient/canary5')
+        logging.getLogger('gunicorn.access').critical('10.9.8.7 GET /fhir/Patient/canary6')
+    """
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert result.returncode == 0, result.stderr
-    (entry,) = json_lines(result.stdout)
-    assert entry["logger"] == "gunicorn.error" and entry["level"] == "warning"
-    assert entry["message"] == "Error handling request /x?[redacted]"
+    entries = json_lines(result.stdout)
+    assert {e["logger"] for e in entries} == {"gunicorn.error"}  # no gunicorn.access line at all
+    assert [(e["level"], e["message"]) for e in entries] == [
+        ("warning", "Worker reloading: /x?[redacted] modified"),
+        ("warning", "Invalid request: Invalid HTTP request line"),
+        ("warning", "Invalid request: Invalid HTTP method"),
+        ("warning", "Invalid request: Proxy request from [redacted]"),
+        ("warning", "Unexpected ip=[redacted] in a message gunicorn may add one day"),
+        ("error", "Error handling request"),
+        ("error", "Request received"),
+    ]
+    assert "canary" not in result.stdout and "10.9.8.7" not in result.stdout
     assert result.stderr == ""
 
 
@@ -222,3 +263,65 @@ def test_sigterm_finishes_the_in_flight_request(gunicorn_server):
     assert any(e["logger"] == "gunicorn.error" for e in entries), "gunicorn's own logs are JSON too"
     access = [e for e in entries if e.get("event") == "request" and e.get("path") == TRIAGE]
     assert access and access[-1]["status"] == 200 and access[-1]["disposition"] == "emergency"
+
+
+# --------------------------------------------------------------------------- gunicorn's own lines
+
+CLIENT_ADDRESS = "127.0.0.2"  # a loopback address of its own, so the server's 127.0.0.1 is not it
+
+
+def raw_exchange(port: int, data: bytes) -> bytes:
+    """Send `data` from CLIENT_ADDRESS as it is (no HTTP client would send a malformed request)."""
+    with socket.socket() as sock:
+        sock.bind((CLIENT_ADDRESS, 0))
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(data)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:  # gunicorn answered a bad request and closed before we finished
+            pass
+        return recv_all(sock, 10)
+
+
+def test_gunicorn_logs_no_client_address_no_ids_and_no_request_fragments(tmp_path):
+    from tests.servers import gunicorn
+
+    mark = f"SECRET-ID-{uuid.uuid4().hex}"
+    body, subject = canary_qr()
+    with gunicorn(tmp_path / "gunicorn.log", env={"LEGTRIAGE_LOG_LEVEL": "debug"}, workers=1) as server:
+        port = int(server.base.rsplit(":", 1)[1])
+        get = "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        answers = [
+            raw_exchange(port, get.format(f"/fhir/Patient/{mark}").encode()),      # 404, no route
+            raw_exchange(port, get.format(f"/fhir/Library/{mark}").encode()),      # 404, a route
+            raw_exchange(port, f"GET /fhir/Patient/{mark} {mark} HTTP/1.1\r\n\r\n".encode()),
+            raw_exchange(port, f"{mark.lower()} / HTTP/1.1\r\n\r\n".encode()),  # bad method
+            raw_exchange(port, f"GET /fhir/Patient/{mark}\r\n\r\n".encode()),   # no version
+            raw_exchange(port, f"GET / HTTP/1.1\r\nBad{mark} Name: x\r\n\r\n".encode()),
+            raw_exchange(port, f"GET / HTTP/1.1\r\nHost: x\r\nX: {mark}\x01\r\n\r\n".encode()),
+            raw_exchange(port, (f"POST {TRIAGE}?note={mark} HTTP/1.1\r\nHost: x\r\n"
+                                f"Content-Type: {FHIR_JSON}\r\nContent-Length: {len(body)}\r\n"
+                                f"Connection: close\r\n\r\n").encode() + body),
+        ]
+        time.sleep(0.5)  # let the worker flush its last lines
+        output = server.log()
+    statuses = [a.split(b" ", 2)[1] for a in answers]
+    assert statuses == [b"404", b"404", b"400", b"400", b"400", b"400", b"400", b"200"], answers
+    entries = json_lines(output)  # every line is JSON
+    requests_ = [e for e in entries if e.get("event") == "request"]
+    # Positive controls: the capture holds the request lines and gunicorn's warnings.
+    assert [(e["path"], e["status"]) for e in requests_[-3:]] == [
+        ("<unmatched>", 404), ("/fhir/Library/<id>", 404), (TRIAGE, 200)]
+    warnings = [e["message"] for e in entries if e["logger"] == "gunicorn.error" and e["level"] == "warning"]
+    assert len(warnings) == 5 and all(w.startswith("Invalid request: ") for w in warnings), warnings
+    assert any(e["message"] == "Request received" for e in entries)  # gunicorn's debug line, sans path
+    # One request line per request: gunicorn writes none of its own.
+    assert not [e for e in entries if e["logger"] == "gunicorn.access"]
+    leaked = [line for line in output.splitlines()
+              if mark in line or mark.lower() in line or subject in line or CLIENT_ADDRESS in line]
+    assert not leaked, "\n".join(leaked)
+    # 127.0.0.1 is the server's own address (tests/servers.py polls /readyz from it): it appears
+    # only where gunicorn says where it listens.
+    server_lines = [e["message"].split(":")[0] for e in entries if "127.0.0.1" in json.dumps(e)]
+    assert set(server_lines) <= {"Listening at", "Current configuration"}, server_lines
