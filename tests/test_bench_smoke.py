@@ -33,3 +33,15 @@ def test_bench_smoke_reports_every_figure(tmp_path):
     assert result["settings"]["gunicorn"]["workers"] >= 1, result["settings"]["gunicorn"]
     # every request of the mix was answered 200 (bench.py refuses to report otherwise)
     assert all(r["requests"] > 0 for runs in result["runs"].values() for rs in runs.values() for r in rs)
+
+
+def test_breakdown_measures_every_stage():
+    # bench/breakdown.py calls the view's stages one by one: this keeps it in step with the code.
+    run = subprocess.run([str(ROOT / ".venv/bin/python"), "bench/breakdown.py", "--n", "20"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("CPU µs per call")
+    figures = {name.strip(): float(value) for name, value in (line.rsplit(None, 1) for line in lines[1:])}
+    assert len(figures) == 13 and all(v > 0 for k, v in figures.items() if not k.startswith("rest")), figures
+    assert "validate_structure (jsonschema-rs)" in figures and "load_facts (marshmallow)" in figures
