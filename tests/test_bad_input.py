@@ -316,11 +316,17 @@ def raw_http(base: str, request_bytes: bytes) -> tuple[int, dict, bytes]:
     import socket
     host, port = base.rsplit("/", 1)[1].split(":")
     with socket.create_connection((host, int(port)), timeout=15) as sock:
-        sock.sendall(request_bytes)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(request_bytes)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server may answer (413) and close before it has read everything we send
         data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            pass  # the answer came before the reset; an empty one fails the parsing below
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines[1:])
