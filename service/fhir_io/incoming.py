@@ -145,14 +145,23 @@ def unwrap(body: Any, query_version: str | None) -> TriageInput:
 
 def check_depth(resource: dict, root: str) -> dict:
     """The resource, unless it nests deeper than MAX_DEPTH (422 naming the first element too deep)."""
-    stack: list[tuple[Any, int]] = [(resource, 1)]
-    while stack:  # depth only, no paths: this runs on every request
-        node, depth = stack.pop()
+    # Level by level, no paths, no recursion: this runs on every request (7.5 µs on the bench mix,
+    # where a stack of (node, depth) tuples took 25 µs). orjson gives plain dicts and lists only,
+    # so `type(x) is` is exact.
+    level: list[Any] = [resource]
+    depth = 1
+    while level:
         if depth > MAX_DEPTH:
             raise FhirError.one(422, "structure", f"The resource nests deeper than {MAX_DEPTH} levels "
                                 "(this Questionnaire has two).", _first_too_deep(resource, root))
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+        deeper: list[Any] = []
+        for node in level:
+            for child in (node.values() if type(node) is dict else node):
+                kind = type(child)
+                if kind is dict or kind is list:
+                    deeper.append(child)
+        level = deeper
+        depth += 1
     return resource
 
 
