@@ -72,3 +72,30 @@ def test_a_record_a_filter_changed_takes_the_general_path():
     record = logs.AccessRecord("GET /healthz 200", "GET", "/healthz", 200, 0.5, None, None)
     record.request_id = "r-1"  # e.g. a filter adding a field: it must reach the line
     assert json.loads(logs.JsonFormatter().format(record))["request_id"] == "r-1"
+
+
+# ---- the Bundle (service/fhir_io/outgoing.py) ------------------------------------------------------
+
+def test_bundle_ids_are_the_uuid5_of_the_digest_and_the_part():
+    import uuid
+
+    from service.fhir_io.outgoing import ID_NAMESPACE, _IdMaker
+    rng = random.Random(5)
+    for i in range(5_000):
+        digest = f"{rng.getrandbits(256):064x}"
+        part = rng.choice(["Bundle", "RiskAssessment", "OperationOutcome", "ServiceRequest/mri-é", str(i)])
+        assert _IdMaker(digest).make(part) == str(uuid.uuid5(ID_NAMESPACE, f"{digest}/{part}"))
+
+
+def test_every_entry_starts_with_resource_type_then_id(client):
+    from tests.support import FHIR_JSON, TRIAGE, questionnaire_response
+    body = questionnaire_response({"numbness.side": "left", "numbness.onset": "sudden",
+                                   "history.age": 50})
+    body["item"].append({"linkId": "no-such-question"})  # a warning: the OperationOutcome entry
+    resp = client.post(TRIAGE, data=json.dumps(body), content_type=FHIR_JSON)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+    entries = resp.get_json()["entry"]
+    assert "OperationOutcome" in [e["resource"]["resourceType"] for e in entries]
+    for entry in entries:
+        assert list(entry["resource"])[:2] == ["resourceType", "id"]
+        assert entry["fullUrl"] == f"urn:uuid:{entry['resource']['id']}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -26,9 +27,18 @@ DISPOSITION_DISPLAY = {Disposition.EMERGENCY: "Emergency", Disposition.URGENT: "
                        Disposition.ROUTINE: "Routine", Disposition.SELF_CARE: "Self-care"}
 ID_NAMESPACE = uuid.UUID("5b0f6c1e-8f0a-4b61-9a38-0f1e2c7d9a11")
 
+_now_cache: tuple[int, str] = (-1, "")
+
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current UTC second as FHIR instant; formatted once per second (every response has one)."""
+    global _now_cache
+    second = int(time.time())
+    cached_second, text = _now_cache  # one tuple: read and replaced atomically across threads
+    if second != cached_second:
+        text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _now_cache = (second, text)
+    return text
 
 
 def concept(term: dict) -> dict:
@@ -45,6 +55,9 @@ class BundleBuilder:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.link_ids = {fact: link for link, fact in catalog.fact_map.items()}
+        # id(rule) -> (rule, its "title [id]", its ". Source …" text): the parts of a rationale that
+        # do not depend on the answers, made once per rule. The rule is kept to check the id.
+        self._rule_texts: dict[int, tuple[Any, str, str]] = {}
 
     def build(self, assessment: Assessment, module: RuleModule, qr: dict,
               warnings: list[Issue], timestamp: str | None = None) -> dict:
@@ -62,13 +75,15 @@ class BundleBuilder:
                                                 timestamp))
         if warnings:
             outcome = operation_outcome(warnings)
-            entries.append({"id": ids.make("OperationOutcome"), **outcome})
+            # resourceType first, then id, as in the other entries (each is made in that order)
+            entries.append({"resourceType": outcome["resourceType"], "id": ids.make("OperationOutcome"),
+                            **outcome})
         return {
             "resourceType": "Bundle",
             "id": ids.make("Bundle"),
             "type": "collection",
             "timestamp": timestamp,
-            "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": _id_first(r)} for r in entries],
+            "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in entries],
         }
 
     def risk_assessment(self, a: Assessment, module: RuleModule, ra_id: str, subject: dict,
@@ -136,17 +151,27 @@ class BundleBuilder:
 
     def rationale(self, findings: tuple[Finding, ...]) -> str:
         parts = []
+        link_ids = self.link_ids
         for f in findings:
-            evidence = ", ".join(f"{self.link_ids.get(name, name)} = {_show(value)}"
-                                 for name, value in f.evidence)
-            cite = f.rule.cites[0]
-            text = f"{f.rule.title} [{f.rule.id}]"
-            if evidence:
-                text += f" ({evidence})"
-            parts.append(f"{text}. Source {cite.file}: \"{cite.quote}\"")
-            if f.rule.common_sense:
-                parts[-1] += f" Clinical common sense: {f.rule.common_sense}"
+            head, tail = self._rule_text(f.rule)
+            if f.evidence:
+                evidence = ", ".join(f"{link_ids.get(name, name)} = {_show(value)}"
+                                     for name, value in f.evidence)
+                parts.append(f"{head} ({evidence}){tail}")
+            else:
+                parts.append(head + tail)
         return " | ".join(parts)
+
+    def _rule_text(self, rule) -> tuple[str, str]:
+        cached = self._rule_texts.get(id(rule))
+        if cached is None or cached[0] is not rule:
+            cite = rule.cites[0]
+            tail = f". Source {cite.file}: \"{cite.quote}\""
+            if rule.common_sense:
+                tail += f" Clinical common sense: {rule.common_sense}"
+            cached = (rule, f"{rule.title} [{rule.id}]", tail)
+            self._rule_texts[id(rule)] = cached
+        return cached[1], cached[2]
 
     def summary(self, a: Assessment) -> str:
         fired = ", ".join(f.rule.id for f in a.findings)
@@ -154,12 +179,30 @@ class BundleBuilder:
                 "A suggestion for a clinician, not a diagnosis.")
 
 
+_NAMESPACE_SHA1 = hashlib.sha1(ID_NAMESPACE.bytes)  # uuid5 hashes the namespace's bytes first
+
+
 class _IdMaker:
+    """uuid.uuid5(ID_NAMESPACE, f"{digest}/{what}") as a string, the same values, at a third of
+    its cost: the hash of the common prefix is computed once per request, and the UUID's version
+    and variant bits are set on an int rather than through uuid.UUID objects."""
+
     def __init__(self, digest: str):
-        self.digest = digest
+        self.prefix = _NAMESPACE_SHA1.copy()
+        self.prefix.update(f"{digest}/".encode())
 
     def make(self, what: str) -> str:
-        return str(uuid.uuid5(ID_NAMESPACE, f"{self.digest}/{what}"))
+        h = self.prefix.copy()
+        h.update(what.encode())
+        n = int.from_bytes(h.digest()[:16], "big")
+        n = (n & _CLEAR_VERSION_VARIANT) | _VERSION_5_VARIANT_RFC
+        x = f"{n:032x}"
+        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+# RFC 4122: version (4 bits at 76) = 5, variant (2 bits at 62) = 0b10; as uuid.UUID(version=5) sets
+_CLEAR_VERSION_VARIANT = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_VERSION_5_VARIANT_RFC = (5 << 76) | (0x8000 << 48)
 
 
 def _reference_to(qr: dict) -> dict:
@@ -176,7 +219,3 @@ def _show(value: Any) -> str:
     if isinstance(value, frozenset):
         return "+".join(sorted(value))
     return str(value)
-
-
-def _id_first(resource: dict) -> dict:
-    return {"resourceType": resource["resourceType"], **resource}
