@@ -35,12 +35,14 @@ class Answers:
 
 def check_accept(request: Request) -> None:
     """406 unless the caller accepts FHIR JSON (R4)."""
-    fmt = request.args.get("_format")
+    environ = request.environ
+    # No query string, no _format: skip building request.args (and MultiDict.get's KeyError).
+    fmt = request.args.get("_format") if environ.get("QUERY_STRING") else None
     if fmt is not None and fmt not in FORMAT_PARAMS:
         raise FhirError.one(406, "not-supported", f"_format={fmt} is not supported: use json.", "_format")
-    accept = request.headers.get("Accept")
-    if not accept:
-        return
+    accept = environ.get("HTTP_ACCEPT")  # what request.headers.get("Accept") reads
+    if not accept or accept in ACCEPTABLE:
+        return  # none, or one acceptable type without parameters: nothing to parse
     for media in request.accept_mimetypes.values():
         mimetype, _, params = media.partition(";")
         if mimetype.strip().lower() in ACCEPTABLE and _fhir_version_ok(params):
@@ -60,13 +62,14 @@ def _fhir_version_ok(params: str) -> bool:
 
 def read_json(request: Request) -> Any:
     """The request body as JSON; 415 for another content type, 400 when it is not JSON."""
-    mimetype = (request.mimetype or "").lower()
-    if mimetype not in JSON_TYPES:
-        shown = mimetype or "none"
-        raise FhirError.one(415, "not-supported",
-                            f"Content-Type {shown} is not supported: send application/fhir+json.")
-    if not _fhir_version_ok(request.headers.get("Content-Type", "").partition(";")[2]):
-        raise FhirError.one(415, "not-supported", "Only FHIR R4 (fhirVersion=4.0) is supported.")
+    if request.environ.get("CONTENT_TYPE") not in JSON_TYPES:  # else a JSON type, no parameters
+        mimetype = (request.mimetype or "").lower()
+        if mimetype not in JSON_TYPES:
+            shown = mimetype or "none"
+            raise FhirError.one(415, "not-supported",
+                                f"Content-Type {shown} is not supported: send application/fhir+json.")
+        if not _fhir_version_ok(request.headers.get("Content-Type", "").partition(";")[2]):
+            raise FhirError.one(415, "not-supported", "Only FHIR R4 (fhirVersion=4.0) is supported.")
     try:
         body = request.get_data(cache=False)
     except HTTPException:
@@ -74,11 +77,12 @@ def read_json(request: Request) -> Any:
     except Exception:  # noqa: BLE001 - the server's body reader refused it (e.g. bad chunked framing)
         raise FhirError.one(400, "structure", "The request body could not be read: broken chunked "
                             "encoding or a body that ended early.") from None
-    limit = request.max_content_length
-    if limit is not None and request.content_length is None and len(body) >= limit:
-        # A streamed (chunked) body is cut at the limit by werkzeug without an error: say 413.
-        raise RequestEntityTooLarge()
-    if not body.strip():
+    if request.content_length is None:
+        limit = request.max_content_length
+        if limit is not None and len(body) >= limit:
+            # A streamed (chunked) body is cut at the limit by werkzeug without an error: say 413.
+            raise RequestEntityTooLarge()
+    if not body or (body[:1].isspace() and not body.strip()):  # no copy of a body that starts well
         raise FhirError.one(400, "structure", "The request body is empty: send a QuestionnaireResponse.")
     try:
         return orjson.loads(body)
