@@ -132,3 +132,14 @@ def test_load_facts_accepts_and_refuses_what_a_full_load_does():
             assert got.value.messages == err.messages
         else:
             assert F.load_facts(data) == expected
+
+
+def test_known_facts_are_the_reported_fields_in_field_order():
+    from dataclasses import fields
+
+    from service.triage.facts import Facts
+    facts = Facts(age=40, side="left", weakness=False, medications=frozenset({"none"}))
+    assert facts.known() == {f.name: getattr(facts, f.name) for f in fields(facts)
+                             if getattr(facts, f.name) is not None}
+    assert list(facts.known()) == ["side", "weakness", "age", "medications"]
+    assert Facts().known() == {}
