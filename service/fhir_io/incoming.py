@@ -275,7 +275,7 @@ def _walk(items: list[dict], where: str, catalog: Catalog, values: dict[str, lis
             value = _answer_value(answer, spec, f"{here}.answer[{j}]", issues)
             if value is not None:
                 got.append(value)
-        if len(set(map(repr, got))) != len(got):
+        if len(got) > 1 and len(set(map(repr, got))) != len(got):  # one answer repeats nothing
             issues.append(Issue("duplicate", f"{link_id!r} repeats the same answer.", f"{here}.answer"))
         values[link_id] = got
 
