@@ -23,7 +23,8 @@ def triage():
     """Triage a QuestionnaireResponse: returns a Bundle with a RiskAssessment and ServiceRequest proposals."""
     s = state()
     body = incoming.read_json(request)
-    given = incoming.unwrap(body, request.args.get("rules-version"))
+    query_version = request.args.get("rules-version") if request.query_string else None
+    given = incoming.unwrap(body, query_version)
     qr, root = given.qr, given.root
     incoming.validate_structure(qr, root)
     answers = incoming.check_against_questionnaire(qr, root, s.catalog)
