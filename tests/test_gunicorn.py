@@ -1,50 +1,17 @@
 """The service under a real gunicorn on 127.0.0.1, called with requests and with the fhirpy client."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 import requests
 
-from tests.support import ROOT, example
-
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers import gunicorn
+from tests.support import example
 
 
 @pytest.fixture(scope="module")
-def server():
-    port = free_port()
-    env = {**os.environ, "LEGTRIAGE_HOST": "127.0.0.1", "LEGTRIAGE_PORT": str(port),
-           "LEGTRIAGE_WORKERS": "2"}
-    proc = subprocess.Popen([str(GUNICORN), "--config", "gunicorn.conf.py"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"gunicorn did not become ready: {proc.stdout.read().decode()[-2000:]}")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
-    proc.stdout.close()
+def server(tmp_path_factory):
+    with gunicorn(tmp_path_factory.mktemp("gunicorn") / "gunicorn.log") as running:
+        yield running.base
 
 
 def test_triage_over_http(server):

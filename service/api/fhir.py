@@ -55,10 +55,7 @@ def metadata():
 @bp.get("/Questionnaire/<id>")
 def read_questionnaire(id: str):
     """The leg-numbness Questionnaire."""
-    q = state().catalog.questionnaire
-    if id != q["id"]:
-        raise FhirError.one(404, "not-found", f"No Questionnaire {id[:64]!r}: only {q['id']!r}.")
-    return fhir_response(q)
+    return _read(state().catalog.questionnaire, id)
 
 
 @bp.get("/Questionnaire")
@@ -80,10 +77,7 @@ def search_questionnaire():
 @bp.get("/OperationDefinition/<id>")
 def read_operation_definition(id: str):
     """The $triage OperationDefinition."""
-    opdef = state().catalog.operation_definition
-    if id != opdef["id"]:
-        raise FhirError.one(404, "not-found", f"No OperationDefinition {id[:64]!r}.")
-    return fhir_response(opdef)
+    return _read(state().catalog.operation_definition, id)
 
 
 @bp.get("/Library")
@@ -105,7 +99,12 @@ def read_library(id: str):
 @bp.get("/CodeSystem/<id>")
 def read_code_system(id: str):
     """The disposition and answer CodeSystems."""
-    cs = state().catalog.codesystems.get(id)
-    if cs is None:
-        raise FhirError.one(404, "not-found", f"No CodeSystem {id[:64]!r}.")
-    return fhir_response(cs)
+    codesystems = state().catalog.codesystems
+    return _read(codesystems.get(id, {"resourceType": "CodeSystem"}), id)
+
+
+def _read(resource: dict, id: str):
+    """The resource if `id` is its id, else 404 naming the type and the id asked for."""
+    if id != resource.get("id"):
+        raise FhirError.one(404, "not-found", f"No {resource['resourceType']} {id[:64]!r}.")
+    return fhir_response(resource)
