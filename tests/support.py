@@ -48,6 +48,14 @@ def questionnaire_response(answers: dict[str, Any], subject: str = "Patient/test
     return qr
 
 
+def parameters(qr: dict, rules_version: str | None = None) -> dict:
+    """A $triage Parameters body: the QuestionnaireResponse and, if given, the rulesVersion part."""
+    parts = [{"name": "questionnaireResponse", "resource": qr}]
+    if rules_version is not None:
+        parts.append({"name": "rulesVersion", "valueString": rules_version})
+    return {"resourceType": "Parameters", "parameter": parts}
+
+
 def example(name: str) -> dict:
     return json.loads((EXAMPLES / f"{name}.json").read_text())
 

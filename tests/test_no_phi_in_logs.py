@@ -23,7 +23,6 @@ import logging
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import jwt
 import pytest

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.support import (EXAMPLES, FHIR_JSON, disposition, example, post_triage,
+from tests.support import (EXAMPLES, disposition, example, parameters, post_triage,
                            questionnaire_response, resources, risk_assessment)
 
 EXPECTED = {
@@ -84,10 +84,7 @@ def test_ids_are_deterministic_and_depend_on_input_and_version(client):
 
 
 def test_parameters_body_with_rules_version(client):
-    params = {"resourceType": "Parameters", "parameter": [
-        {"name": "questionnaireResponse", "resource": example("qr-urgent-dvt")},
-        {"name": "rulesVersion", "valueString": "1.0.0"}]}
-    response = post_triage(client, params)
+    response = post_triage(client, parameters(example("qr-urgent-dvt"), "1.0.0"))
     assert response.status_code == 200
     assert disposition(response.get_json(force=True)) == "urgent"
 
@@ -113,10 +110,7 @@ def test_unknown_rules_version_names_the_published_ones(client):
 
 
 def test_unknown_rules_version_in_parameters_names_the_parameter(client):
-    params = {"resourceType": "Parameters", "parameter": [
-        {"name": "questionnaireResponse", "resource": example("qr-urgent-dvt")},
-        {"name": "rulesVersion", "valueString": "0.9.0"}]}
-    response = post_triage(client, params)
+    response = post_triage(client, parameters(example("qr-urgent-dvt"), "0.9.0"))
     assert response.status_code == 422
     assert response.get_json(force=True)["issue"][0]["expression"] == ["Parameters.parameter[1].valueString"]
 

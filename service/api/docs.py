@@ -1,7 +1,6 @@
 """The OpenAPI description and browsable docs (Swagger UI served from the pinned package, no CDN)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from flask import Blueprint, Response, redirect
 from flask_swagger_ui import get_swaggerui_blueprint

@@ -1,7 +1,7 @@
 """FHIR REST endpoints and the $triage operation."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 
 from service.errors import FhirError, fhir_response
 from service.fhir_io import incoming

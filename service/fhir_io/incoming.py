@@ -1,7 +1,6 @@
 """Read a $triage request: content negotiation, JSON, the QuestionnaireResponse and its answers."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,6 @@ JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhi
 ACCEPTABLE = JSON_TYPES | {"*/*", "application/*"}
 FORMAT_PARAMS = {"json", "application/json", "application/fhir+json"}
 VALUE_TYPES = {"boolean": "valueBoolean", "integer": "valueInteger", "choice": "valueCoding"}
-SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 # JSON levels one resource may nest. A response to the leg-numbness Questionnaire needs about 12;
 # much deeper structures only serve to exhaust the recursive validators (a 500 at ~300 levels).
 MAX_DEPTH = 40
