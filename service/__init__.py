@@ -19,6 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
     from service.fhir_io.outgoing import BundleBuilder
+    from service.records import MemoryStore
     from service.state import State
     from service.triage.engine import Registry, UnknownRulesVersion
 
@@ -33,7 +34,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     except UnknownRulesVersion as err:
         raise ConfigError(f"invalid configuration: LEGTRIAGE_DEFAULT_RULES_VERSION: {err.requested} is "
                           f"not published; published: {', '.join(err.available)}") from None
-    app.extensions["legtriage"] = State(settings, catalog, registry, BundleBuilder(catalog), now_iso())
+    app.extensions["legtriage"] = State(settings, catalog, registry, BundleBuilder(catalog), now_iso(),
+                                           MemoryStore())
 
     logs.init_app(app)
     errors.register(app)

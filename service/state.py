@@ -8,6 +8,7 @@ from flask import current_app
 from service.catalog import Catalog
 from service.config import Settings
 from service.fhir_io.outgoing import BundleBuilder
+from service.records import RecordStore
 from service.triage.engine import Registry
 
 
@@ -18,6 +19,7 @@ class State:
     registry: Registry
     builder: BundleBuilder
     started: str
+    records: RecordStore
 
 
 def state() -> State:

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
+from service import pipeline, records
 from service.errors import FhirError, fhir_response
 from service.fhir_io import incoming
 from service.fhir_io.conformance import capability_statement, library, searchset
 from service.state import state
-from service.triage.engine import UnknownRulesVersion, evaluate
-from service.triage.facts import ValidationError, load_facts
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
@@ -21,26 +20,13 @@ def negotiate() -> None:
 @bp.post("/QuestionnaireResponse/$triage")
 def triage():
     """Triage a QuestionnaireResponse: returns a Bundle with a RiskAssessment and ServiceRequest proposals."""
-    s = state()
+    records.note(kind="triage")
     body = incoming.read_json(request)
     query_version = request.args.get("rules-version") if request.query_string else None
     given = incoming.unwrap(body, query_version)
-    qr, root = given.qr, given.root
-    incoming.validate_structure(qr, root)
-    answers = incoming.check_against_questionnaire(qr, root, s.catalog)
-    try:
-        module = s.registry.get(given.rules_version)
-    except UnknownRulesVersion as err:
-        raise FhirError.one(422, "not-supported", f"Unknown rules version {err.requested[:40]!r}; "
-                            f"published versions: {', '.join(err.available)}.",
-                            given.rules_version_where) from None
-    try:
-        facts = load_facts(incoming.answers_to_fact_values(answers, s.catalog))
-    except ValidationError as err:  # the Questionnaire checks should have caught it
-        raise FhirError.one(422, "value", f"Answers out of range: {err.messages}") from None
-    assessment = evaluate(module, facts)
-    g.rules_version, g.disposition = module.version, assessment.disposition.code
-    return fhir_response(s.builder.build(assessment, module, qr, answers.warnings))
+    result = pipeline.triage(given.qr, given.root, given.rules_version, given.rules_version_where)
+    g.rules_version, g.disposition = result.module.version, result.assessment.disposition.code
+    return fhir_response(result.bundle)
 
 
 @bp.get("/metadata")
