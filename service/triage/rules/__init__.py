@@ -30,6 +30,8 @@ class RuleModule:
     advise: Callable | None = None  # (disposition, facts, predictions) -> advice
     replaces: str | None = None  # the version this one supersedes
     changes: str = "First published version."  # what changed since `replaces`
+    retired: str | None = None  # the date it was retired, if it is
+    superseded_by: str | None = None
 
     @property
     def id(self) -> str:
@@ -55,5 +57,6 @@ def discover() -> dict[str, RuleModule]:
             rank_causes=getattr(mod, "rank_causes", None),
             choose_proposals=getattr(mod, "choose_proposals", None),
             advise=getattr(mod, "advise", None), replaces=getattr(mod, "REPLACES", None),
-            changes=getattr(mod, "CHANGES", "First published version."))
+            changes=getattr(mod, "CHANGES", "First published version."),
+            retired=getattr(mod, "RETIRED", None), superseded_by=getattr(mod, "SUPERSEDED_BY", None))
     return dict(sorted(found.items(), key=lambda kv: _semver(kv[0])))

@@ -36,6 +36,8 @@ from service.triage.model import (EMERGENCY, HIGH, LOW, MODERATE, ROUTINE, SELF_
 VERSION = "1.0.0"
 STATUS = "retired"
 DATE = "2026-11-21"
+RETIRED = "2026-12-01"  # metadata only: the rules below answer as they always did
+SUPERSEDED_BY = "1.1.0"
 TITLE = "Leg numbness triage rules"
 
 S000 = "000_cb32e696d2feae6f.txt"

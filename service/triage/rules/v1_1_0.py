@@ -440,7 +440,7 @@ def known_diabetes(f: Facts) -> bool:
 
 
 @rule("diabetes-typical-pattern", "Diabetes with numbness typical of diabetic neuropathy",
-      floor=ROUTINE, uses=("diabetes", "side", "locations", "progression") + BENIGN_STORY_FACTS,
+      floor=ROUTINE, uses=("diabetes", "side", "locations") + BENIGN_STORY_FACTS,
       causes={"diabetic-neuropathy": HIGH}, proposals=("hba1c", "endocrinologist"),
       cites=(Cite(S000, "Numbness usually captures both legs and spreads from the bottom up: first the "
                         "fingers lose sensation, then the rest of the foot and lower leg."),
@@ -471,7 +471,7 @@ def possible_undiagnosed_diabetes(f: Facts) -> bool:
 
 
 @rule("distal-symmetric", "Numbness starting in the feet and spreading upward", floor=ROUTINE,
-      uses=("progression", "side", "locations") + BENIGN_STORY_FACTS + ("toes_change_colour_in_cold",),
+      uses=("side", "locations") + BENIGN_STORY_FACTS + ("toes_change_colour_in_cold",),
       causes={"peripheral-neuropathy": MODERATE}, proposals=("hba1c", "b12", "tsh"),
       cites=(Cite(S001, "Symptoms often start in the feet and gradually progress upward."),
              Cite(S003, "Blood tests are also useful to check for conditions including diabetes, "
