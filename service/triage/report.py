@@ -73,6 +73,13 @@ def _aspects(rule, label) -> dict[str, str]:
     }
 
 
+def _status(module: RuleModule) -> str:
+    if module.retired:
+        return (f"{module.version} published {module.date}, retired {module.retired}"
+                + (f" (superseded by {module.superseded_by})" if module.superseded_by else ""))
+    return f"{module.version} {module.status} since {module.date}"
+
+
 def _step(module: RuleModule, name: str, plain: str) -> str:
     fn = getattr(module, name)
     return " ".join((fn.__doc__ or "").split()) if fn is not None else plain
@@ -126,8 +133,8 @@ def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
             f"- Vignettes: {ran} stories run with both versions; {len(moved)} change disposition "
             f"({up} more urgent, {len(moved) - up} less urgent), "
             f"{sum(set(s[3]) != set(s[4]) for s in stories)} change proposals.",
-            f"- Status: {old.version} {old.status} ({old.date}), {new.version} {new.status} "
-            f"({new.date}); every published version stays pinnable with `rules-version`.", "",
+            f"- Status: {_status(old)}; {_status(new)}; every published version stays pinnable "
+            "with `rules-version`.", "",
             "## Sign-off", "",
             "| role | name | date | signature |", "|---|---|---|---|",
             "| clinical safety officer | | | |", "| reviewing clinician | | | |", "",
