@@ -50,8 +50,9 @@ def test_libraries_describe_each_rule_version_with_citations(client):
     assert old["approvalDate"] == "2026-11-21"
     assert "superseded by 1.1.0" in old["description"] and "First published version." in old["description"]
     assert "What changed: Fixes the clinical review of 1.0.0" in new["description"]
-    assert {"type": "predecessor", "display": "Rule module 1.0.0",
-            "resource": "http://legtriage.example.org/fhir/Library/leg-numbness-rules|1.0.0"} in new["relatedArtifact"]
+    predecessor = {"type": "predecessor", "display": "Rule module 1.0.0",
+                   "resource": "http://legtriage.example.org/fhir/Library/leg-numbness-rules|1.0.0"}
+    assert predecessor in new["relatedArtifact"]
     assert any(a["type"] == "successor" and a["resource"].endswith("|1.1.0") for a in old["relatedArtifact"])
     for lib in (old, new):
         cited = {a["label"] for a in lib["relatedArtifact"] if a["type"] == "citation"}

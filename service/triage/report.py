@@ -73,6 +73,22 @@ def _aspects(rule, label) -> dict[str, str]:
     }
 
 
+# A module's steps after its rules, and what the engine does where a module has none.
+STEPS = (("order of the causes", "rank_causes", "highest risk first"),
+         ("proposals", "choose_proposals", "every proposal of every rule that fired"),
+         ("advice", "advise", "self-care advice for self-care results, the safety net always"))
+
+
+def _definitions(module: RuleModule) -> dict[str, str]:
+    """The module's documented helper predicates (not rules): name -> docstring."""
+    predicates = {rule.when for rule in module.rules}
+    steps = {getattr(module, name) for _, name, _ in STEPS}
+    return {name: " ".join(fn.__doc__.split()) for name, fn in vars(module.module).items()
+            if callable(fn) and getattr(fn, "__module__", None) == module.module.__name__
+            and fn.__doc__ and fn not in predicates and fn not in steps and not name.startswith("_")
+            and name != "yes"}
+
+
 def _status(module: RuleModule) -> str:
     if module.retired:
         return (f"{module.version} published {module.date}, retired {module.retired}"
@@ -152,15 +168,18 @@ def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
         out += [f"### `{rule.id}`: {rule.title}", "",
                 f"| aspect | {old.version} | {new.version} |", "|---|---|---|"]
         out += [f"| {k} | {_cell(a)} | {_cell(b)} |" for k, a, b in rows] + [""]
-    out += ["## After the rules", "",
-            f"| step | {old.version} | {new.version} |", "|---|---|---|",
-            f"| order of the causes | highest risk first | "
-            f"{_cell(_step(new, 'rank_causes', 'highest risk first'))} |",
-            f"| proposals | every proposal of every rule that fired | "
-            f"{_cell(_step(new, 'choose_proposals', 'every proposal of every rule that fired'))} |",
-            f"| advice | self-care advice for self-care results, the safety net always | "
-            f"{_cell(_step(new, 'advise', 'self-care advice for self-care results, the safety net always'))} |",
-            "", f"### Advice texts of {new.version}", ""]
+    out += ["## Definitions the rules share", "",
+            "Named parts of conditions (a change here changes every rule that uses it).", "",
+            f"| definition | {old.version} | {new.version} |", "|---|---|---|"]
+    old_defs, new_defs = _definitions(old), _definitions(new)
+    for name in list(old_defs) + [n for n in new_defs if n not in old_defs]:
+        a, b = old_defs.get(name, "-"), new_defs.get(name, "-")
+        if a != b:
+            out.append(f"| `{name}` | {_cell(a)} | {_cell(b)} |")
+    out += ["", "## After the rules", "", f"| step | {old.version} | {new.version} |", "|---|---|---|"]
+    out += [f"| {label_} | {_cell(_step(old, name, plain))} | {_cell(_step(new, name, plain))} |"
+            for label_, name, plain in STEPS]
+    out += ["", f"### Advice texts of {new.version}", ""]
     texts = getattr(new.module, "ADVICE", new.self_care_advice + new.safety_net_advice)
     old_texts = {a.text for a in old.self_care_advice + old.safety_net_advice}
     for adv in texts:
@@ -178,8 +197,10 @@ def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
             "Less urgent results first: they need the closest look.", "",
             f"| vignette | finding | story | {old.version} | {new.version} | proposals dropped | "
             "proposals added |", "|---|---|---|---|---|---|---|"]
-    order = lambda s: (s[2].disposition - s[1].disposition if s[1].disposition != s[2].disposition  # noqa: E731
-                       else 9, s[0].get("finding", 99), s[0]["id"])
+    def order(story):
+        case, r_old, r_new = story[:3]
+        moved_by = r_new.disposition - r_old.disposition
+        return (moved_by if moved_by else 9, case.get("finding", 99), case["id"])
     for case, r_old, r_new, p_old, p_new in sorted(stories, key=order):
         arrow = "" if r_old.disposition == r_new.disposition else \
             (" ↑" if r_new.disposition > r_old.disposition else " ↓")

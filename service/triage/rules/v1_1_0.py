@@ -127,6 +127,7 @@ def has_stroke_sign(f: Facts) -> bool:
 
 
 def has_clot_risk(f: Facts) -> bool:
+    """A clot risk: a recent long journey, surgery or bed rest, cancer, or chemotherapy."""
     return (yes(f.recent_immobility) or yes(f.cancer_history)
             or any_of(f.medications, "chemotherapy"))
 
@@ -668,7 +669,8 @@ def numbness_with_itching(f: Facts) -> bool:
 
 
 @rule("tarsal-tunnel", "Burning or tingling of the heel, ankle or sole", floor=ROUTINE,
-      uses=("locations", "sensations", "relieved_by_moving", "duration", "pattern", "progression"), causes={"tarsal-tunnel": MODERATE},
+      uses=("locations", "sensations", "relieved_by_moving", "duration", "pattern", "progression"),
+      causes={"tarsal-tunnel": MODERATE},
       proposals=("emg-ncs",),
       cites=(Cite(S004, "People with tarsal tunnel syndrome tend to feel numbness, burning, tingling, "
                         "or shooting pain in their ankles, heels, and feet."),
