@@ -38,6 +38,7 @@ STATUS = "retired"
 DATE = "2026-11-21"
 RETIRED = "2026-12-01"  # metadata only: the rules below answer as they always did
 SUPERSEDED_BY = "1.1.0"
+CHANGES = "First published version."
 TITLE = "Leg numbness triage rules"
 
 S000 = "000_cb32e696d2feae6f.txt"
