@@ -43,13 +43,22 @@ def test_operation_definition(client):
 
 def test_libraries_describe_each_rule_version_with_citations(client):
     bundle = get(client, "/fhir/Library")
-    assert bundle["total"] >= 1
-    lib = bundle["entry"][0]["resource"]
-    assert lib["version"] == "1.0.0" and lib["status"] == "active"
-    cited = {a["label"] for a in lib["relatedArtifact"]}
-    assert cited == {"000_cb32e696d2feae6f.txt", "001_7be9c4c3b65e7a56.txt", "002_8375efd10046325c.txt",
-                     "003_49373439d83d5e71.txt", "004_ee8a66ff89f18e0d.txt"}
-    assert get(client, f"/fhir/Library/{lib['id']}") == lib
+    assert bundle["total"] == 2
+    old, new = (e["resource"] for e in bundle["entry"])
+    assert (old["version"], old["status"], old["date"]) == ("1.0.0", "retired", "2026-12-01")
+    assert (new["version"], new["status"], new["date"]) == ("1.1.0", "active", "2026-12-01")
+    assert old["approvalDate"] == "2026-11-21"
+    assert "superseded by 1.1.0" in old["description"] and "First published version." in old["description"]
+    assert "What changed: Fixes the clinical review of 1.0.0" in new["description"]
+    predecessor = {"type": "predecessor", "display": "Rule module 1.0.0",
+                   "resource": "http://legtriage.example.org/fhir/Library/leg-numbness-rules|1.0.0"}
+    assert predecessor in new["relatedArtifact"]
+    assert any(a["type"] == "successor" and a["resource"].endswith("|1.1.0") for a in old["relatedArtifact"])
+    for lib in (old, new):
+        cited = {a["label"] for a in lib["relatedArtifact"] if a["type"] == "citation"}
+        assert cited == {"000_cb32e696d2feae6f.txt", "001_7be9c4c3b65e7a56.txt", "002_8375efd10046325c.txt",
+                         "003_49373439d83d5e71.txt", "004_ee8a66ff89f18e0d.txt"}
+        assert get(client, f"/fhir/Library/{lib['id']}") == lib
     assert client.get("/fhir/Library/nope").status_code == 404
 
 
@@ -67,7 +76,7 @@ def test_code_systems(client, cs_id, codes):
 def test_health_and_readiness(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz").get_json()
-    assert ready["status"] == "ready" and ready["defaultRulesVersion"] == "1.0.0"
+    assert ready["status"] == "ready" and ready["defaultRulesVersion"] == "1.1.0"
 
 
 def test_capability_statement_says_when_auth_is_required(app):

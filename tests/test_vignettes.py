@@ -1,55 +1,95 @@
-"""Clinical vignettes (tests/vignettes/*.yaml), each run through the HTTP API."""
+"""Clinical vignettes (tests/vignettes/*.yaml), each run through the HTTP API with its version pinned.
+
+A vignette holds for every published version unless `versions:` names the ones it is for
+(service/triage/review.py explains the scheme). `python -m service.triage.review` prints the
+figures: exact agreement, and under- and over-triage by disposition, for each version.
+"""
 from __future__ import annotations
 
-from pathlib import Path
+import re
 
 import pytest
-import yaml
 
-from tests.support import disposition, outcome_keys, post_triage, proposal_keys, questionnaire_response
-
-VIGNETTE_DIR = Path(__file__).parent / "vignettes"
-
-
-def load_vignettes() -> list[dict]:
-    cases = []
-    for path in sorted(VIGNETTE_DIR.glob("*.yaml")):
-        for case in yaml.safe_load(path.read_text(encoding="utf-8")):
-            case["file"] = path.name
-            cases.append(case)
-    return cases
-
+from service.triage.engine import Registry
+from service.triage.review import (DISPOSITIONS, Observed, all_figures, applies, figures_table,
+                                   load_vignettes, problems)
+from tests.support import ROOT, disposition, post_triage, questionnaire_response, resources, risk_assessment
 
 VIGNETTES = load_vignettes()
+REGISTRY = Registry()
+RUNS = [(v, c) for v in REGISTRY.versions for c in VIGNETTES if applies(c, v)]
+RATIONALE_PART = re.compile(r"\[([a-z0-9-]+)\](?: \(([^)]*)\))?\. Source")
 
 
-def test_there_are_enough_vignettes_of_every_disposition():
-    counts = {}
-    for case in VIGNETTES:
-        counts[case["expect"]["disposition"]] = counts.get(case["expect"]["disposition"], 0) + 1
-    assert len(VIGNETTES) >= 60
-    assert set(counts) == {"emergency", "urgent", "routine", "self-care"}
+def test_there_are_enough_vignettes_of_every_disposition_for_every_version():
     assert len({c["id"] for c in VIGNETTES}) == len(VIGNETTES), "vignette ids must be unique"
+    for version in REGISTRY.versions:
+        mine = [c for c in VIGNETTES if applies(c, version)]
+        assert len(mine) >= 60, version
+        assert {c["expect"]["disposition"] for c in mine} == set(DISPOSITIONS), version
+    for case in VIGNETTES:
+        assert set(case.get("versions", REGISTRY.versions)) <= set(REGISTRY.versions), case["id"]
 
 
-@pytest.mark.parametrize("case", VIGNETTES, ids=[c["id"] for c in VIGNETTES])
-def test_vignette(client, terminology, case):
-    response = post_triage(client, questionnaire_response(case["answers"], subject="Patient/vignette"))
+def test_every_review_finding_has_two_changed_stories_and_a_neighbour():
+    newest = REGISTRY.versions[-1]
+    for finding in range(1, 13):
+        cases = [c for c in VIGNETTES if c.get("finding") == finding]
+        changed = [c for c in cases if c.get("versions") == [newest]]
+        neighbours = [c for c in cases if "versions" not in c]
+        assert len(changed) >= 2, finding
+        assert neighbours, finding
+    ids = {c["id"] for c in VIGNETTES}
+    for case in VIGNETTES:
+        if "replaces" in case:
+            old = next(c for c in VIGNETTES if c["id"] == case["replaces"])
+            assert old["answers"] == case["answers"] and newest not in old.get("versions", [newest])
+            assert case["replaces"] in ids
+
+
+def observed_from_bundle(bundle: dict, terminology: dict) -> Observed:
+    ra = risk_assessment(bundle)
+
+    def key(concept: dict, terms: dict) -> str:
+        for k, term in terms.items():
+            if "code" in term and concept.get("coding", [{}])[0].get("code") == term["code"]:
+                return k
+            if "code" not in term and "coding" not in concept and concept.get("text") == term["text"]:
+                return k
+        raise AssertionError(f"concept not in terminology.yaml: {concept}")
+    evidence = {}
+    for p in ra.get("prediction", []):
+        for rule_id, shown in RATIONALE_PART.findall(p["rationale"]):
+            evidence[rule_id] = frozenset(part.split(" = ")[0] for part in shown.split(", ") if part)
+    return Observed(disposition(bundle),
+                    tuple(key(p["outcome"], terminology["conditions"]) for p in ra.get("prediction", [])),
+                    {key(sr["code"], terminology["procedures"]): sr["priority"]
+                     for sr in resources(bundle, "ServiceRequest")},
+                    ra.get("mitigation", ""), evidence)
+
+
+@pytest.mark.parametrize("version,case", RUNS, ids=[f"{v}:{c['id']}" for v, c in RUNS])
+def test_vignette(client, terminology, version, case):
+    response = post_triage(client, questionnaire_response(case["answers"], subject="Patient/vignette"),
+                           f"?rules-version={version}")
     assert response.status_code == 200, response.get_data(as_text=True)
-    bundle = response.get_json(force=True)
-    expect = case["expect"]
-    causes = outcome_keys(bundle, terminology["conditions"])
-    proposals = proposal_keys(bundle, terminology["procedures"])
-    why = f"{case['file']}: {case['title']} (source {case['source']['file']})"
-    assert disposition(bundle) == expect["disposition"], why
-    assert set(expect.get("causes") or []) <= causes, why
-    assert not set(expect.get("not_causes") or []) & causes, why
-    assert set(expect.get("proposals") or []) <= proposals, why
-    assert not set(expect.get("not_proposals") or []) & proposals, why
+    seen = observed_from_bundle(response.get_json(force=True), terminology)
+    assert not problems(case, seen), f"{case['file']}: {case['title']} (source {case['source']['file']})"
+
+
+def test_figures_are_printed_for_every_version(capsys):
+    """The figures a release note quotes; 1.1.0 must meet every expectation of its own vignettes."""
+    rows = all_figures(REGISTRY, VIGNETTES)
+    with capsys.disabled():
+        print("\n" + figures_table(rows))
+    for label, fig in rows:
+        if "own" in label:
+            assert fig.agree == fig.total, label
+        assert fig.total and fig.mean_proposals <= fig.most_proposals
 
 
 def test_vignette_quotes_are_in_their_sources():
-    sources = VIGNETTE_DIR.parents[2] / "shared" / "sources"
+    sources = ROOT.parent / "shared" / "sources"
     if not sources.is_dir():
         pytest.skip("shared/sources is not beside this checkout (CI and the dev machines have it)")
     squash = lambda text: " ".join(text.split())  # noqa: E731

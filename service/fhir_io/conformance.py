@@ -53,28 +53,42 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
 
 
 def library(module: RuleModule) -> dict:
-    """A Library describing one rule module version and the sources it cites."""
+    """A Library describing one rule module version: its status, dates, what changed, its sources."""
     cited = sorted({c.file for r in module.rules for c in r.cites})
-    return {
+    canonical = f"{BASE}/Library/leg-numbness-rules"
+    status = "active" if module.status == "active" else "retired"
+    summary = (module.module.__doc__ or "").strip().split("\n\n")[0]
+    state = (f"Retired on {module.retired}, superseded by {module.superseded_by}: still published and "
+             "answering as it always did, pin it only to reproduce earlier results."
+             if status == "retired" else f"Active since {module.date}.")
+    lineage = [{"type": "predecessor", "display": f"Rule module {module.replaces}",
+                "resource": f"{canonical}|{module.replaces}"}] if module.replaces else []
+    if module.superseded_by:
+        lineage.append({"type": "successor", "display": f"Rule module {module.superseded_by}",
+                        "resource": f"{canonical}|{module.superseded_by}"})
+    resource = {
         "resourceType": "Library",
         "id": module.id,
-        "url": f"{BASE}/Library/leg-numbness-rules",
+        "url": canonical,
         "version": module.version,
         "name": "LegNumbnessTriageRules",
         "title": f"{module.title} {module.version}",
-        "status": "active" if module.status == "active" else "retired",
+        "status": status,
         "experimental": False,
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/library-type",
                              "code": "logic-library", "display": "Logic Library"}]},
-        "date": module.date,
+        # date: when the Library last changed (a retirement is a change); approvalDate: published
+        "date": module.retired or module.date,
         "publisher": "legtriage",
-        "description": (module.module.__doc__ or "").strip().split("\n\n")[0],
-        "relatedArtifact": [
+        "description": f"{summary}\n\n{state}\n\nWhat changed: {module.changes}",
+        "approvalDate": module.date,
+        "relatedArtifact": lineage + [
             {"type": "citation", "label": name, "display": module.sources.get(name, name),
              "citation": f"shared/sources/{name}"}
             for name in cited
         ],
     }
+    return resource
 
 
 def searchset(resources: list[dict], self_url: str) -> dict:

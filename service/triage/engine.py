@@ -36,7 +36,9 @@ class Registry:
 
 
 def evaluate(module: RuleModule, facts: Facts) -> Assessment:
-    """Run every rule of the module; the disposition is the highest floor among the rules that fired."""
+    """Run every rule of the module; the disposition is the highest floor among the rules that fired.
+    A module's own steps (rank_causes, choose_proposals, advise), where it has them, then shape the
+    causes' order, the proposals and the advice."""
     reported = facts.known()
     findings = tuple(
         Finding(rule, tuple((name, reported[name]) for name in rule.uses if name in reported))
@@ -54,6 +56,8 @@ def evaluate(module: RuleModule, facts: Facts) -> Assessment:
     predictions = tuple(sorted(
         (Prediction(cause, risk, tuple(why)) for cause, (risk, why) in causes.items()),
         key=lambda p: -p.risk))  # stable: equal risks keep rule order
+    if module.rank_causes is not None:
+        predictions = module.rank_causes(facts, predictions)
 
     wanted: dict[str, tuple[Disposition, list[Finding]]] = {}
     main = module.main_referral.get(disposition)
@@ -65,8 +69,13 @@ def evaluate(module: RuleModule, facts: Facts) -> Assessment:
             wanted[key] = (max(level, finding.rule.floor), why + [finding])
     proposals = tuple(Proposal(key, max(level, Disposition.ROUTINE), tuple(why), key == main)
                       for key, (level, why) in wanted.items())
+    if module.choose_proposals is not None:
+        proposals = module.choose_proposals(disposition, proposals)
 
-    advice = module.safety_net_advice
-    if disposition == Disposition.SELF_CARE:
-        advice = module.self_care_advice + advice
+    if module.advise is not None:
+        advice = module.advise(disposition, facts, predictions)
+    else:
+        advice = module.safety_net_advice
+        if disposition == Disposition.SELF_CARE:
+            advice = module.self_care_advice + advice
     return Assessment(module.version, disposition, findings, predictions, proposals, advice)

@@ -92,6 +92,7 @@ class RuleBook:
 class Advice:
     text: str
     cites: tuple[Cite, ...]
+    common_sense: str | None = None  # what the advice adds beyond the sources
 
 
 @dataclass(frozen=True)

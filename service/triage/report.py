@@ -2,16 +2,26 @@
 
 Each rule with its condition in clinical words, the disposition floor, the causes and proposals it
 raises, the passages it cites, and what it adds beyond the sources. No code reading needed.
+
+    python -m service.triage.report --diff 1.0.0 1.1.0
+
+prints what changed between two versions for sign-off: rules added, removed and changed (condition,
+floor, causes, proposals, citations), the steps after the rules, and every vignette whose
+disposition or proposals change (docs/rules-1.1.0.md is this output).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections import Counter
 
 import yaml
 
 from service.config import PROJECT_ROOT
 from service.triage.engine import Registry
+from service.triage.model import Disposition
+from service.triage.reads import facts_read, random_facts
 from service.triage.rules import RuleModule
 
 
@@ -47,16 +57,191 @@ def render(module: RuleModule, terms: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---- the diff of two versions ---------------------------------------------------------------------
+
+def _aspects(rule, label) -> dict[str, str]:
+    """What a clinician compares of one rule, as text."""
+    return {
+        "title": rule.title,
+        "condition": " ".join(rule.condition.split()),
+        "floor": rule.floor.code,
+        "causes": ", ".join(f"{label('conditions', c)} ({r.code})" for c, r in rule.causes) or "-",
+        "proposals": ", ".join(label("procedures", p) for p in rule.proposals) or "-",
+        "citations": "; ".join(f'{c.file}: "{c.quote}"' for c in rule.cites),
+        "beyond the sources": rule.common_sense or "-",
+        "answers its rationale lists (uses)": ", ".join(rule.uses),
+    }
+
+
+# A module's steps after its rules, and what the engine does where a module has none.
+STEPS = (("order of the causes", "rank_causes", "highest risk first"),
+         ("proposals", "choose_proposals", "every proposal of every rule that fired"),
+         ("advice", "advise", "self-care advice for self-care results, the safety net always"))
+
+
+def _definitions(module: RuleModule) -> dict[str, str]:
+    """The module's documented helper predicates (not rules): name -> docstring."""
+    predicates = {rule.when for rule in module.rules}
+    steps = {getattr(module, name) for _, name, _ in STEPS}
+    return {name: " ".join(fn.__doc__.split()) for name, fn in vars(module.module).items()
+            if callable(fn) and getattr(fn, "__module__", None) == module.module.__name__
+            and fn.__doc__ and fn not in predicates and fn not in steps and not name.startswith("_")
+            and name != "yes"}
+
+
+def _status(module: RuleModule) -> str:
+    if module.retired:
+        return (f"{module.version} published {module.date}, retired {module.retired}"
+                + (f" (superseded by {module.superseded_by})" if module.superseded_by else ""))
+    return f"{module.version} {module.status} since {module.date}"
+
+
+def _step(module: RuleModule, name: str, plain: str) -> str:
+    fn = getattr(module, name)
+    return " ".join((fn.__doc__ or "").split()) if fn is not None else plain
+
+
+def _wrong_uses(module: RuleModule) -> list[tuple[str, list[str], list[str]]]:
+    fact_sets = list(random_facts(6000))
+    out = []
+    for rule in module.rules:
+        read = facts_read(rule.when, fact_sets)
+        if read != set(rule.uses):
+            out.append((rule.id, sorted(set(rule.uses) - read), sorted(read - set(rule.uses))))
+    return out
+
+
+def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
+    from service.triage import review
+
+    label = lambda section, key: terms[section][key]["text"]  # noqa: E731
+    old_rules, new_rules = {r.id: r for r in old.rules}, {r.id: r for r in new.rules}
+    added = [r for i, r in new_rules.items() if i not in old_rules]
+    removed = [r for i, r in old_rules.items() if i not in new_rules]
+    changed = []
+    for rule_id in (i for i in new_rules if i in old_rules):
+        a, b = _aspects(old_rules[rule_id], label), _aspects(new_rules[rule_id], label)
+        if a != b:
+            changed.append((new_rules[rule_id], [(k, a[k], b[k]) for k in a if a[k] != b[k]]))
+
+    cases = review.load_vignettes()
+    replaced = {c["replaces"] for c in cases if "replaces" in c}
+    stories = []
+    for case in cases:
+        if case["id"] in replaced:
+            continue
+        r_old, r_new = review.assess(old, case), review.assess(new, case)
+        p_old, p_new = [p.key for p in r_old.proposals], [p.key for p in r_new.proposals]
+        if r_old.disposition != r_new.disposition or set(p_old) != set(p_new):
+            stories.append((case, r_old, r_new, p_old, p_new))
+    moved = [s for s in stories if s[1].disposition != s[2].disposition]
+    up = sum(s[2].disposition > s[1].disposition for s in moved)
+    ran = len([c for c in cases if c["id"] not in replaced])
+
+    out = [f"# Rule module {new.version} compared with {old.version}", ""]
+    note = getattr(new.module, "RELEASE_NOTE", "")
+    if note:
+        out += ["## Release note", "", note, ""]
+    out += ["## Summary", "",
+            f"- Rules: {len(old.rules)} in {old.version}, {len(new.rules)} in {new.version}: "
+            f"{len(added)} added, {len(removed)} removed, {len(changed)} changed, "
+            f"{len(new.rules) - len(added) - len(changed)} unchanged.",
+            f"- Vignettes: {ran} stories run with both versions; {len(moved)} change disposition "
+            f"({up} more urgent, {len(moved) - up} less urgent), "
+            f"{sum(set(s[3]) != set(s[4]) for s in stories)} change proposals.",
+            f"- Status: {_status(old)}; {_status(new)}; every published version stays pinnable "
+            "with `rules-version`.", "",
+            "## Sign-off", "",
+            "| role | name | date | signature |", "|---|---|---|---|",
+            "| clinical safety officer | | | |", "| reviewing clinician | | | |", "",
+            "## Rules added", ""]
+    for rule in added:
+        aspects = _aspects(rule, label)
+        out += [f"### `{rule.id}`: {rule.title}", "", "| aspect | " + new.version + " |", "|---|---|"]
+        out += [f"| {k} | {_cell(v)} |" for k, v in aspects.items() if k != "title"] + [""]
+    if not added:
+        out += ["None.", ""]
+    out += ["## Rules removed", ""]
+    out += [f"- `{r.id}`: {r.title}" for r in removed] or ["None."]
+    out += ["", "## Rules changed", ""]
+    for rule, rows in changed:
+        out += [f"### `{rule.id}`: {rule.title}", "",
+                f"| aspect | {old.version} | {new.version} |", "|---|---|---|"]
+        out += [f"| {k} | {_cell(a)} | {_cell(b)} |" for k, a, b in rows] + [""]
+    out += ["## Definitions the rules share", "",
+            "Named parts of conditions (a change here changes every rule that uses it).", "",
+            f"| definition | {old.version} | {new.version} |", "|---|---|---|"]
+    old_defs, new_defs = _definitions(old), _definitions(new)
+    for name in list(old_defs) + [n for n in new_defs if n not in old_defs]:
+        a, b = old_defs.get(name, "-"), new_defs.get(name, "-")
+        if a != b:
+            out.append(f"| `{name}` | {_cell(a)} | {_cell(b)} |")
+    out += ["", "## After the rules", "", f"| step | {old.version} | {new.version} |", "|---|---|---|"]
+    out += [f"| {label_} | {_cell(_step(old, name, plain))} | {_cell(_step(new, name, plain))} |"
+            for label_, name, plain in STEPS]
+    out += ["", f"### Advice texts of {new.version}", ""]
+    texts = getattr(new.module, "ADVICE", new.self_care_advice + new.safety_net_advice)
+    old_texts = {a.text for a in old.self_care_advice + old.safety_net_advice}
+    for adv in texts:
+        tag = "" if adv.text in old_texts else " (new)"
+        extra = f" Beyond the sources: {adv.common_sense}" if adv.common_sense else ""
+        out.append(f"- {adv.text}{tag} ({', '.join(sorted({c.file for c in adv.cites}))}){extra}")
+    out += ["", f"## {old.version}'s rationale lists the wrong answers for these rules", "",
+            f"The rationale a clinician sees lists a rule's `uses`. Recorded over 6,000 fact sets, "
+            f"these rules of {old.version} declare facts they never read or read facts they do not "
+            f"declare. {old.version} stays as published; in {new.version} every rule's `uses` is "
+            "what its predicate reads (a test records it).", "",
+            "| rule | declared, not read | read, not declared |", "|---|---|---|"]
+    out += [f"| `{i}` | {', '.join(a) or '-'} | {', '.join(b) or '-'} |" for i, a, b in _wrong_uses(old)]
+    out += ["", "## Vignettes whose disposition or proposals change", "",
+            "Less urgent results first: they need the closest look.", "",
+            f"| vignette | finding | story | {old.version} | {new.version} | proposals dropped | "
+            "proposals added |", "|---|---|---|---|---|---|---|"]
+    def order(story):
+        case, r_old, r_new = story[:3]
+        moved_by = r_new.disposition - r_old.disposition
+        return (moved_by if moved_by else 9, case.get("finding", 99), case["id"])
+    for case, r_old, r_new, p_old, p_new in sorted(stories, key=order):
+        arrow = "" if r_old.disposition == r_new.disposition else \
+            (" ↑" if r_new.disposition > r_old.disposition else " ↓")
+        dropped = ", ".join(label("procedures", p) for p in p_old if p not in p_new) or "-"
+        gained = ", ".join(label("procedures", p) for p in p_new if p not in p_old) or "-"
+        out.append(f"| `{case['id']}` | {case.get('finding', '-')} | {_cell(case['title'])} | "
+                   f"{r_old.disposition.code} | **{r_new.disposition.code}**{arrow} | {dropped} | "
+                   f"{gained} |")
+    golden = PROJECT_ROOT / "tests" / "golden" / "answers.json"
+    if golden.exists():
+        sets = [c for c in json.loads(golden.read_text(encoding="utf-8")) if "answers" in c]
+        moves = Counter((review.assess(old, c).disposition, review.assess(new, c).disposition)
+                        for c in sets)
+        levels = sorted(Disposition, reverse=True)
+        out += ["", f"## Dispositions on the {len(sets)} stored answer sets (tests/golden)", "",
+                f"Rows: {old.version}; columns: {new.version}.", "",
+                "| | " + " | ".join(d.code for d in levels) + " |", "|---" * (len(levels) + 1) + "|"]
+        out += [f"| {a.code} | " + " | ".join(str(moves[(a, b)]) for b in levels) + " |" for a in levels]
+    out += ["", "## Vignette figures", "",
+            "Under-triage: a less urgent disposition than the vignette expects, counted by the "
+            "expected disposition; over-triage: a more urgent one.", "",
+            review.figures_table(review.all_figures(Registry(), cases)).rstrip()]
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     registry = Registry()
     parser.add_argument("--version", default=registry.default_version,
                         help=f"rule module version (published: {', '.join(registry.versions)})")
+    parser.add_argument("--diff", nargs=2, metavar=("OLD", "NEW"),
+                        help="what changed from one version to another, for clinical sign-off")
     args = parser.parse_args(argv)
-    if args.version not in registry.modules:
-        parser.error(f"unknown version {args.version}; published: {', '.join(registry.versions)}")
+    for version in [args.version] + (args.diff or []):
+        if version not in registry.modules:
+            parser.error(f"unknown version {version}; published: {', '.join(registry.versions)}")
     terms = yaml.safe_load((PROJECT_ROOT / "mappings" / "terminology.yaml").read_text())
-    sys.stdout.write(render(registry.get(args.version), terms))
+    if args.diff:
+        sys.stdout.write(diff(registry.get(args.diff[0]), registry.get(args.diff[1]), terms))
+    else:
+        sys.stdout.write(render(registry.get(args.version), terms))
     return 0
 
 

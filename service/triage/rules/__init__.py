@@ -5,6 +5,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Callable
 
 from service.triage.model import Advice, Rule
 
@@ -22,6 +23,15 @@ class RuleModule:
     self_care_advice: tuple[Advice, ...]
     safety_net_advice: tuple[Advice, ...]
     module: ModuleType
+    # Optional steps a module may define after its rules; None keeps 1.0.0's behaviour (the engine's
+    # plain result), so what a version does after its rules lives in that version's file.
+    rank_causes: Callable | None = None  # (facts, predictions) -> predictions
+    choose_proposals: Callable | None = None  # (disposition, proposals) -> proposals
+    advise: Callable | None = None  # (disposition, facts, predictions) -> advice
+    replaces: str | None = None  # the version this one supersedes
+    changes: str = "First published version."  # what changed since `replaces`
+    retired: str | None = None  # the date it was retired, if it is
+    superseded_by: str | None = None
 
     @property
     def id(self) -> str:
@@ -43,5 +53,10 @@ def discover() -> dict[str, RuleModule]:
             version=mod.VERSION, status=mod.STATUS, date=mod.DATE, title=mod.TITLE,
             rules=mod.RULES, sources=mod.SOURCES, main_referral=mod.MAIN_REFERRAL,
             fallback_cause=mod.FALLBACK_CAUSE, self_care_advice=mod.SELF_CARE_ADVICE,
-            safety_net_advice=mod.SAFETY_NET_ADVICE, module=mod)
+            safety_net_advice=mod.SAFETY_NET_ADVICE, module=mod,
+            rank_causes=getattr(mod, "rank_causes", None),
+            choose_proposals=getattr(mod, "choose_proposals", None),
+            advise=getattr(mod, "advise", None), replaces=getattr(mod, "REPLACES", None),
+            changes=getattr(mod, "CHANGES", "First published version."),
+            retired=getattr(mod, "RETIRED", None), superseded_by=getattr(mod, "SUPERSEDED_BY", None))
     return dict(sorted(found.items(), key=lambda kv: _semver(kv[0])))

@@ -1,4 +1,4 @@
-"""Leg numbness triage rules, version 1.0.0 (status: active, 2026-11-21).
+"""Leg numbness triage rules, version 1.0.0 (status: retired, 2026-11-21).
 
 Scope: adults and children reporting numbness in one or both legs, answered on the Questionnaire
 http://legtriage.example.org/fhir/Questionnaire/leg-numbness|1.0.0. The rules suggest how soon the
@@ -20,6 +20,12 @@ The disposition is the highest floor of all rules that fired. Unanswered facts a
 count as "no"; no rule becomes less urgent because an answer is missing.
 
 Published versions never change behaviour: a fix is a new module (v1_0_1.py, ...).
+
+Retired on 2026-12-01, superseded by 1.1.0 (the fixes of the clinical review, docs/rules-1.1.0.md):
+still published and pinnable, so earlier results can be reproduced, and held to its golden freeze
+(tests/golden/v1_0_0.json); the status is metadata and changes nothing the rules answer. Its `uses`
+is left as published; six rules declare facts they do not read or read facts they do not declare
+(listed in docs/rules-1.1.0.md), so their rationale lists the wrong answers.
 """
 from __future__ import annotations
 
@@ -28,8 +34,11 @@ from service.triage.model import (EMERGENCY, HIGH, LOW, MODERATE, ROUTINE, SELF_
                                   Advice, Cite, RuleBook)
 
 VERSION = "1.0.0"
-STATUS = "active"
+STATUS = "retired"
 DATE = "2026-11-21"
+RETIRED = "2026-12-01"  # metadata only: the rules below answer as they always did
+SUPERSEDED_BY = "1.1.0"
+CHANGES = "First published version."
 TITLE = "Leg numbness triage rules"
 
 S000 = "000_cb32e696d2feae6f.txt"
