@@ -164,7 +164,7 @@ def test_gunicorn_logconfig_dict_is_valid_and_json():
         ("warning", "Worker reloading: /x?[redacted] modified"),
         ("warning", "Invalid request: Invalid HTTP request line"),
         ("warning", "Invalid request: Invalid HTTP method"),
-        ("warning", "Invalid request: Proxy request from [redacted]"),
+        ("warning", "Invalid request: Proxy request from [redacted] not allowed"),
         ("warning", "Unexpected ip=[redacted] in a message gunicorn may add one day"),
         ("error", "Error handling request"),
         ("error", "Request received"),
@@ -325,3 +325,43 @@ def test_gunicorn_logs_no_client_address_no_ids_and_no_request_fragments(tmp_pat
     # only where gunicorn says where it listens.
     server_lines = [e["message"].split(":")[0] for e in entries if "127.0.0.1" in json.dumps(e)]
     assert set(server_lines) <= {"Listening at", "Current configuration"}, server_lines
+
+
+# --------------------------------------------------------------------------- issue #11, item 9
+
+@pytest.mark.parametrize("sent, logged", [
+    ("GET", "GET"), ("PATCH", "PATCH"), ("CANARYMETHOD", "OTHER"),
+    ("G?T", "OTHER"), ("CANARY\u00e9", "OTHER")])
+def test_only_known_methods_are_logged_as_sent(client, capsys, sent, logged):
+    capsys.readouterr()
+    client.open("/fhir/metadata", method=sent)
+    out = capsys.readouterr().out
+    (line,) = [e for e in json_lines(out) if e.get("event") == "request"]
+    assert line["method"] == logged and line["message"].startswith(f"{logged} ")
+    if logged == "OTHER":
+        assert sent not in out
+
+
+def test_gunicorn_messages_stay_readable_where_nothing_needs_redacting():
+    code = """if True:
+        import logging, logging.config
+        from service.logs import gunicorn_logconfig_dict
+        logging.config.dictConfig(gunicorn_logconfig_dict('info'))
+        log = logging.getLogger('gunicorn.error')
+        log.error('Worker (pid:%s) was sent SIGKILL! Perhaps out of memory?', 4242)
+        log.warning("Invalid request from ip=10.9.8.7: Request Line is too large (8200 > 4094)")
+        log.warning("Invalid request from ip=10.9.8.7: Invalid HTTP Version: 'HTTP/9.canary'")
+        log.info('Worker reloading: %s modified', '/srv/app.py?canary=1')
+        log.info('Booting worker with pid: %s', 4243)
+    """
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [e["message"] for e in json_lines(result.stdout)] == [
+        "Worker (pid:4242) was sent SIGKILL! Perhaps out of memory?",
+        "Invalid request: Request Line is too large (8200 > 4094)",
+        "Invalid request: Invalid HTTP Version",
+        "Worker reloading: /srv/app.py?[redacted] modified",
+        "Booting worker with pid: 4243",
+    ]
+    assert "canary" not in result.stdout and "10.9.8.7" not in result.stdout
