@@ -31,3 +31,27 @@ def test_out_of_domain_values_are_rejected_by_name(data, field):
 def test_every_fact_is_validated():
     from service.triage.facts import FactsSchema
     assert set(FactsSchema().fields) == set(FACT_NAMES) == {f for f in Facts.__dataclass_fields__}
+
+
+def test_the_answer_codes_of_the_facts_are_the_questionnaires():
+    """facts.py lists the codes each coded fact takes; they must be the Questionnaire's answer codes."""
+    from marshmallow import validate
+
+    from service.catalog import load_catalog
+    from service.config import PROJECT_ROOT
+    from service.triage.facts import FactsSchema
+
+    catalog = load_catalog(PROJECT_ROOT / "mappings")
+    fields = FactsSchema().fields
+    checked = set()
+    for link_id, fact in catalog.fact_map.items():
+        item = catalog.items[link_id]
+        if item.type != "choice":
+            continue
+        field = fields[fact]
+        inner = getattr(field, "inner", field)  # a repeating answer: a list of codes
+        (one_of,) = [v for v in inner.validators if isinstance(v, validate.OneOf)]
+        assert set(one_of.choices) == item.codes, (link_id, fact)
+        checked.add(fact)
+    assert checked == {"side", "locations", "onset", "duration", "pattern", "progression", "sensations",
+                       "diabetes", "medications"}

@@ -139,9 +139,16 @@ if _NOT_OPTIONAL:
                        "partial=True would skip their check; drop it")
 
 
+class InvalidFacts(ValidationError):
+    """Fact values outside their domain (a marshmallow ValidationError: `messages` by fact name)."""
+
+
 def load_facts(data: Mapping[str, Any]) -> Facts:
-    """Validate a mapping of fact name -> value and build Facts; raises marshmallow.ValidationError."""
-    return _SCHEMA.load(dict(data), partial=True)
+    """Validate a mapping of fact name -> value and build Facts; raises InvalidFacts."""
+    try:
+        return _SCHEMA.load(dict(data), partial=True)
+    except ValidationError as err:
+        raise InvalidFacts(err.messages) from None
 
 
-__all__ = ["Facts", "FACT_NAMES", "FactsSchema", "load_facts", "ValidationError"]
+__all__ = ["Facts", "FACT_NAMES", "FactsSchema", "InvalidFacts", "load_facts", "ValidationError"]
