@@ -129,7 +129,7 @@ FactsSchema = type("FactsSchema", (_CodedFactsSchema,), {
 _SCHEMA = FactsSchema()
 
 # load_facts passes partial=True so that marshmallow skips the facts not reported (most of the 43 on
-# a typical request: 9 of the 51 µs a load took). That drops no check only while no fact is required
+# a typical request; docs/performance.md). That drops no check only while no fact is required
 # and none has a load default: a missing value is then never an error and never loaded. Say so here,
 # at import, rather than let a later `required=True` go silently unchecked.
 _NOT_OPTIONAL = [name for name, f in _SCHEMA.load_fields.items()
