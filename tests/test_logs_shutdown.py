@@ -175,28 +175,6 @@ def test_gunicorn_logconfig_dict_is_valid_and_json():
 
 # --------------------------------------------------------------------------- SIGTERM under gunicorn
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"gunicorn exited early with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                if recv_all(s, 5).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("gunicorn did not become ready")
-
-
 def recv_all(sock: socket.socket, timeout: float) -> bytes:
     sock.settimeout(timeout)
     chunks = []
@@ -213,25 +191,15 @@ def recv_all(sock: socket.socket, timeout: float) -> bytes:
 
 @pytest.fixture()
 def gunicorn_server(tmp_path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
-    env.update(LEGTRIAGE_HOST="127.0.0.1", LEGTRIAGE_PORT=str(port), LEGTRIAGE_WORKERS="1",
-               LEGTRIAGE_LOG_LEVEL="info", PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "gunicorn"]
-    if (REPO / "gunicorn.conf.py").exists():
-        cmd += ["--config", str(REPO / "gunicorn.conf.py")]
-    cmd += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--graceful-timeout", "30",
-            "service:create_app()"]
+    from tests.servers import start
+
     out, err = tmp_path / "stdout", tmp_path / "stderr"
-    with out.open("wb") as fo, err.open("wb") as fe:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fo, stderr=fe)
+    server = start(out, env={"LEGTRIAGE_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}, workers=1,
+                   args=("--graceful-timeout", "30"), stderr_path=err)
     try:
-        wait_ready(port, proc)
-        yield proc, port, out, err
+        yield server.proc, server.port, out, err
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        server.stop(timeout=10)
 
 
 def test_sigterm_finishes_the_in_flight_request(gunicorn_server):
@@ -290,7 +258,7 @@ def test_gunicorn_logs_no_client_address_no_ids_and_no_request_fragments(tmp_pat
     mark = f"SECRET-ID-{uuid.uuid4().hex}"
     body, subject = canary_qr()
     with gunicorn(tmp_path / "gunicorn.log", env={"LEGTRIAGE_LOG_LEVEL": "debug"}, workers=1) as server:
-        port = int(server.base.rsplit(":", 1)[1])
+        port = server.port
         get = "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         answers = [
             raw_exchange(port, get.format(f"/fhir/Patient/{mark}").encode()),      # 404, no route
