@@ -14,7 +14,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
 
 from tests.support import ROOT, TRIAGE, example, parameters, questionnaire_response
 

@@ -20,16 +20,11 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # the service package lives at the repo root
-    sys.path.insert(0, str(REPO))
-
-from service import create_app  # noqa: E402
-from service import logs  # noqa: E402
+from service import create_app, logs
+from tests.support import ROOT as REPO
 
 EXAMPLE = REPO / "examples" / "qr-emergency-stroke.json"
 TRIAGE = "/fhir/QuestionnaireResponse/$triage"

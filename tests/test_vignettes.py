@@ -1,14 +1,12 @@
 """Clinical vignettes (tests/vignettes/*.yaml), each run through the HTTP API."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
-from tests.support import disposition, outcome_keys, post_triage, proposal_keys, questionnaire_response
+from tests.support import ROOT, disposition, outcome_keys, post_triage, proposal_keys, questionnaire_response
 
-VIGNETTE_DIR = Path(__file__).parent / "vignettes"
+VIGNETTE_DIR = ROOT / "tests" / "vignettes"
 
 
 def load_vignettes() -> list[dict]:
@@ -49,7 +47,7 @@ def test_vignette(client, terminology, case):
 
 
 def test_vignette_quotes_are_in_their_sources():
-    sources = VIGNETTE_DIR.parents[2] / "shared" / "sources"
+    sources = ROOT.parent / "shared" / "sources"
     if not sources.is_dir():
         pytest.skip("shared/sources is not beside this checkout (CI and the dev machines have it)")
     squash = lambda text: " ".join(text.split())  # noqa: E731
