@@ -122,7 +122,7 @@ def _read_yaml(path: Path, schema: Schema) -> dict:
 def _validate_fhir(resource: dict, path: Path) -> None:
     # With the compiled schema $triage uses (derived from the official HL7 R4 JSON schema), not
     # fhir.resources: importing it cost start-up time and memory in every worker (docs/performance.md).
-    # tests/test_structure_validation.py still holds mappings/ to fhir.resources.
+    # tests/fhir_io/test_structure.py still holds mappings/ to fhir.resources.
     from service.fhir_io import structure
 
     rtype = resource.get("resourceType")

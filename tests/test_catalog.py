@@ -1,4 +1,4 @@
-"""mappings/ is the one source of the codes the service writes and reads (issue #10, item 6)."""
+"""The catalog: mappings/ checked at start, and the one source of the codes the service writes and reads."""
 from __future__ import annotations
 
 import json
@@ -78,3 +78,32 @@ def test_a_disposition_code_system_without_a_rules_disposition_fails(tmp_path):
     mappings = edited_mappings(tmp_path, "codesystem-triage-disposition.json", edit)
     with pytest.raises(CatalogError, match="triage-disposition.*self-care"):
         load_catalog(mappings)
+
+
+def test_a_broken_mappings_file_fails_at_start_naming_the_file(tmp_path):
+    bad = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", bad)
+    q = json.loads((bad / "questionnaire.json").read_text())
+    q["item"][0]["item"][0]["type"] = "not-a-type"
+    (bad / "questionnaire.json").write_text(json.dumps(q))
+    with pytest.raises(CatalogError, match="questionnaire.json"):
+        load_catalog(bad)
+
+
+def test_a_fact_map_naming_an_unknown_fact_fails(tmp_path):
+    bad = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", bad)
+    text = (bad / "facts.yaml").read_text().replace("numbness.side: side", "numbness.side: handedness")
+    (bad / "facts.yaml").write_text(text)
+    with pytest.raises(CatalogError, match="facts.yaml"):
+        load_catalog(bad)
+
+
+def test_a_terminology_entry_with_a_half_coding_fails(tmp_path):
+    bad = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", bad)
+    text = (bad / "terminology.yaml").read_text().replace(
+        'display: "Sciatica (disorder)", ', "")
+    (bad / "terminology.yaml").write_text(text)
+    with pytest.raises(CatalogError, match="terminology.yaml"):
+        load_catalog(bad)

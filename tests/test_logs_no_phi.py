@@ -34,7 +34,7 @@ from werkzeug.serving import make_server
 from service import create_app, logs
 from tests.servers import gunicorn
 from tests.support import ANSWERS_SYSTEM, FHIR_JSON, TRIAGE, example
-from tests.test_bad_input import CASES
+from tests.fhir_io.test_incoming import CASES
 
 ISSUER, AUDIENCE = "https://ehr.example.org", "https://legtriage.example.org"
 

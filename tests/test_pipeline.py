@@ -5,7 +5,7 @@ the Bundle timestamp fixed; the SHA-256 of each response body must be the one re
 bundle_bytes.json, made at commit 0579c31 (before the hand-made id, time and log shortcuts were
 given back). A change that is meant to change the Bundles records new digests deliberately:
 
-    .venv/bin/python -m tests.test_bundle_bytes --write
+    .venv/bin/python -m tests.test_pipeline --write
 """
 from __future__ import annotations
 
