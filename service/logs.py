@@ -9,7 +9,8 @@ One line per request, written after the response is made::
 
 ``path`` is the route that answered (its pattern, so ids in the URL stay out:
 ``/fhir/Library/<id>``; for the fixed routes such as ``/fhir/QuestionnaireResponse/$triage``
-that is the path itself) or ``<unmatched>`` when no route did (404, 405). ``rules_version`` and
+that is the path itself) or ``<unmatched>`` when no route did (404, 405); ``method`` is the
+request's method when it is a standard one, else ``OTHER``. ``rules_version`` and
 ``disposition`` come from ``flask.g`` (the $triage view sets them) and are ``null`` on other
 requests. What is never logged: request or response bodies (the QuestionnaireResponse, its
 subject reference), ids and anything else the client put in the URL (a query string in any other
@@ -19,7 +20,8 @@ Exceptions are logged by type and stack frames only: their messages can quote th
 Under gunicorn, ``legtriage.access`` is the one request line: gunicorn's own access log is
 switched off (its line carries the client address and the raw request line), and
 ``GunicornErrorFilter`` rewrites gunicorn's warnings about requests it could not parse or serve
-("Invalid request from ip=…: Invalid HTTP method: '…'") down to the kind of error. The werkzeug
+("Invalid request from ip=…: Invalid HTTP method: '…'") down to the kind of error; the rest of
+gunicorn's messages are left as they are but for client addresses. The werkzeug
 development server (``flask run``) is not covered: its own request lines carry the address and
 path; use it for development only.
 
