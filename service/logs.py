@@ -20,8 +20,8 @@ Exceptions are logged by type and stack frames only: their messages can quote th
 Under gunicorn, ``legtriage.access`` is the one request line: gunicorn's own access log is
 switched off (its line carries the client address and the raw request line), and
 ``GunicornErrorFilter`` rewrites gunicorn's warnings about requests it could not parse or serve
-("Invalid request from ip=…: Invalid HTTP method: '…'") down to the kind of error; the rest of
-gunicorn's messages are left as they are but for client addresses. The werkzeug
+("Invalid request from ip=…: Invalid HTTP method: '…'") down to the kind of error; its other messages keep their words, with
+only a client address (``ip=…``) or a query string in them redacted. The werkzeug
 development server (``flask run``) is not covered: its own request lines carry the address and
 path; use it for development only.
 
