@@ -7,7 +7,7 @@ _settings = load_settings()
 wsgi_app = "service:create_app()"
 bind = f"{_settings.host}:{_settings.port}" if ":" not in _settings.host else f"[{_settings.host}]:{_settings.port}"
 # Worker settings, chosen with bench/run on 2 cores (figures and method: docs/performance.md).
-# - sync, 2 x CPU workers (LEGTRIAGE_WORKERS): a $triage is ~0.4 ms of CPU in the app and never
+# - sync, 2 x CPU workers (LEGTRIAGE_WORKERS): a $triage is short CPU work in the app that never
 #   waits on I/O, so threads add nothing; gthread (2 x 4 threads, 4 x 2) gave no steadier req/s or
 #   p99 than sync x 4, and in the issue's prototype it pinned keep-alive connections to one worker.
 #   Between 2, 3 and 4 sync workers the differences stayed within the noise of the shared machine.
@@ -17,10 +17,9 @@ loglevel = _settings.log_level
 timeout = 30  # a $triage takes about a millisecond: this only frees a worker a stuck client holds
 graceful_timeout = 20
 keepalive = 5  # read by gthread only: a sync worker closes each connection after its response
-# Recycling is a safety net against leaks, and none shows: one worker's RSS stayed at 50.5-50.9 MB
-# over 58,000 requests. At 5,000 a worker restarted every ~10 s under load, and a fresh worker
-# answers its first requests 2-5 times slower: every ~50,000 requests now, jittered so that the
-# workers do not restart together.
+# Recycling is a safety net against leaks, and none shows (worker RSS stays flat: docs/performance.md).
+# Recycling often restarts workers every few seconds under load, and a fresh worker answers its first
+# requests several times slower: so rarely, jittered so that the workers do not restart together.
 max_requests = 50000
 max_requests_jitter = 5000
 preload_app = True
@@ -28,9 +27,9 @@ preload_app = True
 
 def pre_fork(server, worker):
     """Freeze what the app allocated at start out of the cyclic GC before each worker forks."""
-    # A full collection walked those ~45,000 objects: a 16 ms pause every few thousand requests,
-    # the slowest 0.1 % of answers (docs/performance.md); frozen objects are also never written by
-    # the GC, so their pages stay shared between the workers.
+    # A full collection walked all of them: a pause every few thousand requests, the slowest answers
+    # (docs/performance.md); frozen objects are also never written by the GC, so their pages stay
+    # shared between the workers.
     import gc
 
     gc.freeze()

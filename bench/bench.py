@@ -5,30 +5,34 @@ and bench/ceiling.py (same Flask, same body parsed, a fixed Bundle returned). wr
 the same mix of the example QuestionnaireResponses, in rounds that alternate between the two so
 that a noisy moment of the machine hits both alike. Reports requests/s, p50 and p99 latency at 16
 connections and at 1, the ratio $triage/ceiling, worker RSS and the time from start to the first
-$triage response; prints a table and writes the same as JSON. See docs/performance.md.
+$triage response; prints a table and writes the same as JSON. With --compare CHECKOUT a third
+server, the service of another checkout (an older commit), runs in the same rounds, so a change is
+measured side by side with what it replaces. Servers start through tests/servers.py, the launcher the
+tests and the load test use. See docs/performance.md.
 """
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: tests.servers is the one gunicorn launcher
+
+from tests import servers  # noqa: E402
+
 EXAMPLES = ROOT / "examples"
 TRIAGE = "/fhir/QuestionnaireResponse/$triage"
-GUNICORN = ROOT / ".venv/bin/gunicorn"
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
 TARGETS = {"ratio": 0.75, "p99_ms_at_1": 3.0, "worker_rss_mb": 60.0, "first_response_s": 1.5}
 
 # The mix: how often each example is sent per cycle. Routine and self-care stories are the bulk of
@@ -91,62 +95,51 @@ def lua_script(bodies: list[bytes]) -> str:
     return LUA % {"bodies": ",\n".join(quoted), "path": TRIAGE}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(port: int, body: bytes, timeout: float = 2.0) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("POST", TRIAGE, body, {"Content-Type": "application/fhir+json"})
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
 @dataclass
 class Server:
-    """One gunicorn master (the service or the ceiling) started with the service's config."""
+    """One gunicorn (the service, the ceiling, or the service of another checkout to compare with)
+    started with its checkout's gunicorn.conf.py by the launcher the tests use."""
 
     name: str
     app: str | None  # None: the config's own wsgi_app, the real service
     workdir: Path
     gunicorn_args: str
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
+    root: Path = ROOT
+    running: servers.Server | None = None
     first_response_s: float | None = None
 
+    @property
+    def port(self) -> int:
+        return self.running.port
+
     def start(self, probe: bytes, limit_s: float = 30.0) -> None:
-        env = {**os.environ, "LEGTRIAGE_HOST": "127.0.0.1", "LEGTRIAGE_PORT": str(self.port),
-               "PYTHONDONTWRITEBYTECODE": "1"}
+        # The service's settings as this environment gives them (LEGTRIAGE_WORKERS for a trial),
+        # GUNICORN_CMD_ARGS over gunicorn.conf.py for --gunicorn-args.
+        env = {k: v for k, v in os.environ.items() if k.startswith("LEGTRIAGE_")}
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
         if self.gunicorn_args:
-            env["GUNICORN_CMD_ARGS"] = self.gunicorn_args  # overrides gunicorn.conf.py, for trials
-        cmd = [str(GUNICORN), "--config", "gunicorn.conf.py"] + ([self.app] if self.app else [])
-        log = open(self.workdir / f"{self.name}.log", "wb")
-        started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        while time.monotonic() - started < limit_s:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"bench: {self.name} exited with {self.proc.returncode}; see "
-                                 f"{self.workdir / (self.name + '.log')}")
-            try:
-                status = post(self.port, probe, timeout=1.0)
-            except OSError:
-                time.sleep(0.005)
-                continue
+            env["GUNICORN_CMD_ARGS"] = self.gunicorn_args
+
+        def first_triage(server: servers.Server) -> bool:
+            status = server.request("POST", TRIAGE, probe, FHIR_JSON, timeout=1.0)
             if status != 200:
                 raise SystemExit(f"bench: {self.name} answered {status} to the first request")
-            self.first_response_s = time.monotonic() - started
-            return
-        raise SystemExit(f"bench: {self.name} did not answer within {limit_s} s")
+            return True
+
+        try:
+            self.running = servers.start(self.workdir / f"{self.name}.log", env, workers=None,
+                                         app=self.app, root=self.root, ready=first_triage,
+                                         timeout=limit_s, poll=0.005)
+        except RuntimeError:
+            raise SystemExit(f"bench: {self.name} did not answer within {limit_s} s; see "
+                             f"{self.workdir / (self.name + '.log')}") from None
+        self.first_response_s = time.monotonic() - self.running.started
+
+    def post(self, body: bytes) -> int:
+        return self.running.request("POST", TRIAGE, body, FHIR_JSON)
 
     def worker_pids(self) -> list[int]:
-        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.running.proc.pid)],
                              capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]
 
@@ -165,7 +158,8 @@ class Server:
         """CPU time (user + system) of the master and its workers, those alive and those recycled
         (max_requests): a reaped worker's time moves to the master's cutime/cstime."""
         ticks = 0
-        for pid, own_only in [(self.proc.pid, False)] + [(p, True) for p in self.worker_pids()]:
+        master = self.running.proc.pid
+        for pid, own_only in [(master, False)] + [(p, True) for p in self.worker_pids()]:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
@@ -175,13 +169,8 @@ class Server:
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.running:
+            self.running.stop()
 
 
 def wrk(port: int, script: Path, connections: int, seconds: int) -> dict:
@@ -211,6 +200,11 @@ def gunicorn_settings(extra_args: str) -> dict:
     return json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr[-500:]}
 
 
+def commit(root: Path) -> str | None:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="a few seconds: proves the benchmark works")
@@ -220,6 +214,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--gunicorn-args", default="",
                         help="extra gunicorn options for both servers, to try settings "
                              "(e.g. '--worker-class gthread --threads 4 --workers 2')")
+    parser.add_argument("--compare", type=Path, metavar="CHECKOUT",
+                        help="also run the service of another checkout (e.g. a `git worktree` of an "
+                             "older commit, with its own .venv or a link to this one) in the same "
+                             "interleaved rounds, against the same ceiling")
     args = parser.parse_args(argv)
     if args.smoke:
         args.rounds, args.duration = 1, 1
@@ -233,19 +231,22 @@ def main(argv: list[str]) -> int:
     script.write_text(lua_script(mix))
     service = Server("service", None, workdir, args.gunicorn_args)
     ceiling = Server("ceiling", "bench.ceiling:app", workdir, args.gunicorn_args)
-    runs: dict[str, dict[int, list[dict]]] = {s: {16: [], 1: []} for s in ("service", "ceiling")}
+    every = [service, ceiling]
+    if args.compare:
+        every.append(Server("compared", None, workdir, args.gunicorn_args, root=args.compare.resolve()))
+    runs: dict[str, dict[int, list[dict]]] = {s.name: {16: [], 1: []} for s in every}
     try:
-        service.start(mix[0])
-        ceiling.start(mix[0])
+        for server in every:
+            server.start(mix[0])
         for body in mix:  # every body of the mix is a valid request: 200, not an error page
-            for server in (service, ceiling):
-                status = post(server.port, body)
+            for server in every:
+                status = server.post(body)
                 if status != 200:
                     raise SystemExit(f"bench: {server.name} answered {status} to a body of the mix")
-        for server in (service, ceiling):
+        for server in every:
             wrk(server.port, script, 16, warmup)
         for r in range(args.rounds):
-            order = (service, ceiling) if r % 2 == 0 else (ceiling, service)
+            order = every[r % len(every):] + every[:r % len(every)]  # each goes first in turn
             for connections in (16, 1):
                 for server in order:
                     cpu = server.cpu_seconds()
@@ -256,24 +257,25 @@ def main(argv: list[str]) -> int:
                           f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
                           f"p99 {result['p99_ms']:6.2f} ms  worker CPU {result['cpu_ms_per_request']:.3f} ms/req",
                           file=sys.stderr, flush=True)
-        rss = {"service": service.worker_rss_mb(), "ceiling": ceiling.worker_rss_mb()}
+        rss = {server.name: server.worker_rss_mb() for server in every}
     finally:
-        service.stop()
-        ceiling.stop()
+        for server in every:
+            server.stop()
 
     def median(name: str, connections: int, key: str) -> float:
         return round(statistics.median(r[key] for r in runs[name][connections]), 3)
 
     figures = {name: {f"c{c}": {k: median(name, c, k) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")}
                       for c in (16, 1)} for name in runs}
-    ratios = [s["rps"] / c["rps"] for s, c in zip(runs["service"][16], runs["ceiling"][16])]
+
+    def ratios(name: str) -> list[float]:
+        return [round(s["rps"] / c["rps"], 3) for s, c in zip(runs[name][16], runs["ceiling"][16])]
+
     result = {
         "ratio": round(figures["service"]["c16"]["rps"] / figures["ceiling"]["c16"]["rps"], 3),
-        "ratio_per_round": [round(x, 3) for x in ratios],
-        "service": {**figures["service"], "worker_rss_mb": rss["service"],
-                    "first_response_s": round(service.first_response_s, 3)},
-        "ceiling": {**figures["ceiling"], "worker_rss_mb": rss["ceiling"],
-                    "first_response_s": round(ceiling.first_response_s, 3)},
+        "ratio_per_round": ratios("service"),
+        **{server.name: {**figures[server.name], "worker_rss_mb": rss[server.name],
+                         "first_response_s": round(server.first_response_s, 3)} for server in every},
         "runs": runs,
         "settings": {"smoke": args.smoke, "rounds": args.rounds, "duration_s": args.duration,
                      "wrk_threads": "min(2, connections)", "mix": {**MIX, f"{WRAPPED} (in Parameters)": 1},
@@ -281,10 +283,13 @@ def main(argv: list[str]) -> int:
                      "gunicorn_args": args.gunicorn_args},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                 text=True).stdout.strip() or None,
+        "commit": commit(ROOT),
         "targets": TARGETS,
     }
+    if args.compare:
+        result["compared"].update(
+            root=str(args.compare.resolve()), commit=commit(args.compare), ratio_per_round=ratios("compared"),
+            ratio=round(figures["compared"]["c16"]["rps"] / figures["ceiling"]["c16"]["rps"], 3))
     s = result["service"]
     result["met"] = {
         "ratio": result["ratio"] >= TARGETS["ratio"],
@@ -301,24 +306,26 @@ def main(argv: list[str]) -> int:
 
 
 def report(r: dict) -> str:
-    s, c = r["service"], r["ceiling"]
+    s, c, o = r["service"], r["ceiling"], r.get("compared")
     mark = {True: "met", False: "MISSED"}
     lines = [
         f"legtriage $triage benchmark ({'smoke, ' if r['settings']['smoke'] else ''}"
         f"{r['settings']['rounds']} round(s) x {r['settings']['duration_s']:g} s, "
         f"gunicorn {r['settings']['gunicorn'].get('worker_class_str')} x "
         f"{r['settings']['gunicorn'].get('workers')}, {r['machine']['cpus']} CPUs; medians)",
-        f"{'':24s}{'$triage':>10s}{'ceiling':>10s}",
+        f"{'':24s}{'$triage':>10s}{'ceiling':>10s}" + (f"{'compared':>10s}" if o else ""),
     ]
     rows = [("req/s, 16 connections", "c16", "rps", ".0f"), ("p50 ms, 16 connections", "c16", "p50_ms", ".2f"),
             ("p99 ms, 16 connections", "c16", "p99_ms", ".2f"), ("req/s, 1 connection", "c1", "rps", ".0f"),
             ("p50 ms, 1 connection", "c1", "p50_ms", ".2f"), ("p99 ms, 1 connection", "c1", "p99_ms", ".2f"),
             ("worker CPU ms/request", "c16", "cpu_ms_per_request", ".3f")]
     for label, conn, key, fmt in rows:
-        lines.append(f"{label:24s}{s[conn][key]:>10{fmt}}{c[conn][key]:>10{fmt}}")
+        lines.append(f"{label:24s}{s[conn][key]:>10{fmt}}{c[conn][key]:>10{fmt}}"
+                     + (f"{o[conn][key]:>10{fmt}}" if o else ""))
+    servers_ = [s, c] + ([o] if o else [])
     lines += [
-        f"{'worker RSS MB (max)':24s}{max(s['worker_rss_mb'] or [0]):>10.1f}{max(c['worker_rss_mb'] or [0]):>10.1f}",
-        f"{'first response s':24s}{s['first_response_s']:>10.3f}{c['first_response_s']:>10.3f}",
+        f"{'worker RSS MB (max)':24s}" + "".join(f"{max(x['worker_rss_mb'] or [0]):>10.1f}" for x in servers_),
+        f"{'first response s':24s}" + "".join(f"{x['first_response_s']:>10.3f}" for x in servers_),
         "",
         f"ratio $triage/ceiling (req/s at 16): {r['ratio']:.3f} per round {r['ratio_per_round']} "
         f"(target >= {TARGETS['ratio']}: {mark[r['met']['ratio']]})",
@@ -329,6 +336,9 @@ def report(r: dict) -> str:
         f"first response after start: {s['first_response_s']:.3f} s (target <= "
         f"{TARGETS['first_response_s']}: {mark[r['met']['first_response_s']]})",
     ]
+    if o:
+        lines.append(f"compared ({o['root']}, {o['commit']}): ratio {o['ratio']:.3f} per round "
+                     f"{o['ratio_per_round']}, in the same rounds")
     return "\n".join(lines)
 
 

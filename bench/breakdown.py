@@ -71,6 +71,7 @@ def main(argv: list[str]) -> int:
 def measure(n: int, lines: list[str]) -> None:
     from bench.ceiling import app as ceiling
     from service import create_app
+    from service import mapping
     from service.fhir_io import incoming, structure
     from service.triage.engine import evaluate
     from service.triage.facts import load_facts
@@ -82,7 +83,7 @@ def measure(n: int, lines: list[str]) -> None:
     parsed = [orjson.loads(b) for b in mix]
     unwrapped = [(given.qr, given.root) for given in (incoming.unwrap(p, None) for p in parsed)]
     answers = [incoming.check_against_questionnaire(qr, root, state.catalog) for qr, root in unwrapped]
-    values = [incoming.answers_to_fact_values(a, state.catalog) for a in answers]
+    values = [mapping.fact_values(a.values, state.catalog)[0] for a in answers]
     facts = [load_facts(v) for v in values]
     module = state.registry.get(None)
     assessments = [evaluate(module, f) for f in facts]
@@ -94,7 +95,7 @@ def measure(n: int, lines: list[str]) -> None:
         ("validate_structure (jsonschema-rs)", lambda i: structure.check(unwrapped[i % k][0], "Q")),
         ("check_against_questionnaire", lambda i: incoming.check_against_questionnaire(
             unwrapped[i % k][0], unwrapped[i % k][1], state.catalog)),
-        ("answers_to_fact_values", lambda i: incoming.answers_to_fact_values(answers[i % k], state.catalog)),
+        ("fact_values (mapping)", lambda i: mapping.fact_values(answers[i % k].values, state.catalog)),
         ("load_facts (marshmallow)", lambda i: load_facts(values[i % k])),
         ("evaluate (rules)", lambda i: evaluate(module, facts[i % k])),
         ("BundleBuilder.build", lambda i: state.builder.build(assessments[i % k], module,

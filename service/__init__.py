@@ -5,20 +5,21 @@ error handlers. gunicorn runs it as 'service:create_app()'.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from flask import Flask
-
-from service.fhir_io.outgoing import now_iso
+if TYPE_CHECKING:  # importing service.triage (the rules) must not need Flask
+    from flask import Flask
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
+    from flask import Flask
+
     from service import auth, errors, logs
     from service.api import docs, fhir, health
     from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
-    from service.fhir_io.outgoing import BundleBuilder
+    from service.fhir_io.outgoing import BundleBuilder, now_iso
     from service.records import MemoryStore
     from service.state import State
     from service.triage.engine import Registry, UnknownRulesVersion

@@ -15,9 +15,8 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from service.triage.facts import FACT_NAMES
+from service.triage.model import Disposition
 
-SYSTEMS = {"snomed": "http://snomed.info/sct", "loinc": "http://loinc.org"}
-ANSWERS_SYSTEM = "http://legtriage.example.org/fhir/CodeSystem/leg-numbness-answers"
 SUPPORTED_ITEM_TYPES = ("group", "choice", "boolean", "integer")
 
 
@@ -29,7 +28,7 @@ class ConceptSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    system = fields.String(validate=validate.OneOf(list(SYSTEMS)))
+    system = fields.String()  # a key of the file's `systems` (TerminologySchema checks it)
     code = fields.String(validate=validate.Regexp(r"^[0-9]+(-[0-9])?$"))
     display = fields.String()
     text = fields.String(required=True, validate=validate.Length(min=1))
@@ -45,9 +44,17 @@ class TerminologySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    systems = fields.Dict(keys=fields.String(), values=fields.Url())
+    systems = fields.Dict(keys=fields.String(), values=fields.Url(), required=True)
     conditions = fields.Dict(keys=fields.String(), values=fields.Nested(ConceptSchema), required=True)
     procedures = fields.Dict(keys=fields.String(), values=fields.Nested(ConceptSchema), required=True)
+
+    @validates_schema
+    def systems_are_declared(self, data: dict, **kwargs: Any) -> None:
+        for group in ("conditions", "procedures"):
+            for key, term in data.get(group, {}).items():
+                if "system" in term and term["system"] not in data.get("systems", {}):
+                    raise ValidationError(f"{group}.{key}: system {term['system']!r} is not one of "
+                                          f"systems: {sorted(data.get('systems', {}))}")
 
 
 class FactMapSchema(Schema):
@@ -85,6 +92,11 @@ class Catalog:
     conditions: dict[str, dict]
     procedures: dict[str, dict]
     answer_displays: dict[str, str]
+    answers_system: str  # url of the answer CodeSystem
+    disposition_system: str  # url of the disposition CodeSystem
+    disposition_displays: dict[str, str]  # disposition code -> display
+    disposition_priorities: dict[str, str]  # disposition code -> ServiceRequest.priority
+    systems: dict[str, str]  # terminology.yaml's system keys -> code system url
 
     @property
     def required_link_ids(self) -> list[str]:
@@ -109,8 +121,8 @@ def _read_yaml(path: Path, schema: Schema) -> dict:
 
 def _validate_fhir(resource: dict, path: Path) -> None:
     # With the compiled schema $triage uses (derived from the official HL7 R4 JSON schema), not
-    # fhir.resources: importing it cost ~0.15 s of start-up and ~15 MB in every worker
-    # (docs/performance.md). tests/test_structure_validation.py still holds mappings/ to fhir.resources.
+    # fhir.resources: importing it cost start-up time and memory in every worker (docs/performance.md).
+    # tests/fhir_io/test_structure.py still holds mappings/ to fhir.resources.
     from service.fhir_io import structure
 
     rtype = resource.get("resourceType")
@@ -175,9 +187,20 @@ def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
     if unknown:
         raise CatalogError(f"facts.yaml: linkIds not in the questionnaire: {sorted(unknown)}")
 
+    dispositions = codesystems["triage-disposition"]
+    disposition_displays = {c["code"]: c["display"] for c in dispositions["concept"]}
+    priorities = {c["code"]: p["valueCode"] for c in dispositions["concept"]
+                  for p in c.get("property", []) if p["code"] == "priority"}
+    wanted = {d.code for d in Disposition}
+    if set(disposition_displays) != wanted or set(priorities) != wanted:
+        raise CatalogError(f"codesystem-triage-disposition.json: codes {sorted(disposition_displays)}, "
+                           f"each with a priority; the rules speak of {sorted(wanted)}")
+
     terms = _read_yaml(d / "terminology.yaml", TerminologySchema())
     return Catalog(
         questionnaire=questionnaire, questionnaire_url=questionnaire["url"],
         questionnaire_version=questionnaire["version"], items=items, codesystems=codesystems,
         operation_definition=opdef, fact_map=fact_map["facts"], conditions=terms["conditions"],
-        procedures=terms["procedures"], answer_displays=displays)
+        procedures=terms["procedures"], answer_displays=displays, answers_system=answers["url"],
+        disposition_system=dispositions["url"], disposition_displays=disposition_displays,
+        disposition_priorities=priorities,         systems=terms["systems"])

@@ -9,6 +9,9 @@ import orjson
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from service.triage.engine import UnknownRulesVersion
+from service.triage.facts import InvalidFacts
+
 FHIR_JSON = "application/fhir+json; fhirVersion=4.0"
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,17 @@ def register(app: Flask) -> None:
     @app.errorhandler(FhirError)
     def handle_fhir_error(err: FhirError) -> Response:
         return fhir_response(operation_outcome(err.issues), err.status, err.headers)
+
+    @app.errorhandler(UnknownRulesVersion)
+    def handle_unknown_rules_version(err: UnknownRulesVersion) -> Response:
+        return handle_fhir_error(FhirError.one(
+            422, "not-supported", f"Unknown rules version {err.requested[:40]!r}; published versions: "
+            f"{', '.join(err.available)}.", err.asked_by))
+
+    @app.errorhandler(InvalidFacts)
+    def handle_invalid_facts(err: InvalidFacts) -> Response:
+        # The Questionnaire checks should have caught it: the answers reached facts out of range.
+        return handle_fhir_error(FhirError.one(422, "value", f"Answers out of range: {err.messages}"))
 
     @app.errorhandler(HTTPException)
     def handle_http_error(err: HTTPException) -> Response:

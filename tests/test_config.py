@@ -1,15 +1,10 @@
 """Settings: read once from LEGTRIAGE_* variables, with clear messages on bad values."""
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 
 from service import create_app
-from service.catalog import CatalogError, load_catalog
 from service.config import ConfigError, load_settings
-from tests.support import ROOT
 
 
 def test_defaults():
@@ -41,32 +36,3 @@ def test_bad_values_name_the_variable(env, named):
 def test_unknown_default_rules_version_fails_at_start():
     with pytest.raises(ConfigError, match="LEGTRIAGE_DEFAULT_RULES_VERSION"):
         create_app({"default_rules_version": "0.0.1"})
-
-
-def test_a_broken_mappings_file_fails_at_start_naming_the_file(tmp_path):
-    bad = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", bad)
-    q = json.loads((bad / "questionnaire.json").read_text())
-    q["item"][0]["item"][0]["type"] = "not-a-type"
-    (bad / "questionnaire.json").write_text(json.dumps(q))
-    with pytest.raises(CatalogError, match="questionnaire.json"):
-        load_catalog(bad)
-
-
-def test_a_fact_map_naming_an_unknown_fact_fails(tmp_path):
-    bad = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", bad)
-    text = (bad / "facts.yaml").read_text().replace("numbness.side: side", "numbness.side: handedness")
-    (bad / "facts.yaml").write_text(text)
-    with pytest.raises(CatalogError, match="facts.yaml"):
-        load_catalog(bad)
-
-
-def test_a_terminology_entry_with_a_half_coding_fails(tmp_path):
-    bad = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", bad)
-    text = (bad / "terminology.yaml").read_text().replace(
-        'display: "Sciatica (disorder)", ', "")
-    (bad / "terminology.yaml").write_text(text)
-    with pytest.raises(CatalogError, match="terminology.yaml"):
-        load_catalog(bad)

@@ -30,11 +30,8 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from service.config import ENV_PREFIX, SETTING_NAMES, load_settings  # noqa: E402
+from service.config import ENV_PREFIX, SETTING_NAMES, load_settings
+from tests.support import ROOT as REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 COMPOSE = REPO / "docker-compose.yml"

@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run as a script: tests.servers is the one gunicorn launcher
+
+from tests import servers  # noqa: E402
 TRIAGE = "/fhir/QuestionnaireResponse/$triage"
 FHIR_JSON = "application/fhir+json"
 
@@ -118,26 +116,6 @@ def bad_requests() -> list[tuple[str, str, dict[str, str], bytes]]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(base: str, proc: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited during start-up")
-        try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not become ready")
-
-
 def worker_rss(master: int) -> dict[int, int]:
     return {c.pid: c.memory_info().rss for c in psutil.Process(master).children()}
 
@@ -182,36 +160,26 @@ def main() -> int:
     good_lua.write_text(lua_requests(good_requests()))
     bad_lua.write_text(lua_requests(bad_requests()))
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
-    env.update(LEGTRIAGE_HOST="127.0.0.1", LEGTRIAGE_PORT=str(port), LEGTRIAGE_WORKERS=str(args.workers))
     log_path = work / "gunicorn.log"
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with open(log_path, "wb") as log:
-        # No worker recycling during the run: memory is compared on the same processes.
-        server = subprocess.Popen([str(gunicorn), "--config", "gunicorn.conf.py", "--max-requests", "0"],
-                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # No worker recycling during the run: memory is compared on the same processes.
     try:
-        wait_ready(base, server)
-        url = base + TRIAGE
-        print(f"load-test: gunicorn {args.workers} workers on {base}; warm-up {warmup} s", flush=True)
+        server = servers.start(log_path, workers=args.workers, args=("--max-requests", "0"))
+    except RuntimeError as err:
+        raise SystemExit(f"load-test: {err}") from None
+    try:
+        url = server.base + TRIAGE
+        print(f"load-test: gunicorn {args.workers} workers on {server.base}; warm-up {warmup} s", flush=True)
         for proc in [run_wrk(wrk, good_lua, url, warmup, args.good_connections),
                      run_wrk(wrk, bad_lua, url, warmup, args.bad_connections)]:
             wrk_result(proc)
-        rss_before = worker_rss(server.pid)
+        rss_before = worker_rss(server.proc.pid)
         print(f"load-test: {duration} s of good and bad requests side by side", flush=True)
         good_proc = run_wrk(wrk, good_lua, url, duration, args.good_connections)
         bad_proc = run_wrk(wrk, bad_lua, url, duration, args.bad_connections)
         good, bad = wrk_result(good_proc), wrk_result(bad_proc)
-        rss_after = worker_rss(server.pid)
+        rss_after = worker_rss(server.proc.pid)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop()
     log_text = log_path.read_text(errors="replace")
 
     problems = []

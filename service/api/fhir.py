@@ -21,9 +21,7 @@ def negotiate() -> None:
 def triage():
     """Triage a QuestionnaireResponse: returns a Bundle with a RiskAssessment and ServiceRequest proposals."""
     records.note(kind="triage")
-    body = incoming.read_json(request)
-    query_version = request.args.get("rules-version") if request.query_string else None
-    given = incoming.unwrap(body, query_version)
+    given = incoming.unwrap(incoming.read_json(request), request.args.get("rules-version"))
     result = pipeline.triage(given.qr, given.root, given.rules_version, given.rules_version_where)
     g.rules_version, g.disposition = result.module.version, result.assessment.disposition.code
     return fhir_response(result.bundle)

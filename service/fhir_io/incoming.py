@@ -7,8 +7,9 @@ from typing import Any
 import orjson
 from flask import Request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.http import parse_options_header
 
-from service.catalog import ANSWERS_SYSTEM, Catalog
+from service.catalog import Catalog
 from service.errors import FhirError, Issue
 from service.fhir_io import structure
 
@@ -33,41 +34,31 @@ class Answers:
 
 def check_accept(request: Request) -> None:
     """406 unless the caller accepts FHIR JSON (R4)."""
-    environ = request.environ
-    # No query string, no _format: skip building request.args (and MultiDict.get's KeyError).
-    fmt = request.args.get("_format") if environ.get("QUERY_STRING") else None
+    fmt = request.args.get("_format")
     if fmt is not None and fmt not in FORMAT_PARAMS:
         raise FhirError.one(406, "not-supported", f"_format={fmt} is not supported: use json.", "_format")
-    accept = environ.get("HTTP_ACCEPT")  # what request.headers.get("Accept") reads
-    if not accept or accept in ACCEPTABLE:
-        return  # none, or one acceptable type without parameters: nothing to parse
-    for media in request.accept_mimetypes.values():
-        mimetype, _, params = media.partition(";")
-        if mimetype.strip().lower() in ACCEPTABLE and _fhir_version_ok(params):
+    if not request.headers.get("Accept"):
+        return  # no preference: FHIR JSON will do
+    for value, quality in request.accept_mimetypes:
+        mimetype, params = parse_options_header(value)
+        if quality > 0 and mimetype in ACCEPTABLE and _fhir_version_ok(params):
             return
     raise FhirError.one(406, "not-supported",
                         "Accept must allow application/fhir+json (fhirVersion=4.0): this server speaks "
                         "FHIR R4 JSON only.")
 
 
-def _fhir_version_ok(params: str) -> bool:
-    for param in params.split(";"):
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "fhirversion" and value.strip().strip('"') not in ("4.0", "4.0.1"):
-            return False
-    return True
+def _fhir_version_ok(params: dict[str, str]) -> bool:
+    return params.get("fhirversion", "4.0") in ("4.0", "4.0.1")
 
 
 def read_json(request: Request) -> Any:
     """The request body as JSON; 415 for another content type, 400 when it is not JSON."""
-    if request.environ.get("CONTENT_TYPE") not in JSON_TYPES:  # else a JSON type, no parameters
-        mimetype = (request.mimetype or "").lower()
-        if mimetype not in JSON_TYPES:
-            shown = mimetype or "none"
-            raise FhirError.one(415, "not-supported",
-                                f"Content-Type {shown} is not supported: send application/fhir+json.")
-        if not _fhir_version_ok(request.headers.get("Content-Type", "").partition(";")[2]):
-            raise FhirError.one(415, "not-supported", "Only FHIR R4 (fhirVersion=4.0) is supported.")
+    if request.mimetype not in JSON_TYPES:
+        raise FhirError.one(415, "not-supported", f"Content-Type {request.mimetype or 'none'} is not "
+                            "supported: send application/fhir+json.")
+    if not _fhir_version_ok(request.mimetype_params):
+        raise FhirError.one(415, "not-supported", "Only FHIR R4 (fhirVersion=4.0) is supported.")
     try:
         body = request.get_data(cache=False)
     except HTTPException:
@@ -80,7 +71,7 @@ def read_json(request: Request) -> Any:
         if limit is not None and len(body) >= limit:
             # A streamed (chunked) body is cut at the limit by werkzeug without an error: say 413.
             raise RequestEntityTooLarge()
-    if not body or (body[:1].isspace() and not body.strip()):  # no copy of a body that starts well
+    if not body.strip():
         raise FhirError.one(400, "structure", "The request body is empty: send a QuestionnaireResponse.")
     try:
         return orjson.loads(body)
@@ -147,9 +138,9 @@ def unwrap(body: Any, query_version: str | None) -> TriageInput:
 
 def check_depth(resource: dict, root: str) -> dict:
     """The resource, unless it nests deeper than MAX_DEPTH (422 naming the first element too deep)."""
-    # Level by level, no paths, no recursion: this runs on every request (7.5 µs on the bench mix,
-    # where a stack of (node, depth) tuples took 25 µs). orjson gives plain dicts and lists only,
-    # so `type(x) is` is exact.
+    # Level by level, no paths, no recursion: it runs on every request, and it is what keeps
+    # everything after it from seeing more than MAX_DEPTH levels (docs/performance.md). orjson
+    # gives plain dicts and lists only, so `type(x) is` is exact.
     level: list[Any] = [resource]
     depth = 1
     while level:
@@ -270,7 +261,7 @@ def _walk(items: list[dict], where: str, catalog: Catalog, values: dict[str, lis
             continue
         got = []
         for j, answer in enumerate(answers):
-            value = _answer_value(answer, spec, f"{here}.answer[{j}]", issues)
+            value = _answer_value(answer, spec, f"{here}.answer[{j}]", issues, catalog.answers_system)
             if value is not None:
                 got.append(value)
         if len(got) > 1 and len(set(map(repr, got))) != len(got):  # one answer repeats nothing
@@ -278,7 +269,7 @@ def _walk(items: list[dict], where: str, catalog: Catalog, values: dict[str, lis
         values[link_id] = got
 
 
-def _answer_value(answer: dict, spec, where: str, issues: list[Issue]) -> Any:
+def _answer_value(answer: dict, spec, where: str, issues: list[Issue], system: str) -> Any:
     keys = [k for k in answer if k.startswith("value")]
     wanted = VALUE_TYPES.get(spec.type)
     if len(keys) != 1 or keys[0] != wanted:
@@ -299,9 +290,9 @@ def _answer_value(answer: dict, spec, where: str, issues: list[Issue]) -> Any:
     else:
         ok = isinstance(value, dict)
         if ok:
-            if value.get("system") != ANSWERS_SYSTEM or value.get("code") not in spec.codes:
+            if value.get("system") != system or value.get("code") not in spec.codes:
                 issues.append(Issue("code-invalid", f"{spec.link_id!r} takes codes "
-                                    f"{', '.join(sorted(spec.codes))} of {ANSWERS_SYSTEM}; got "
+                                    f"{', '.join(sorted(spec.codes))} of {system}; got "
                                     f"{str(value.get('system'))[:80]}|{str(value.get('code'))[:40]}.",
                                     f"{where}.{wanted}"))
                 return None
@@ -310,23 +301,3 @@ def _answer_value(answer: dict, spec, where: str, issues: list[Issue]) -> Any:
         issues.append(Issue("value", f"{spec.link_id!r} needs a {spec.type} value.", f"{where}.{wanted}"))
         return None
     return value
-
-
-def answers_to_fact_values(answers: Answers, catalog: Catalog) -> dict[str, Any]:
-    """linkId answers -> fact name -> value, through mappings/facts.yaml."""
-    facts: dict[str, Any] = {}
-    for link_id, fact in catalog.fact_map.items():
-        got = answers.values.get(link_id)
-        if not got:
-            continue  # not answered: unknown, never "no"
-        spec = catalog.items[link_id]
-        if spec.repeats:
-            codes = list(got)
-            if "none" in codes and len(codes) > 1:
-                codes.remove("none")  # a medicine named wins over "none of these"
-                answers.warnings.append(Issue("business-rule", f"{link_id!r}: 'none' ignored because "
-                                              "other answers were given.", None, severity="warning"))
-            facts[fact] = codes
-        else:
-            facts[fact] = got[0]
-    return facts

@@ -2,51 +2,29 @@
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 
-from service.catalog import SYSTEMS, Catalog
+from service.catalog import Catalog
 from service.errors import Issue, operation_outcome
 from service.triage.model import Assessment, Disposition, Finding, Risk
 from service.triage.rules import RuleModule
 
 BASE = "http://legtriage.example.org/fhir"
-DISPOSITION_SYSTEM = f"{BASE}/CodeSystem/triage-disposition"
 DISPOSITION_EXTENSION = f"{BASE}/StructureDefinition/triage-disposition"
 RULE_MODULE_SYSTEM = f"{BASE}/CodeSystem/rule-module"
 RISK_SYSTEM = "http://terminology.hl7.org/CodeSystem/risk-probability"
 RISK_DISPLAY = {Risk.LOW: "Low likelihood", Risk.MODERATE: "Moderate likelihood",
                 Risk.HIGH: "High likelihood"}
-PRIORITY = {Disposition.EMERGENCY: "stat", Disposition.URGENT: "urgent",
-            Disposition.ROUTINE: "routine", Disposition.SELF_CARE: "routine"}
-DISPOSITION_DISPLAY = {Disposition.EMERGENCY: "Emergency", Disposition.URGENT: "Urgent",
-                       Disposition.ROUTINE: "Routine", Disposition.SELF_CARE: "Self-care"}
 ID_NAMESPACE = uuid.UUID("5b0f6c1e-8f0a-4b61-9a38-0f1e2c7d9a11")
-
-_now_cache: tuple[int, str] = (-1, "")
 
 
 def now_iso() -> str:
-    """The current UTC second as FHIR instant; formatted once per second (every response has one)."""
-    global _now_cache
-    second = int(time.time())
-    cached_second, text = _now_cache  # one tuple: read and replaced atomically across threads
-    if second != cached_second:
-        text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        _now_cache = (second, text)
-    return text
-
-
-def concept(term: dict) -> dict:
-    """A CodeableConcept from a terminology.yaml entry: coded where a checked code exists, else text."""
-    if "code" in term:
-        return {"coding": [{"system": SYSTEMS[term["system"]], "code": term["code"],
-                            "display": term["display"]}], "text": term["text"]}
-    return {"text": term["text"]}
+    """The current UTC second as a FHIR instant."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class BundleBuilder:
@@ -55,32 +33,29 @@ class BundleBuilder:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.link_ids = {fact: link for link, fact in catalog.fact_map.items()}
-        # id(rule) -> (rule, its "title [id]", its ". Source …" text): the parts of a rationale that
-        # do not depend on the answers, made once per rule. The rule is kept to check the id.
-        self._rule_texts: dict[int, tuple[Any, str, str]] = {}
 
     def build(self, assessment: Assessment, module: RuleModule, qr: dict,
               warnings: list[Issue], timestamp: str | None = None) -> dict:
         timestamp = timestamp or now_iso()
         digest = hashlib.sha256(orjson.dumps(qr, option=orjson.OPT_SORT_KEYS)
                                 + b"|" + module.version.encode()).hexdigest()
-        ids = _IdMaker(digest)
         subject = qr["subject"]
         basis = _reference_to(qr)
-        ra_id = ids.make("RiskAssessment")
+        ra_id = _make_id(digest, "RiskAssessment")
         entries = [self.risk_assessment(assessment, module, ra_id, subject, basis, timestamp)]
         for proposal in assessment.proposals:
-            sr_id = ids.make(f"ServiceRequest/{proposal.key}")
+            sr_id = _make_id(digest, f"ServiceRequest/{proposal.key}")
             entries.append(self.service_request(assessment, proposal, sr_id, ra_id, subject, basis,
                                                 timestamp))
         if warnings:
             outcome = operation_outcome(warnings)
             # resourceType first, then id, as in the other entries (each is made in that order)
-            entries.append({"resourceType": outcome["resourceType"], "id": ids.make("OperationOutcome"),
+            entries.append({"resourceType": outcome["resourceType"],
+                            "id": _make_id(digest, "OperationOutcome"),
                             **outcome})
         return {
             "resourceType": "Bundle",
-            "id": ids.make("Bundle"),
+            "id": _make_id(digest, "Bundle"),
             "type": "collection",
             "timestamp": timestamp,
             "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in entries],
@@ -89,7 +64,7 @@ class BundleBuilder:
     def risk_assessment(self, a: Assessment, module: RuleModule, ra_id: str, subject: dict,
                         basis: dict, timestamp: str) -> dict:
         predictions = [{
-            "outcome": concept(self.catalog.conditions[p.cause]),
+            "outcome": self.concept(self.catalog.conditions[p.cause]),
             "qualitativeRisk": {"coding": [{"system": RISK_SYSTEM, "code": p.risk.code,
                                             "display": RISK_DISPLAY[p.risk]}]},
             "rationale": self.rationale(p.findings),
@@ -128,50 +103,50 @@ class BundleBuilder:
             reasons = [p.cause for p in a.predictions[:1]]
         why = "; ".join(dict.fromkeys(f.rule.title for f in proposal.findings)) or "triage result"
         term = self.catalog.procedures[proposal.key]
+        shown = self.catalog.disposition_displays[a.disposition.code]
         resource = {
             "resourceType": "ServiceRequest",
             "id": sr_id,
             "status": "draft",
             "intent": "proposal",
-            "priority": PRIORITY[proposal.disposition],
-            "code": concept(term),
+            "priority": self.catalog.disposition_priorities[proposal.disposition.code],
+            "code": self.concept(term),
             "subject": subject,
             "authoredOn": timestamp,
             "supportingInfo": [{"reference": f"urn:uuid:{ra_id}", "type": "RiskAssessment"}, basis],
-            "note": [{"text": f"Proposed by the leg numbness triage ({DISPOSITION_DISPLAY[a.disposition]}"
+            "note": [{"text": f"Proposed by the leg numbness triage ({shown}"
                               f"): {term['text']} because of: {why}."}],
         }
         if reasons:
-            resource["reasonCode"] = [concept(self.catalog.conditions[c]) for c in reasons]
+            resource["reasonCode"] = [self.concept(self.catalog.conditions[c]) for c in reasons]
         return resource
 
+    def concept(self, term: dict) -> dict:
+        """A CodeableConcept from a terminology.yaml entry: coded where a checked code exists, else text."""
+        if "code" in term:
+            return {"coding": [{"system": self.catalog.systems[term["system"]], "code": term["code"],
+                                "display": term["display"]}], "text": term["text"]}
+        return {"text": term["text"]}
+
     def disposition_concept(self, d: Disposition) -> dict:
-        return {"coding": [{"system": DISPOSITION_SYSTEM, "code": d.code,
-                            "display": DISPOSITION_DISPLAY[d]}], "text": DISPOSITION_DISPLAY[d]}
+        display = self.catalog.disposition_displays[d.code]
+        return {"coding": [{"system": self.catalog.disposition_system, "code": d.code,
+                            "display": display}], "text": display}
 
     def rationale(self, findings: tuple[Finding, ...]) -> str:
         parts = []
         link_ids = self.link_ids
         for f in findings:
-            head, tail = self._rule_text(f.rule)
+            rule, cite = f.rule, f.rule.cites[0]
+            text = f"{rule.title} [{rule.id}]"
             if f.evidence:
-                evidence = ", ".join(f"{link_ids.get(name, name)} = {_show(value)}"
-                                     for name, value in f.evidence)
-                parts.append(f"{head} ({evidence}){tail}")
-            else:
-                parts.append(head + tail)
-        return " | ".join(parts)
-
-    def _rule_text(self, rule) -> tuple[str, str]:
-        cached = self._rule_texts.get(id(rule))
-        if cached is None or cached[0] is not rule:
-            cite = rule.cites[0]
-            tail = f". Source {cite.file}: \"{cite.quote}\""
+                text += " (" + ", ".join(f"{link_ids.get(name, name)} = {_show(value)}"
+                                         for name, value in f.evidence) + ")"
+            text += f". Source {cite.file}: \"{cite.quote}\""
             if rule.common_sense:
-                tail += f" Clinical common sense: {rule.common_sense}"
-            cached = (rule, f"{rule.title} [{rule.id}]", tail)
-            self._rule_texts[id(rule)] = cached
-        return cached[1], cached[2]
+                text += f" Clinical common sense: {rule.common_sense}"
+            parts.append(text)
+        return " | ".join(parts)
 
     def summary(self, a: Assessment) -> str:
         fired = ", ".join(f.rule.id for f in a.findings)
@@ -179,30 +154,10 @@ class BundleBuilder:
                 "A suggestion for a clinician, not a diagnosis.")
 
 
-_NAMESPACE_SHA1 = hashlib.sha1(ID_NAMESPACE.bytes)  # uuid5 hashes the namespace's bytes first
-
-
-class _IdMaker:
-    """uuid.uuid5(ID_NAMESPACE, f"{digest}/{what}") as a string, the same values, at a third of
-    its cost: the hash of the common prefix is computed once per request, and the UUID's version
-    and variant bits are set on an int rather than through uuid.UUID objects."""
-
-    def __init__(self, digest: str):
-        self.prefix = _NAMESPACE_SHA1.copy()
-        self.prefix.update(f"{digest}/".encode())
-
-    def make(self, what: str) -> str:
-        h = self.prefix.copy()
-        h.update(what.encode())
-        n = int.from_bytes(h.digest()[:16], "big")
-        n = (n & _CLEAR_VERSION_VARIANT) | _VERSION_5_VARIANT_RFC
-        x = f"{n:032x}"
-        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
-
-
-# RFC 4122: version (4 bits at 76) = 5, variant (2 bits at 62) = 0b10; as uuid.UUID(version=5) sets
-_CLEAR_VERSION_VARIANT = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
-_VERSION_5_VARIANT_RFC = (5 << 76) | (0x8000 << 48)
+def _make_id(digest: str, what: str) -> str:
+    """uuid5 of the request's digest and the part: the same input (and rules version) always gives
+    the same ids."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{digest}/{what}"))
 
 
 def _reference_to(qr: dict) -> dict:

@@ -7,9 +7,12 @@ from service.triage.rules import RuleModule, discover
 
 
 class UnknownRulesVersion(LookupError):
-    def __init__(self, requested: str, available: list[str]):
+    """No published rule module has the version asked for; `asked_by` names who asked (e.g. the
+    request element), for the error message."""
+
+    def __init__(self, requested: str, available: list[str], asked_by: str | None = None):
         super().__init__(requested)
-        self.requested, self.available = requested, available
+        self.requested, self.available, self.asked_by = requested, available, asked_by
 
 
 class Registry:
@@ -27,12 +30,12 @@ class Registry:
     def versions(self) -> list[str]:
         return list(self.modules)
 
-    def get(self, version: str | None = None) -> RuleModule:
+    def get(self, version: str | None = None, asked_by: str | None = None) -> RuleModule:
         version = version or self.default_version
         try:
             return self.modules[version]
         except KeyError:
-            raise UnknownRulesVersion(version, self.versions) from None
+            raise UnknownRulesVersion(version, self.versions, asked_by) from None
 
 
 def evaluate(module: RuleModule, facts: Facts) -> Assessment:

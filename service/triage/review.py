@@ -20,7 +20,7 @@ import yaml
 
 from service.config import PROJECT_ROOT
 from service.triage.engine import Registry, evaluate
-from service.triage.facts import Facts, load_facts
+from service.triage.facts import Facts
 from service.triage.model import Assessment, Disposition
 from service.triage.rules import RuleModule
 
@@ -49,9 +49,9 @@ def _catalog():
 
 def facts_of(answers: dict) -> Facts:
     """The facts of compact vignette answers (linkId -> value), the way $triage maps them."""
-    from service.fhir_io.incoming import Answers, answers_to_fact_values
+    from service.mapping import answers_to_facts
     values = {link: value if isinstance(value, list) else [value] for link, value in answers.items()}
-    return load_facts(answers_to_fact_values(Answers(values, []), _catalog()))
+    return answers_to_facts(values, _catalog())[0]
 
 
 def assess(module: RuleModule, case: dict) -> Assessment:
@@ -70,14 +70,14 @@ class Observed:
 
 
 def observe(result: Assessment) -> Observed:
-    from service.fhir_io.outgoing import PRIORITY
+    priority = _catalog().disposition_priorities
     link_ids = {fact: link for link, fact in _catalog().fact_map.items()}
     evidence = {}
     for p in result.predictions:
         for f in p.findings:
             evidence[f.rule.id] = frozenset(link_ids[name] for name, _ in f.evidence)
     return Observed(result.disposition.code, tuple(p.cause for p in result.predictions),
-                    {p.key: PRIORITY[p.disposition] for p in result.proposals},
+                    {p.key: priority[p.disposition.code] for p in result.proposals},
                     "\n".join(a.text for a in result.advice), evidence)
 
 

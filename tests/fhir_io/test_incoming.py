@@ -355,3 +355,21 @@ def test_chunked_bodies_over_a_real_socket(server, request_bytes, status, says):
     good = requests.post(server.base + TRIAGE, data=js(GOOD), headers={"Content-Type": FHIR_JSON},
                          timeout=30)
     assert good.status_code == 200
+
+
+# ---- Accept with q=0 (issue #11, item 9) -----------------------------------------------------------
+
+@pytest.mark.parametrize("accept, status", [
+    ("application/fhir+json;q=0", 406), ("*/*;q=0", 406), ("application/fhir+json; q=0.0", 406),
+    ("application/fhir+json;q=0, application/json;q=0, */*;q=0", 406),
+    ("text/html, application/fhir+json;q=0", 406),
+    ("application/fhir+json;q=0.1", 200), ("text/html;q=0.9, application/json;q=0.5", 200),
+    ("application/fhir+json; fhirVersion=4.0; q=0.5", 200),
+], ids=["fhir-json-q0", "any-q0", "fhir-json-q0.0", "all-q0", "html-and-fhir-json-q0",
+        "fhir-json-q0.1", "json-after-html", "fhir-json-version-q0.5"])
+def test_a_type_the_caller_refuses_with_q0_is_not_acceptable(send, accept, status):
+    reply = send("POST", TRIAGE, js(GOOD), {"Content-Type": FHIR_JSON, "Accept": accept})
+    assert reply.status == status, reply.text[:600]
+    if status == 406:
+        issue = json.loads(reply.text)["issue"][0]
+        assert issue["code"] == "not-supported" and "Accept" in issue["diagnostics"]

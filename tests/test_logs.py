@@ -20,16 +20,11 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # the service package lives at the repo root
-    sys.path.insert(0, str(REPO))
-
-from service import create_app  # noqa: E402
-from service import logs  # noqa: E402
+from service import create_app, logs
+from tests.support import ROOT as REPO
 
 EXAMPLE = REPO / "examples" / "qr-emergency-stroke.json"
 TRIAGE = "/fhir/QuestionnaireResponse/$triage"
@@ -164,7 +159,7 @@ def test_gunicorn_logconfig_dict_is_valid_and_json():
         ("warning", "Worker reloading: /x?[redacted] modified"),
         ("warning", "Invalid request: Invalid HTTP request line"),
         ("warning", "Invalid request: Invalid HTTP method"),
-        ("warning", "Invalid request: Proxy request from [redacted]"),
+        ("warning", "Invalid request: Proxy request from [redacted] not allowed"),
         ("warning", "Unexpected ip=[redacted] in a message gunicorn may add one day"),
         ("error", "Error handling request"),
         ("error", "Request received"),
@@ -174,28 +169,6 @@ def test_gunicorn_logconfig_dict_is_valid_and_json():
 
 
 # --------------------------------------------------------------------------- SIGTERM under gunicorn
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"gunicorn exited early with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                if recv_all(s, 5).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("gunicorn did not become ready")
-
 
 def recv_all(sock: socket.socket, timeout: float) -> bytes:
     sock.settimeout(timeout)
@@ -213,25 +186,15 @@ def recv_all(sock: socket.socket, timeout: float) -> bytes:
 
 @pytest.fixture()
 def gunicorn_server(tmp_path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
-    env.update(LEGTRIAGE_HOST="127.0.0.1", LEGTRIAGE_PORT=str(port), LEGTRIAGE_WORKERS="1",
-               LEGTRIAGE_LOG_LEVEL="info", PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "gunicorn"]
-    if (REPO / "gunicorn.conf.py").exists():
-        cmd += ["--config", str(REPO / "gunicorn.conf.py")]
-    cmd += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--graceful-timeout", "30",
-            "service:create_app()"]
+    from tests.servers import start
+
     out, err = tmp_path / "stdout", tmp_path / "stderr"
-    with out.open("wb") as fo, err.open("wb") as fe:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fo, stderr=fe)
+    server = start(out, env={"LEGTRIAGE_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}, workers=1,
+                   args=("--graceful-timeout", "30"), stderr_path=err)
     try:
-        wait_ready(port, proc)
-        yield proc, port, out, err
+        yield server.proc, server.port, out, err
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        server.stop(timeout=10)
 
 
 def test_sigterm_finishes_the_in_flight_request(gunicorn_server):
@@ -290,7 +253,7 @@ def test_gunicorn_logs_no_client_address_no_ids_and_no_request_fragments(tmp_pat
     mark = f"SECRET-ID-{uuid.uuid4().hex}"
     body, subject = canary_qr()
     with gunicorn(tmp_path / "gunicorn.log", env={"LEGTRIAGE_LOG_LEVEL": "debug"}, workers=1) as server:
-        port = int(server.base.rsplit(":", 1)[1])
+        port = server.port
         get = "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         answers = [
             raw_exchange(port, get.format(f"/fhir/Patient/{mark}").encode()),      # 404, no route
@@ -325,3 +288,43 @@ def test_gunicorn_logs_no_client_address_no_ids_and_no_request_fragments(tmp_pat
     # only where gunicorn says where it listens.
     server_lines = [e["message"].split(":")[0] for e in entries if "127.0.0.1" in json.dumps(e)]
     assert set(server_lines) <= {"Listening at", "Current configuration"}, server_lines
+
+
+# --------------------------------------------------------------------------- issue #11, item 9
+
+@pytest.mark.parametrize("sent, logged", [
+    ("GET", "GET"), ("PATCH", "PATCH"), ("CANARYMETHOD", "OTHER"),
+    ("G?T", "OTHER"), ("CANARY\u00e9", "OTHER")])
+def test_only_known_methods_are_logged_as_sent(client, capsys, sent, logged):
+    capsys.readouterr()
+    client.open("/fhir/metadata", method=sent)
+    out = capsys.readouterr().out
+    (line,) = [e for e in json_lines(out) if e.get("event") == "request"]
+    assert line["method"] == logged and line["message"].startswith(f"{logged} ")
+    if logged == "OTHER":
+        assert sent not in out
+
+
+def test_gunicorn_messages_stay_readable_where_nothing_needs_redacting():
+    code = """if True:
+        import logging, logging.config
+        from service.logs import gunicorn_logconfig_dict
+        logging.config.dictConfig(gunicorn_logconfig_dict('info'))
+        log = logging.getLogger('gunicorn.error')
+        log.error('Worker (pid:%s) was sent SIGKILL! Perhaps out of memory?', 4242)
+        log.warning("Invalid request from ip=10.9.8.7: Request Line is too large (8200 > 4094)")
+        log.warning("Invalid request from ip=10.9.8.7: Invalid HTTP Version: 'HTTP/9.canary'")
+        log.info('Worker reloading: %s modified', '/srv/app.py?canary=1')
+        log.info('Booting worker with pid: %s', 4243)
+    """
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [e["message"] for e in json_lines(result.stdout)] == [
+        "Worker (pid:4242) was sent SIGKILL! Perhaps out of memory?",
+        "Invalid request: Request Line is too large (8200 > 4094)",
+        "Invalid request: Invalid HTTP Version",
+        "Worker reloading: /srv/app.py?[redacted] modified",
+        "Booting worker with pid: 4243",
+    ]
+    assert "canary" not in result.stdout and "10.9.8.7" not in result.stdout
