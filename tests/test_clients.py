@@ -34,6 +34,22 @@ TRIAGE = "/fhir/QuestionnaireResponse/$triage"
 FHIR_JSON = "application/fhir+json"
 DISPOSITION_URL = "http://legtriage.example.org/fhir/StructureDefinition/triage-disposition"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+DOCS = ROOT / "docs" / "clients.md"
+DOCS_BASE_URL = "http://127.0.0.1:8080"  # what the snippets in docs/clients.md call
+
+
+def docs_snippet(language: str, base: str) -> str:
+    """The one `language` code block of docs/clients.md, calling `base` instead of DOCS_BASE_URL."""
+    (block,) = re.findall(rf"^```{language}\n(.*?)^```$", DOCS.read_text(), re.S | re.M)
+    assert DOCS_BASE_URL in block
+    return block.replace(DOCS_BASE_URL, base)
+
+
+def snippet_lines(expected: list[dict], example: str) -> list[str]:
+    """What the docs' snippets print for one example: the disposition, then each proposal."""
+    (line,) = [line for line in expected if line["request"] == example]
+    return [f"disposition: {line['disposition']}",
+            *(f"proposal: {p['priority']} {p['code']}" for p in line["proposals"])]
 
 
 def tool(name: str) -> Path:
@@ -213,6 +229,14 @@ def test_the_python_client_reads_disposition_and_proposals(python_client, server
     assert printed(proc) == expected
 
 
+def test_the_python_snippet_in_the_docs_works(python_client, server, expected):
+    out, _ = python_client
+    env = {**os.environ, "PYTHONPATH": str(out)}
+    proc = run([sys.executable, "-c", docs_snippet("python", server.base)], env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == snippet_lines(expected, "examples/qr-urgent-dvt.json")
+
+
 # ---- TypeScript: openapi-typescript, openapi-fetch, tsc -------------------------------------------
 
 def type_checks() -> str:
@@ -235,16 +259,17 @@ def type_checks() -> str:
 
 
 @pytest.fixture(scope="module")
-def typescript_build(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+def typescript_build(tmp_path_factory, server) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("typescript-client")
     (out / "node_modules").symlink_to(NPM_BIN.parent)  # where node and tsc find openapi-fetch
     proc = run([tool("openapi-typescript"), SPEC_FILE, "--output", out / "schema.d.ts"])
     (out / "triage-example.mts").write_text((CLIENTS / "triage-example.mts").read_text())
     (out / "type-checks.mts").write_text(type_checks())
+    (out / "docs-snippet.mts").write_text(docs_snippet("ts", server.base))
     (out / "tsconfig.json").write_text(json.dumps({
         "compilerOptions": {"target": "es2022", "module": "nodenext", "moduleResolution": "nodenext",
                             "strict": True, "types": ["node"], "outDir": "out"},
-        "files": ["triage-example.mts", "type-checks.mts"]}))
+        "files": ["triage-example.mts", "type-checks.mts", "docs-snippet.mts"]}))
     return out, proc
 
 
@@ -267,6 +292,9 @@ def test_the_typescript_client_reads_disposition_and_proposals(typescript_build,
     assert build.returncode == 0, build.stdout + build.stderr
     proc = run(["node", out / "out" / "triage-example.mjs", server.base, *example_args()])
     assert printed(proc) == expected
+    snippet = run(["node", out / "out" / "docs-snippet.mjs"])
+    assert snippet.returncode == 0, snippet.stdout + snippet.stderr
+    assert snippet.stdout.splitlines() == snippet_lines(expected, "examples/qr-urgent-dvt.json")
 
 
 # ---- linters ------------------------------------------------------------------------------------
