@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from flask import Blueprint, Response, current_app, redirect
+from flask import Blueprint, Response, redirect
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from service.config import PROJECT_ROOT
@@ -15,13 +15,6 @@ OPENAPI = PROJECT_ROOT / "openapi.yaml"
 def openapi():
     """The OpenAPI 3.1 description of every endpoint."""
     return Response(OPENAPI.read_bytes(), content_type="application/yaml; charset=utf-8")
-
-
-@bp.get("/docs")
-def docs_page():
-    """The Swagger UI page at /docs as a route of its own: werkzeug matches /docs to the blueprint's
-    /docs/ only for GET, so without it a wrong method there got 404 instead of 405."""
-    return current_app.view_functions["swagger_ui.show"]()
 
 
 @bp.get("/")
