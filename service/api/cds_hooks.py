@@ -11,7 +11,8 @@ per-endpoint audience that it cannot express.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -39,6 +40,9 @@ RETRY_AFTER_SECONDS = "5"
 class CdsState:
     def __init__(self, cards: CardMaker, verifier: CdsVerifier | None) -> None:
         self.cards, self.verifier = cards, verifier
+        # What "now" is for the freshness window; the OpenAPI examples pin it so that the dated
+        # example questionnaires stay fresh (scripts/gen-openapi-examples).
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -118,7 +122,7 @@ def call(id: str):
     if value is not None:
         candidates = [c for c in answers.resources_of(value, where) if c[0].get("status") in COMPLETED]
         try:
-            found = answers.choose(candidates, patient_id, freshness)
+            found = answers.choose(candidates, patient_id, freshness, _cds().clock())
         except answers.NoData:
             pass
     smart = "app" in current_app.blueprints
@@ -166,7 +170,7 @@ def _in_progress(value, patient_id: str, freshness: timedelta):
     try:
         candidates = [c for c in answers.resources_of(value, f"prefetch.{IN_PROGRESS_KEY}")
                       if c[0].get("status") == "in-progress"]
-        return answers.choose(candidates, patient_id, freshness)
+        return answers.choose(candidates, patient_id, freshness, _cds().clock())
     except (answers.NoData, FhirError):
         return None  # prompting is a convenience: a bad optional prefetch only means no prompt
 
