@@ -1,4 +1,4 @@
-"""Benchmark $triage against its ceiling; bench/run is the command (it installs wrk, then runs this).
+"""Benchmark $triage and the CDS Hooks call against the ceiling; bench/run is the command.
 
 Starts two gunicorn servers on 127.0.0.1 with the service's own gunicorn.conf.py: the real service
 and bench/ceiling.py (same Flask, same body parsed, a fixed Bundle returned). wrk drives both with
@@ -6,6 +6,11 @@ the same mix of the example QuestionnaireResponses, in rounds that alternate bet
 that a noisy moment of the machine hits both alike. Reports requests/s, p50 and p99 latency at 16
 connections and at 1, the ratio $triage/ceiling, worker RSS and the time from start to the first
 $triage response; prints a table and writes the same as JSON. See docs/performance.md.
+
+The CDS Hooks patient-view call is measured on the same service server, in the same rounds: the same
+mix of QuestionnaireResponses, each as the legNumbnessQR prefetch (a searchset Bundle) of a hook
+call, authored an hour before the run so that each gets its card. Its worker CPU per call is the
+service's CPU time over the run divided by the calls.
 """
 from __future__ import annotations
 
@@ -28,8 +33,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 TRIAGE = "/fhir/QuestionnaireResponse/$triage"
+HOOK = "/cds-services/leg-numbness-triage"
 GUNICORN = ROOT / ".venv/bin/gunicorn"
-TARGETS = {"ratio": 0.75, "p99_ms_at_1": 3.0, "worker_rss_mb": 60.0, "first_response_s": 1.5}
+TARGETS = {"ratio": 0.75, "p99_ms_at_1": 3.0, "worker_rss_mb": 60.0, "first_response_s": 1.5,
+           "cds_p99_ms_at_1": 5.0}
 
 # The mix: how often each example is sent per cycle. Routine and self-care stories are the bulk of
 # what a primary-care triage form sees; emergencies are rare. One request in eight comes wrapped in
@@ -42,8 +49,8 @@ LUA = r"""
 local bodies = { %(bodies)s }
 local n = 0
 wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/fhir+json"
-wrk.headers["Accept"] = "application/fhir+json"
+wrk.headers["Content-Type"] = "%(content_type)s"
+wrk.headers["Accept"] = "%(content_type)s"
 
 function setup(thread)
   n = n + 1
@@ -81,14 +88,33 @@ def bodies() -> list[bytes]:
     return out
 
 
-def lua_script(bodies: list[bytes]) -> str:
+def hook_bodies() -> list[bytes]:
+    """The same mix as hook calls (patient-view), each QuestionnaireResponse as a fresh prefetch."""
+    from datetime import datetime, timedelta, timezone
+
+    authored = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = []
+    names = [name for name, weight in MIX.items() for _ in range(weight)] + [WRAPPED]
+    for i, name in enumerate(names):
+        qr = json.loads((EXAMPLES / f"{name}.json").read_text())
+        qr["authored"] = authored
+        call = {"hook": "patient-view", "hookInstance": f"00000000-0000-4000-8000-{i:012d}",
+                "context": {"userId": "Practitioner/bench", "patientId": qr["subject"]["reference"].split("/")[1]},
+                "prefetch": {"patient": {"resourceType": "Patient", "id": qr["subject"]["reference"].split("/")[1]},
+                             "legNumbnessQR": {"resourceType": "Bundle", "type": "searchset", "total": 1,
+                                               "entry": [{"resource": qr, "search": {"mode": "match"}}]}}}
+        out.append(json.dumps(call, indent=2).encode())
+    return out
+
+
+def lua_script(bodies: list[bytes], path: str = TRIAGE, content_type: str = "application/fhir+json") -> str:
     quoted = []
     for body in bodies:
         level = "=" * 3
         while f"]{level}]".encode() in body:
             level += "="
         quoted.append(f"[{level}[{body.decode()}]{level}]")
-    return LUA % {"bodies": ",\n".join(quoted), "path": TRIAGE}
+    return LUA % {"bodies": ",\n".join(quoted), "path": path, "content_type": content_type}
 
 
 def free_port() -> int:
@@ -97,13 +123,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def post(port: int, body: bytes, timeout: float = 2.0) -> int:
+def post(port: int, body: bytes, timeout: float = 2.0, path: str = TRIAGE,
+         content_type: str = "application/fhir+json") -> int:
+    return post_read(port, body, timeout, path, content_type)[0]
+
+
+def post_read(port: int, body: bytes, timeout: float = 2.0, path: str = TRIAGE,
+              content_type: str = "application/fhir+json") -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("POST", TRIAGE, body, {"Content-Type": "application/fhir+json"})
+        conn.request("POST", path, body, {"Content-Type": content_type})
         response = conn.getresponse()
-        response.read()
-        return response.status
+        return response.status, response.read()
     finally:
         conn.close()
 
@@ -231,9 +262,14 @@ def main(argv: list[str]) -> int:
     mix = bodies()
     script = workdir / "mix.lua"
     script.write_text(lua_script(mix))
+    hooks = hook_bodies()
+    hook_script = workdir / "hooks.lua"
+    hook_script.write_text(lua_script(hooks, HOOK, "application/json"))
     service = Server("service", None, workdir, args.gunicorn_args)
     ceiling = Server("ceiling", "bench.ceiling:app", workdir, args.gunicorn_args)
-    runs: dict[str, dict[int, list[dict]]] = {s: {16: [], 1: []} for s in ("service", "ceiling")}
+    # (name in the results, server, wrk script): the hook call runs on the service's own server
+    targets = [("service", service, script), ("cds-hook", service, hook_script), ("ceiling", ceiling, script)]
+    runs: dict[str, dict[int, list[dict]]] = {name: {16: [], 1: []} for name, _, _ in targets}
     try:
         service.start(mix[0])
         ceiling.start(mix[0])
@@ -242,17 +278,21 @@ def main(argv: list[str]) -> int:
                 status = post(server.port, body)
                 if status != 200:
                     raise SystemExit(f"bench: {server.name} answered {status} to a body of the mix")
-        for server in (service, ceiling):
-            wrk(server.port, script, 16, warmup)
+        for body in hooks:  # every hook call of the mix gets its one card
+            status, answer = post_read(service.port, body, path=HOOK, content_type="application/json")
+            if status != 200 or len(json.loads(answer)["cards"]) != 1:
+                raise SystemExit(f"bench: the service answered {status} {answer[:200]!r} to a hook call of the mix")
+        for _, server, wrk_script in targets:
+            wrk(server.port, wrk_script, 16, warmup)
         for r in range(args.rounds):
-            order = (service, ceiling) if r % 2 == 0 else (ceiling, service)
+            order = targets[r % 3:] + targets[:r % 3]  # each target goes first in one round of three
             for connections in (16, 1):
-                for server in order:
+                for name, server, wrk_script in order:
                     cpu = server.cpu_seconds()
-                    result = wrk(server.port, script, connections, args.duration)
+                    result = wrk(server.port, wrk_script, connections, args.duration)
                     result["cpu_ms_per_request"] = 1000 * (server.cpu_seconds() - cpu) / result["requests"]
-                    runs[server.name][connections].append(result)
-                    print(f"round {r + 1}/{args.rounds} {server.name:8s} c={connections:<2d} "
+                    runs[name][connections].append(result)
+                    print(f"round {r + 1}/{args.rounds} {name:8s} c={connections:<2d} "
                           f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
                           f"p99 {result['p99_ms']:6.2f} ms  worker CPU {result['cpu_ms_per_request']:.3f} ms/req",
                           file=sys.stderr, flush=True)
@@ -274,6 +314,7 @@ def main(argv: list[str]) -> int:
                     "first_response_s": round(service.first_response_s, 3)},
         "ceiling": {**figures["ceiling"], "worker_rss_mb": rss["ceiling"],
                     "first_response_s": round(ceiling.first_response_s, 3)},
+        "cds-hook": figures["cds-hook"],
         "runs": runs,
         "settings": {"smoke": args.smoke, "rounds": args.rounds, "duration_s": args.duration,
                      "wrk_threads": "min(2, connections)", "mix": {**MIX, f"{WRAPPED} (in Parameters)": 1},
@@ -291,6 +332,7 @@ def main(argv: list[str]) -> int:
         "p99_ms_at_1": s["c1"]["p99_ms"] <= TARGETS["p99_ms_at_1"],
         "worker_rss_mb": bool(s["worker_rss_mb"]) and max(s["worker_rss_mb"]) <= TARGETS["worker_rss_mb"],
         "first_response_s": s["first_response_s"] <= TARGETS["first_response_s"],
+        "cds_p99_ms_at_1": result["cds-hook"]["c1"]["p99_ms"] <= TARGETS["cds_p99_ms_at_1"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -301,21 +343,21 @@ def main(argv: list[str]) -> int:
 
 
 def report(r: dict) -> str:
-    s, c = r["service"], r["ceiling"]
+    s, c, h = r["service"], r["ceiling"], r["cds-hook"]
     mark = {True: "met", False: "MISSED"}
     lines = [
         f"legtriage $triage benchmark ({'smoke, ' if r['settings']['smoke'] else ''}"
         f"{r['settings']['rounds']} round(s) x {r['settings']['duration_s']:g} s, "
         f"gunicorn {r['settings']['gunicorn'].get('worker_class_str')} x "
         f"{r['settings']['gunicorn'].get('workers')}, {r['machine']['cpus']} CPUs; medians)",
-        f"{'':24s}{'$triage':>10s}{'ceiling':>10s}",
+        f"{'':24s}{'$triage':>10s}{'ceiling':>10s}{'CDS hook':>10s}",
     ]
     rows = [("req/s, 16 connections", "c16", "rps", ".0f"), ("p50 ms, 16 connections", "c16", "p50_ms", ".2f"),
             ("p99 ms, 16 connections", "c16", "p99_ms", ".2f"), ("req/s, 1 connection", "c1", "rps", ".0f"),
             ("p50 ms, 1 connection", "c1", "p50_ms", ".2f"), ("p99 ms, 1 connection", "c1", "p99_ms", ".2f"),
             ("worker CPU ms/request", "c16", "cpu_ms_per_request", ".3f")]
     for label, conn, key, fmt in rows:
-        lines.append(f"{label:24s}{s[conn][key]:>10{fmt}}{c[conn][key]:>10{fmt}}")
+        lines.append(f"{label:24s}{s[conn][key]:>10{fmt}}{c[conn][key]:>10{fmt}}{h[conn][key]:>10{fmt}}")
     lines += [
         f"{'worker RSS MB (max)':24s}{max(s['worker_rss_mb'] or [0]):>10.1f}{max(c['worker_rss_mb'] or [0]):>10.1f}",
         f"{'first response s':24s}{s['first_response_s']:>10.3f}{c['first_response_s']:>10.3f}",
@@ -328,6 +370,10 @@ def report(r: dict) -> str:
         f"{mark[r['met']['worker_rss_mb']]})",
         f"first response after start: {s['first_response_s']:.3f} s (target <= "
         f"{TARGETS['first_response_s']}: {mark[r['met']['first_response_s']]})",
+        f"CDS hook call with prefetch, p99 at 1 connection: {h['c1']['p99_ms']:.2f} ms (target <= "
+        f"{TARGETS['cds_p99_ms_at_1']:g}: {mark[r['met']['cds_p99_ms_at_1']]}); worker CPU "
+        f"{h['c16']['cpu_ms_per_request']:.3f} ms per call at 16 connections, "
+        f"{h['c1']['cpu_ms_per_request']:.3f} ms at 1",
     ]
     return "\n".join(lines)
 
