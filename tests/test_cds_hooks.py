@@ -599,4 +599,20 @@ def test_override_reasons_come_from_a_served_code_system(client):
     assert [(r["code"], r["display"]) for r in card["overrideReasons"]] == \
         [(c["code"], c["display"]) for c in cs["concept"]]
     resources = client.get("/fhir/metadata").get_json(force=True)["rest"][0]["resource"]
-    assert any(r["type"] == "CodeSystem" for r in resources)
+    (served,) = [r for r in resources if r["type"] == "CodeSystem"]
+    assert "CodeSystem/cds-override-reason" in served["documentation"]
+
+
+def test_the_readme_worked_call_gives_a_card(client):
+    import re
+    import subprocess
+
+    from tests.support import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```sh\n(sed .*?)\|\ncurl .*?/cds-services/leg-numbness-triage", readme, re.S)
+    assert block, "the README's worked CDS Hooks call changed: keep this test in step"
+    out = subprocess.run(["bash", "-c", block.group(1).replace("\\\n", " ")], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    card = card_of(post_hook(client, out))
+    assert card["indicator"] == "critical"
