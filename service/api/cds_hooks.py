@@ -40,6 +40,10 @@ RETRY_AFTER_SECONDS = "5"
 class CdsState:
     def __init__(self, cards: CardMaker, verifier: CdsVerifier | None) -> None:
         self.cards, self.verifier = cards, verifier
+        # marshmallow schemas are reusable; building one per call cost more than loading with it
+        self.request_schemas = {s.id: schemas.HookRequestSchema(s.hook, s.context_fields)
+                                for s in SERVICES.values()}
+        self.feedback_schema = schemas.FeedbackSchema()
         # What "now" is for the freshness window; the OpenAPI examples pin it so that the dated
         # example questionnaires stay fresh (scripts/gen-openapi-examples).
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
@@ -95,7 +99,7 @@ def call(id: str):
     records.note(kind="cds-hook", service=id)
     service = _service(id)
     s = state()
-    req = schemas.load(schemas.HookRequestSchema(service.hook, service.context_fields), _read_body())
+    req = schemas.load(_cds().request_schemas[service.id], _read_body())
     context = req["context"]
     patient_id = context["patientId"]
     records.note(patient=f"Patient/{patient_id}")
@@ -149,7 +153,7 @@ def call(id: str):
 def feedback(id: str):
     """What the clinician did with the cards: accepted suggestions or overridden."""
     _service(id)
-    data = schemas.load(schemas.FeedbackSchema(), _read_body())
+    data = schemas.load(_cds().feedback_schema, _read_body())
     claims = g.get("cds_claims") or {}
     iss = claims.get("iss") if isinstance(claims.get("iss"), str) else None
     tenant = claims.get("tenant") if isinstance(claims.get("tenant"), str) else None

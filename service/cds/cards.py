@@ -23,7 +23,6 @@ rather than sent empty.
 """
 from __future__ import annotations
 
-import copy
 import uuid
 from typing import Any
 
@@ -182,7 +181,8 @@ class CardMaker:
     @staticmethod
     def for_the_ehr(sr: dict, patient_id: str, qr_id: str | None) -> dict:
         """The Bundle's ServiceRequest as a new resource for the EHR: its references rewritten."""
-        out = copy.deepcopy(sr)
+        # A shallow copy: only top-level fields change, and the Bundle it comes from is not sent.
+        out = dict(sr)
         out.pop("id", None)  # a create gets its id from the EHR
         out["subject"] = {"reference": f"Patient/{patient_id}"}
         if qr_id:
