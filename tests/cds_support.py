@@ -161,6 +161,7 @@ class FakeEhr:
     bundle: dict = field(default_factory=lambda: searchset())
     status: int = 200
     delay: float = 0.0
+    location: str | None = None  # sent as Location (a redirect, with status 302)
     seen: list[Seen] = field(default_factory=list)
     base: str = ""
 
@@ -178,6 +179,8 @@ class FakeEhr:
                 try:
                     self.send_response(ehr.status)
                     self.send_header("Content-Type", "application/fhir+json")
+                    if ehr.location:
+                        self.send_header("Location", ehr.location)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)

@@ -52,7 +52,7 @@ def canary():
 def reset(ehr, canary):
     for server in (ehr, canary):
         server.seen.clear()
-        server.status, server.delay = 200, 0.0
+        server.status, server.delay, server.location = 200, 0.0, None
     yield
     assert canary.seen == [], "the canary server must receive nothing"
 
@@ -367,12 +367,28 @@ def test_a_failing_ehr_server_is_412_within_the_budget(client, ehr, status, dela
     assert TOKEN not in resp.get_data(as_text=True)
 
 
-def test_an_ehr_answer_that_is_not_json_is_412(client, ehr):
-    ehr.bundle = "not a bundle"  # json.dumps gives a JSON string: valid JSON, not a resource
+@pytest.mark.parametrize("answer", ["not a bundle", {"resourceType": "Patient", "id": "example-1"},
+                                    {"resourceType": "OperationOutcome", "issue": [{"severity": "error",
+                                                                                     "code": "forbidden"}]}])
+def test_an_ehr_answer_that_is_not_a_bundle_is_412(client, ehr, answer):
+    ehr.bundle = answer  # a JSON string: valid JSON, not a resource; a Patient; an OperationOutcome
     body = hook_call(None, "example-1", **access(ehr.base))
-    resp = post_hook(client, body)
-    assert resp.status_code in (400, 412)
-    assert resp.get_json(force=True)["resourceType"] == "OperationOutcome"
+    assert_412(post_hook(client, body))
+
+
+def test_the_token_goes_nowhere_else_no_redirect_no_proxy(client, ehr, canary, monkeypatch):
+    """The canary (autouse fixture) must see nothing: not followed as a redirect, not used as a proxy."""
+    ehr.status, ehr.location = 302, canary.base + "/QuestionnaireResponse"
+    assert_412(post_hook(client, hook_call(None, "example-1", **access(ehr.base))))
+    proxy = canary.base.removesuffix("/fhir")
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    ehr.status, ehr.location = 200, None
+    ehr.bundle = searchset(dict(example("qr-urgent-dvt"), authored=authored()))
+    card_of(post_hook(client, hook_call(None, "example-3", **access(ehr.base))))
+    assert len(ehr.seen) == 2 and all(s.authorization == f"Bearer {TOKEN}" for s in ehr.seen)
 
 
 def test_prefetched_operation_outcome_is_412_without_fetch(app, canary):

@@ -155,6 +155,12 @@ def fetch(fhir_server: str, query: str, token: str, allowed: tuple[str, ...], wh
     finally:
         session.close()
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise failed from None
+    # What the EHR sent is not the caller's request: anything but a resource of the kinds asked for
+    # is the EHR failing to answer (412), never a malformed call (400).
+    if not isinstance(value, dict) or value.get("resourceType") not in ("Bundle", "QuestionnaireResponse",
+                                                                        "OperationOutcome"):
+        raise failed
+    return value
