@@ -162,6 +162,7 @@ class FakeEhr:
     status: int = 200
     delay: float = 0.0
     location: str | None = None  # sent as Location (a redirect, with status 302)
+    drip: float = 0.0  # > 0: the body one byte at a time, this many seconds apart
     seen: list[Seen] = field(default_factory=list)
     base: str = ""
 
@@ -183,7 +184,13 @@ class FakeEhr:
                         self.send_header("Location", ehr.location)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if ehr.drip:
+                        for i in range(len(body)):
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(ehr.drip)
+                    else:
+                        self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the service gave up waiting, as it should
 

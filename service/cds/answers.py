@@ -15,7 +15,11 @@ any error message.
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -133,27 +137,16 @@ def fetch(fhir_server: str, query: str, token: str, allowed: tuple[str, ...], wh
     if base not in allowed:
         raise precondition_failed("The prefetch is missing and this service may not query the given "
                                   "fhirServer (not in LEGTRIAGE_CDS_FHIR_SERVERS).", "fhirServer")
-    deadline = time.monotonic() + FETCH_BUDGET_SECONDS
     failed = precondition_failed("The prefetch is missing and the EHR's FHIR server did not answer "
                                  "the query in time with a Bundle.", where)
-    session = requests.Session()
-    session.trust_env = False  # no proxies or .netrc from the environment
+    # In a thread so that the budget is the whole exchange: requests' timeouts are per connect
+    # and per read, so a server answering slowly in small pieces could hold the call far longer.
+    future = _pool().submit(_get, f"{base}/{query}", token, time.monotonic() + FETCH_BUDGET_SECONDS)
     try:
-        with session.get(f"{base}/{query}", stream=True, allow_redirects=False,
-                         timeout=(FETCH_BUDGET_SECONDS, FETCH_BUDGET_SECONDS),
-                         headers={"Accept": "application/fhir+json",
-                                  "Authorization": f"Bearer {token}"}) as resp:
-            if resp.status_code != 200:
-                raise failed
-            body = bytearray()
-            for chunk in resp.iter_content(16_384):
-                body += chunk
-                if len(body) > FETCH_MAX_BYTES or time.monotonic() > deadline:
-                    raise failed
-    except requests.RequestException:
+        body = future.result(timeout=FETCH_BUDGET_SECONDS)
+    except (FutureTimeout, requests.RequestException, _Refused):
+        future.cancel()
         raise failed from None
-    finally:
-        session.close()
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -164,3 +157,40 @@ def fetch(fhir_server: str, query: str, token: str, allowed: tuple[str, ...], wh
                                                                         "OperationOutcome"):
         raise failed
     return value
+
+
+class _Refused(Exception):
+    """The EHR's answer is not one to read (status, size, time)."""
+
+
+def _get(url: str, token: str, deadline: float) -> bytes:
+    session = requests.Session()
+    session.trust_env = False  # no proxies or .netrc from the environment: the token goes to `url` only
+    try:
+        with session.get(url, stream=True, allow_redirects=False,
+                         timeout=(FETCH_BUDGET_SECONDS, FETCH_BUDGET_SECONDS),
+                         headers={"Accept": "application/fhir+json",
+                                  "Authorization": f"Bearer {token}"}) as resp:
+            if resp.status_code != 200:
+                raise _Refused()
+            body = bytearray()
+            for chunk in resp.iter_content(16_384):
+                body += chunk
+                if len(body) > FETCH_MAX_BYTES or time.monotonic() > deadline:
+                    raise _Refused()
+            return bytes(body)
+    finally:
+        session.close()
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's fetch threads (made on first use: threads do not survive gunicorn's fork)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="cds-fetch"))
+        return _POOL[1]
