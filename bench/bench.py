@@ -1,4 +1,4 @@
-"""Benchmark $triage against its ceiling; bench/run is the command (it installs wrk, then runs this).
+"""Benchmark $triage and the CDS Hooks call against the ceiling; bench/run is the command.
 
 Starts two gunicorn servers on 127.0.0.1 with the service's own gunicorn.conf.py: the real service
 and bench/ceiling.py (same Flask, same body parsed, a fixed Bundle returned). wrk drives both with
@@ -9,10 +9,16 @@ $triage response; prints a table and writes the same as JSON. With --compare CHE
 server, the service of another checkout (an older commit), runs in the same rounds, so a change is
 measured side by side with what it replaces. Servers start through tests/servers.py, the launcher the
 tests and the load test use. See docs/performance.md.
+
+The CDS Hooks patient-view call is measured on the same service server, in the same rounds: the same
+mix of QuestionnaireResponses, each as the legNumbnessQR prefetch (a searchset Bundle) of a hook
+call, authored an hour before the run so that each gets its card. Its worker CPU per call is the
+service's CPU time over the run divided by the calls.
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -32,8 +38,10 @@ from tests import servers  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 TRIAGE = "/fhir/QuestionnaireResponse/$triage"
+HOOK = "/cds-services/leg-numbness-triage"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
-TARGETS = {"ratio": 0.75, "p99_ms_at_1": 3.0, "worker_rss_mb": 60.0, "first_response_s": 1.5}
+TARGETS = {"ratio": 0.75, "p99_ms_at_1": 3.0, "worker_rss_mb": 60.0, "first_response_s": 1.5,
+           "cds_p99_ms_at_1": 5.0}
 
 # The mix: how often each example is sent per cycle. Routine and self-care stories are the bulk of
 # what a primary-care triage form sees; emergencies are rare. One request in eight comes wrapped in
@@ -46,8 +54,8 @@ LUA = r"""
 local bodies = { %(bodies)s }
 local n = 0
 wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/fhir+json"
-wrk.headers["Accept"] = "application/fhir+json"
+wrk.headers["Content-Type"] = "%(content_type)s"
+wrk.headers["Accept"] = "%(content_type)s"
 
 function setup(thread)
   n = n + 1
@@ -85,14 +93,46 @@ def bodies() -> list[bytes]:
     return out
 
 
-def lua_script(bodies: list[bytes]) -> str:
+def hook_bodies() -> list[bytes]:
+    """The same mix as hook calls (patient-view), each QuestionnaireResponse as a fresh prefetch."""
+    from datetime import datetime, timedelta, timezone
+
+    authored = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = []
+    names = [name for name, weight in MIX.items() for _ in range(weight)] + [WRAPPED]
+    for i, name in enumerate(names):
+        qr = json.loads((EXAMPLES / f"{name}.json").read_text())
+        qr["authored"] = authored
+        patient = qr["subject"]["reference"].split("/")[1]
+        call = {"hook": "patient-view", "hookInstance": f"00000000-0000-4000-8000-{i:012d}",
+                "context": {"userId": "Practitioner/bench", "patientId": patient},
+                "prefetch": {"patient": {"resourceType": "Patient", "id": patient},
+                             "legNumbnessQR": {"resourceType": "Bundle", "type": "searchset", "total": 1,
+                                               "entry": [{"resource": qr, "search": {"mode": "match"}}]}}}
+        out.append(json.dumps(call, indent=2).encode())
+    return out
+
+
+def hook_card_count(port: int, body: bytes) -> tuple[int, int]:
+    """(status, number of cards) of one hook call."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
+    try:
+        conn.request("POST", HOOK, body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = response.read()
+        return response.status, len(json.loads(answer).get("cards", [])) if response.status == 200 else 0
+    finally:
+        conn.close()
+
+
+def lua_script(bodies: list[bytes], path: str = TRIAGE, content_type: str = "application/fhir+json") -> str:
     quoted = []
     for body in bodies:
         level = "=" * 3
         while f"]{level}]".encode() in body:
             level += "="
         quoted.append(f"[{level}[{body.decode()}]{level}]")
-    return LUA % {"bodies": ",\n".join(quoted), "path": TRIAGE}
+    return LUA % {"bodies": ",\n".join(quoted), "path": path, "content_type": content_type}
 
 
 @dataclass
@@ -229,12 +269,18 @@ def main(argv: list[str]) -> int:
     mix = bodies()
     script = workdir / "mix.lua"
     script.write_text(lua_script(mix))
+    hooks = hook_bodies()
+    hook_script = workdir / "hooks.lua"
+    hook_script.write_text(lua_script(hooks, HOOK, "application/json"))
     service = Server("service", None, workdir, args.gunicorn_args)
     ceiling = Server("ceiling", "bench.ceiling:app", workdir, args.gunicorn_args)
     every = [service, ceiling]
     if args.compare:
         every.append(Server("compared", None, workdir, args.gunicorn_args, root=args.compare.resolve()))
-    runs: dict[str, dict[int, list[dict]]] = {s.name: {16: [], 1: []} for s in every}
+    # (name in the results, server, wrk script): the hook call runs on the service's own server
+    targets = [(s.name, s, script) for s in every]
+    targets.insert(1, ("cds-hook", service, hook_script))
+    runs: dict[str, dict[int, list[dict]]] = {name: {16: [], 1: []} for name, _, _ in targets}
     try:
         for server in every:
             server.start(mix[0])
@@ -243,17 +289,22 @@ def main(argv: list[str]) -> int:
                 status = server.post(body)
                 if status != 200:
                     raise SystemExit(f"bench: {server.name} answered {status} to a body of the mix")
-        for server in every:
-            wrk(server.port, script, 16, warmup)
+        for body in hooks:  # every hook call of the mix gets its one card
+            status, cards = hook_card_count(service.port, body)
+            if status != 200 or cards != 1:
+                raise SystemExit(f"bench: the service answered {status} with {cards} cards to a hook "
+                                 "call of the mix")
+        for _, server, wrk_script in targets:
+            wrk(server.port, wrk_script, 16, warmup)
         for r in range(args.rounds):
-            order = every[r % len(every):] + every[:r % len(every)]  # each goes first in turn
+            order = targets[r % len(targets):] + targets[:r % len(targets)]  # each goes first in turn
             for connections in (16, 1):
-                for server in order:
+                for name, server, wrk_script in order:
                     cpu = server.cpu_seconds()
-                    result = wrk(server.port, script, connections, args.duration)
+                    result = wrk(server.port, wrk_script, connections, args.duration)
                     result["cpu_ms_per_request"] = 1000 * (server.cpu_seconds() - cpu) / result["requests"]
-                    runs[server.name][connections].append(result)
-                    print(f"round {r + 1}/{args.rounds} {server.name:8s} c={connections:<2d} "
+                    runs[name][connections].append(result)
+                    print(f"round {r + 1}/{args.rounds} {name:8s} c={connections:<2d} "
                           f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
                           f"p99 {result['p99_ms']:6.2f} ms  worker CPU {result['cpu_ms_per_request']:.3f} ms/req",
                           file=sys.stderr, flush=True)
@@ -276,6 +327,7 @@ def main(argv: list[str]) -> int:
         "ratio_per_round": ratios("service"),
         **{server.name: {**figures[server.name], "worker_rss_mb": rss[server.name],
                          "first_response_s": round(server.first_response_s, 3)} for server in every},
+        "cds-hook": figures["cds-hook"],
         "runs": runs,
         "settings": {"smoke": args.smoke, "rounds": args.rounds, "duration_s": args.duration,
                      "wrk_threads": "min(2, connections)", "mix": {**MIX, f"{WRAPPED} (in Parameters)": 1},
@@ -296,6 +348,7 @@ def main(argv: list[str]) -> int:
         "p99_ms_at_1": s["c1"]["p99_ms"] <= TARGETS["p99_ms_at_1"],
         "worker_rss_mb": bool(s["worker_rss_mb"]) and max(s["worker_rss_mb"]) <= TARGETS["worker_rss_mb"],
         "first_response_s": s["first_response_s"] <= TARGETS["first_response_s"],
+        "cds_p99_ms_at_1": result["cds-hook"]["c1"]["p99_ms"] <= TARGETS["cds_p99_ms_at_1"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -306,21 +359,21 @@ def main(argv: list[str]) -> int:
 
 
 def report(r: dict) -> str:
-    s, c, o = r["service"], r["ceiling"], r.get("compared")
+    s, c, h, o = r["service"], r["ceiling"], r["cds-hook"], r.get("compared")
     mark = {True: "met", False: "MISSED"}
     lines = [
         f"legtriage $triage benchmark ({'smoke, ' if r['settings']['smoke'] else ''}"
         f"{r['settings']['rounds']} round(s) x {r['settings']['duration_s']:g} s, "
         f"gunicorn {r['settings']['gunicorn'].get('worker_class_str')} x "
         f"{r['settings']['gunicorn'].get('workers')}, {r['machine']['cpus']} CPUs; medians)",
-        f"{'':24s}{'$triage':>10s}{'ceiling':>10s}" + (f"{'compared':>10s}" if o else ""),
+        f"{'':24s}{'$triage':>10s}{'ceiling':>10s}{'CDS hook':>10s}" + (f"{'compared':>10s}" if o else ""),
     ]
     rows = [("req/s, 16 connections", "c16", "rps", ".0f"), ("p50 ms, 16 connections", "c16", "p50_ms", ".2f"),
             ("p99 ms, 16 connections", "c16", "p99_ms", ".2f"), ("req/s, 1 connection", "c1", "rps", ".0f"),
             ("p50 ms, 1 connection", "c1", "p50_ms", ".2f"), ("p99 ms, 1 connection", "c1", "p99_ms", ".2f"),
             ("worker CPU ms/request", "c16", "cpu_ms_per_request", ".3f")]
     for label, conn, key, fmt in rows:
-        lines.append(f"{label:24s}{s[conn][key]:>10{fmt}}{c[conn][key]:>10{fmt}}"
+        lines.append(f"{label:24s}{s[conn][key]:>10{fmt}}{c[conn][key]:>10{fmt}}{h[conn][key]:>10{fmt}}"
                      + (f"{o[conn][key]:>10{fmt}}" if o else ""))
     servers_ = [s, c] + ([o] if o else [])
     lines += [
@@ -335,6 +388,10 @@ def report(r: dict) -> str:
         f"{mark[r['met']['worker_rss_mb']]})",
         f"first response after start: {s['first_response_s']:.3f} s (target <= "
         f"{TARGETS['first_response_s']}: {mark[r['met']['first_response_s']]})",
+        f"CDS hook call with prefetch, p99 at 1 connection: {h['c1']['p99_ms']:.2f} ms (target <= "
+        f"{TARGETS['cds_p99_ms_at_1']:g}: {mark[r['met']['cds_p99_ms_at_1']]}); worker CPU "
+        f"{h['c16']['cpu_ms_per_request']:.3f} ms per call at 16 connections, "
+        f"{h['c1']['cpu_ms_per_request']:.3f} ms at 1",
     ]
     if o:
         lines.append(f"compared ({o['root']}, {o['commit']}): ratio {o['ratio']:.3f} per round "

@@ -16,7 +16,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from flask import Flask
 
     from service import auth, errors, logs
-    from service.api import docs, fhir, health
+    from service.api import cds_hooks, docs, fhir, health
     from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
     from service.fhir_io.outgoing import BundleBuilder, now_iso
@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app, settings)  # bearer JWT and CORS allow-list, both off unless configured
     app.register_blueprint(health.bp)
     app.register_blueprint(fhir.bp)
+    cds_hooks.init_app(app, settings)  # CDS Hooks: its own trust configuration, checked now
     app.register_blueprint(docs.bp)
     app.register_blueprint(docs.swagger_ui)
 

@@ -38,6 +38,10 @@ REALM = "legtriage"
 # Open without a token. FHIR says the CapabilityStatement is public; orchestrators probe health.
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/fhir/metadata", "/openapi.yaml"})
 PUBLIC_PREFIXES = ("/docs/",)
+# CDS Hooks calls carry the CDS client's own JWT, checked by service/cds/trust.py against the CDS
+# trust configuration (per-issuer keys, per-endpoint aud); the FHIR API's single-audience bearer
+# check cannot express that, so it leaves these paths alone.
+CDS_PREFIX = "/cds-services"
 MAX_TOKEN_CHARS = 16_384
 JWKS_URL_TIMEOUT_SECONDS = 5
 JWKS_URL_MAX_BYTES = 1_048_576
@@ -61,11 +65,19 @@ def init_app(app: Flask, settings: Settings) -> None:
     verifier = Verifier(settings, _key_source(settings))
     app.extensions["legtriage.auth"] = verifier
 
+    if not settings.cds_auth_enabled:
+        log.warning("FHIR API auth is on but CDS Hooks auth is off: /cds-services answers anyone; "
+                    "set LEGTRIAGE_CDS_AUTH_ENABLED=true and LEGTRIAGE_CDS_ISSUERS_FILE")
+
     @app.before_request
     def require_bearer_token() -> None:
-        if request.method == "OPTIONS" or is_public(request.path):
+        if request.method == "OPTIONS" or is_public(request.path) or is_cds(request.path):
             return  # preflights carry no credentials by design
         verifier.verify(bearer_token(request.headers.get("Authorization")))
+
+
+def is_cds(path: str) -> bool:
+    return path == CDS_PREFIX or path.startswith(CDS_PREFIX + "/")
 
 
 def is_public(path: str) -> bool:
@@ -128,13 +140,13 @@ def parse_jwks(data: Any) -> list[SigningKey]:
 class FileKeys:
     """A JWKS file, read at start and re-read when it changes (key rotation without a restart)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, setting: str = "LEGTRIAGE_AUTH_JWKS_FILE") -> None:
         self.path = path
         try:
             self._mtime = path.stat().st_mtime_ns
             self._keys = parse_jwks(json.loads(path.read_bytes()))
         except (OSError, ValueError) as err:
-            raise ConfigError(f"invalid configuration: LEGTRIAGE_AUTH_JWKS_FILE: {path}: {err}") from None
+            raise ConfigError(f"invalid configuration: {setting}: {path}: {err}") from None
 
     def keys(self, refresh: bool = False) -> list[SigningKey]:
         try:

@@ -160,7 +160,8 @@ def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
     d = Path(mappings_dir)
     questionnaire = _read_json(d / "questionnaire.json")
     codesystems = {}
-    for name in ("codesystem-leg-numbness-answers.json", "codesystem-triage-disposition.json"):
+    for name in ("codesystem-leg-numbness-answers.json", "codesystem-triage-disposition.json",
+                 "codesystem-cds-override-reason.json"):
         cs = _read_json(d / name)
         codesystems[cs["id"]] = cs
     opdef = _read_json(d / "operationdefinition-triage.json")

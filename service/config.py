@@ -10,7 +10,7 @@
 | LEGTRIAGE_DEFAULT_RULES_VERSION  | (newest active)          | rule module version used when a caller names none  |
 | LEGTRIAGE_PUBLIC_BASE_URL        | http://localhost:8080    | where callers reach the service (CapabilityStatement, docs) |
 | LEGTRIAGE_MAPPINGS_DIR           | ./mappings of the checkout | folder with the Questionnaire, fact map, terminology |
-| LEGTRIAGE_AUTH_ENABLED           | false                    | require a bearer JWT on /fhir (but /fhir/metadata) and /cds-services |
+| LEGTRIAGE_AUTH_ENABLED           | false                    | require a bearer JWT on /fhir (but /fhir/metadata); not on /cds-services |
 | LEGTRIAGE_AUTH_JWKS_FILE         | (none)                   | JWKS file with the trusted signing keys (reloaded when it changes) |
 | LEGTRIAGE_AUTH_JWKS_URL          | (none)                   | or a JWKS URL, fetched with a timeout and cached   |
 | LEGTRIAGE_AUTH_ISSUERS           | (none)                   | comma-separated `iss` values accepted (required with auth) |
@@ -19,6 +19,12 @@
 | LEGTRIAGE_AUTH_LEEWAY_SECONDS    | 30                       | clock skew allowed on exp, nbf and iat             |
 | LEGTRIAGE_AUTH_JTI_WINDOW_SECONDS| 0 (off)                  | >0: each jti is accepted once, and tokens must expire within this many seconds |
 | LEGTRIAGE_CORS_ORIGINS           | (none: CORS off)         | comma-separated browser origins allowed to call the API, or * |
+| LEGTRIAGE_CDS_AUTH_ENABLED       | false                    | every CDS Hooks call needs the CDS client's JWT    |
+| LEGTRIAGE_CDS_ISSUERS_FILE       | (none)                   | JSON list of trusted CDS clients: iss, jwks_file or jwks_url, jku, tenants |
+| LEGTRIAGE_CDS_DISCOVERY_AUTH     | false                    | with CDS auth on, GET /cds-services needs the JWT too |
+| LEGTRIAGE_CDS_FHIR_SERVERS       | (none: never fetch)      | comma-separated fhirServer base URLs the service may query |
+| LEGTRIAGE_CDS_FRESHNESS_HOURS    | 72                       | how old a completed QuestionnaireResponse may be to give an actionable card |
+| LEGTRIAGE_CDS_PROMPT_IN_PROGRESS | false                    | an in-progress QuestionnaireResponse gets an info card with a link to the web app |
 """
 from __future__ import annotations
 
@@ -59,6 +65,12 @@ class Settings:
     auth_leeway_seconds: int
     auth_jti_window_seconds: int
     cors_origins: tuple[str, ...]
+    cds_auth_enabled: bool
+    cds_issuers_file: Path | None
+    cds_discovery_auth: bool
+    cds_fhir_servers: tuple[str, ...]
+    cds_freshness_hours: int
+    cds_prompt_in_progress: bool
 
 
 class CommaList(fields.Field):
@@ -80,6 +92,14 @@ def _origin(value: str) -> bool:
     parts = urlsplit(value)
     return (parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.path
             and not parts.query and not parts.fragment and "@" not in parts.netloc)
+
+
+def _base_url(value: str) -> bool:
+    """An http(s) URL without credentials, query or fragment: a FHIR server's base."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(value)
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
+            and not parts.fragment and "@" not in parts.netloc)
 
 
 class SettingsSchema(Schema):
@@ -106,6 +126,12 @@ class SettingsSchema(Schema):
     auth_leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
     auth_jti_window_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 86400))
     cors_origins = CommaList(load_default=())
+    cds_auth_enabled = fields.Boolean(load_default=False)
+    cds_issuers_file = fields.String(load_default=None, allow_none=True)
+    cds_discovery_auth = fields.Boolean(load_default=False)
+    cds_fhir_servers = CommaList(load_default=())
+    cds_freshness_hours = fields.Integer(load_default=72, validate=validate.Range(1, 24 * 365))
+    cds_prompt_in_progress = fields.Boolean(load_default=False)
 
     @validates_schema
     def auth_needs_keys_and_allow_lists(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -120,6 +146,15 @@ class SettingsSchema(Schema):
             for name in ("auth_issuers", "auth_audience"):
                 if not data.get(name):
                     raise ValidationError("required when auth is enabled", name)
+        if data.get("cds_auth_enabled") and not data.get("cds_issuers_file"):
+            raise ValidationError("CDS auth is enabled: set LEGTRIAGE_CDS_ISSUERS_FILE",
+                                  "cds_issuers_file")
+        if data.get("cds_discovery_auth") and not data.get("cds_auth_enabled"):
+            raise ValidationError("needs LEGTRIAGE_CDS_AUTH_ENABLED=true", "cds_discovery_auth")
+        bad = [u for u in data.get("cds_fhir_servers", ()) if not _base_url(u)]
+        if bad:
+            raise ValidationError(f"not a FHIR base URL (http(s)://host[:port][/path], no query, "
+                                  f"no credentials): {', '.join(bad)}", "cds_fhir_servers")
         bad = [o for o in data.get("cors_origins", ()) if not _origin(o)]
         if bad:
             raise ValidationError(f"not an origin (scheme://host[:port] or *): {', '.join(bad)}",
@@ -132,6 +167,8 @@ class SettingsSchema(Schema):
         data["public_base_url"] = data["public_base_url"].rstrip("/")
         data["mappings_dir"] = Path(data["mappings_dir"])
         data["auth_jwks_file"] = Path(data["auth_jwks_file"]) if data["auth_jwks_file"] else None
+        data["cds_issuers_file"] = Path(data["cds_issuers_file"]) if data["cds_issuers_file"] else None
+        data["cds_fhir_servers"] = tuple(u.rstrip("/") for u in data["cds_fhir_servers"])
         return Settings(**data)
 
 
@@ -149,7 +186,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
             raw[key[len(ENV_PREFIX):].lower()] = value.strip()
     raw = {k: v for k, v in raw.items() if v != ""}
     raw.update(overrides or {})
-    for name in ("mappings_dir", "auth_jwks_file"):
+    for name in ("mappings_dir", "auth_jwks_file", "cds_issuers_file"):
         if isinstance(raw.get(name), Path):
             raw[name] = str(raw[name])
     try:

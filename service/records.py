@@ -62,6 +62,7 @@ class FeedbackRecord:
     override_system: str | None = None
     iss: str | None = None
     tenant: str | None = None
+    user_comment: str | None = None  # free text a clinician typed: stored, never logged
 
 
 class RecordStore(Protocol):

@@ -20,16 +20,18 @@ def test_bench_smoke_reports_every_figure(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "ratio $triage/ceiling" in run.stdout and "p99 at 1 connection" in run.stdout
     result = json.loads(out.read_text())
-    for name in ("service", "ceiling"):
+    for name in ("service", "ceiling", "cds-hook"):
         for connections in ("c16", "c1"):
             figures = result[name][connections]
             assert all(figures[f] > 0 for f in FIGURES), (name, connections, figures)
             assert figures["p50_ms"] <= figures["p99_ms"]
+    assert "CDS hook call with prefetch" in run.stdout
+    for name in ("service", "ceiling"):
         assert result[name]["worker_rss_mb"] and all(m > 5 for m in result[name]["worker_rss_mb"])
         assert 0 < result[name]["first_response_s"] < 30
     assert result["ratio"] == round(result["service"]["c16"]["rps"] / result["ceiling"]["c16"]["rps"], 3)
     assert set(result["met"]) == set(result["targets"]) == {"ratio", "p99_ms_at_1", "worker_rss_mb",
-                                                            "first_response_s"}
+                                                            "first_response_s", "cds_p99_ms_at_1"}
     assert result["settings"]["gunicorn"]["workers"] >= 1, result["settings"]["gunicorn"]
     # every request of the mix was answered 200 (bench.py refuses to report otherwise)
     assert all(r["requests"] > 0 for runs in result["runs"].values() for rs in runs.values() for r in rs)

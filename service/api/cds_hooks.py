@@ -1,0 +1,221 @@
+"""CDS Hooks 2.0.1 endpoints: discovery, the two triage services, feedback (service/cds/).
+
+Bodies are application/json as CDS Hooks says, not FHIR; refusals are FHIR OperationOutcomes like
+everywhere else in the service. The triage is the same core as $triage (service/pipeline.py).
+
+Authentication: when LEGTRIAGE_CDS_AUTH_ENABLED is on, the CDS client's JWT (service/cds/trust.py)
+is checked on the services and on feedback, and on discovery when LEGTRIAGE_CDS_DISCOVERY_AUTH is
+on too (discovery says nothing about patients, and the CDS Hooks sandbox probes it without a
+token). The FHIR API's bearer check (service/auth.py) does not apply here: a CDS client's JWT has a
+per-endpoint audience that it cannot express.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import orjson
+from flask import Blueprint, Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from service import pipeline, records
+from service.cds import answers, schemas
+from service.cds.cards import CardMaker
+from service.cds.services import IN_PROGRESS_KEY, QR_KEY, SERVICES
+from service.cds.trust import CdsVerifier, load_issuers
+from service.config import Settings
+from service.errors import FhirError, Issue
+from service.fhir_io import incoming
+from service.records import CardRecord, FeedbackRecord, StoreUnavailable
+from service.state import state
+
+bp = Blueprint("cds_hooks", __name__, url_prefix="/cds-services")
+EXTENSION = "legtriage.cds"
+JSON = "application/json"
+BODY_TYPES = {"application/json", "application/fhir+json"}
+COMPLETED = ("completed", "amended")
+RETRY_AFTER_SECONDS = "5"
+
+
+class CdsState:
+    def __init__(self, cards: CardMaker, verifier: CdsVerifier | None) -> None:
+        self.cards, self.verifier = cards, verifier
+        # marshmallow schemas are reusable; building one per call cost more than loading with it
+        self.request_schemas = {s.id: schemas.HookRequestSchema(s.hook, s.context_fields)
+                                for s in SERVICES.values()}
+        self.feedback_schema = schemas.FeedbackSchema()
+        # What "now" is for the freshness window; the OpenAPI examples pin it so that the dated
+        # example questionnaires stay fresh (scripts/gen-openapi-examples).
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """The card maker and, when CDS auth is on, the trusted issuers (checked now, at start)."""
+    verifier = None
+    if settings.cds_issuers_file is not None:
+        issuers = load_issuers(settings.cds_issuers_file)
+        if settings.cds_auth_enabled:
+            verifier = CdsVerifier(issuers)
+    app.extensions[EXTENSION] = CdsState(CardMaker(app.extensions["legtriage"].catalog,
+                                                   settings.public_base_url), verifier)
+    app.register_blueprint(bp)
+
+
+def _cds() -> CdsState:
+    return current_app.extensions[EXTENSION]
+
+
+@bp.before_request
+def authenticate() -> None:
+    verifier = _cds().verifier
+    if verifier is None or request.method == "OPTIONS":
+        return  # preflights carry no credentials by design
+    settings = state().settings
+    base = f"{settings.public_base_url}/cds-services"
+    if request.endpoint == "cds_hooks.discovery":
+        if not settings.cds_discovery_auth:
+            return
+        audiences: tuple[str, ...] = (base,)
+    else:
+        service = f"{base}/{(request.view_args or {}).get('id', '')}"
+        # Feedback: the CDS Hooks sandbox signs {service}/feedback, others sign the service URL.
+        audiences = (service,) if request.endpoint == "cds_hooks.call" else (f"{service}/feedback", service)
+    g.cds_claims = claims = verifier.verify(request.headers.get("Authorization"), audiences)
+    if request.endpoint == "cds_hooks.call":
+        records.note(kind="cds-hook", agent_iss=str(claims["iss"]),
+                     agent_sub=str(claims["sub"]) if isinstance(claims.get("sub"), str) else None)
+
+
+@bp.get("")
+def discovery():
+    """The CDS services offered (CDS Hooks discovery)."""
+    prompt = state().settings.cds_prompt_in_progress
+    return _json({"services": [s.discovery(prompt) for s in SERVICES.values()]})
+
+
+@bp.post("/<id>")
+def call(id: str):
+    """A hook call: a card for the patient's latest completed leg-numbness questionnaire."""
+    records.note(kind="cds-hook", service=id)
+    service = _service(id)
+    s = state()
+    req = schemas.load(_cds().request_schemas[service.id], _read_body())
+    context = req["context"]
+    patient_id = context["patientId"]
+    records.note(patient=f"Patient/{patient_id}")
+    hook_instance = str(req["hookInstance"])
+    prefetch = req.get("prefetch") or {}
+    where = f"prefetch.{QR_KEY}"
+    if QR_KEY in prefetch:
+        value = prefetch[QR_KEY]
+    elif "fhirServer" in req and "fhirAuthorization" in req:
+        access = req["fhirAuthorization"]
+        if access.get("patient", patient_id) != patient_id:
+            raise answers.precondition_failed("fhirAuthorization.patient is not context.patientId: the "
+                                              "questionnaire is not fetched.", "fhirAuthorization.patient")
+        query = answers.search_query(service.prefetch()[QR_KEY], context)
+        value = answers.fetch(req["fhirServer"], query, access["access_token"], s.settings.cds_fhir_servers,
+                              where)
+    else:
+        raise answers.precondition_failed(f"The {QR_KEY} prefetch is missing and the call gives no "
+                                          "fhirServer with fhirAuthorization to read it: the "
+                                          "questionnaire cannot be obtained.", where)
+    freshness = timedelta(hours=s.settings.cds_freshness_hours)
+    cards = []
+    found = None
+    if value is not None:
+        candidates = [c for c in answers.resources_of(value, where) if c[0].get("status") in COMPLETED]
+        try:
+            found = answers.choose(candidates, patient_id, freshness, _cds().clock())
+        except answers.NoData:
+            pass
+    smart = "app" in current_app.blueprints
+    if found is not None:
+        incoming.check_depth(found.qr, found.root)
+        result = pipeline.triage(found.qr, found.root)
+        version, disposition = result.module.version, result.assessment.disposition.code
+        g.rules_version, g.disposition = version, disposition
+        records.note(rules_version=version, disposition=disposition,
+                     questionnaire_response=f"QuestionnaireResponse/{found.id}" if found.id else None)
+        card = _cds().cards.triage_card(result, hook_instance, patient_id, found.id, smart)
+        cards.append((card, disposition, version))
+    elif smart and s.settings.cds_prompt_in_progress and prefetch.get(IN_PROGRESS_KEY) is not None:
+        started = _in_progress(prefetch[IN_PROGRESS_KEY], patient_id, freshness)
+        if started is not None:
+            cards.append((_cds().cards.in_progress_card(hook_instance, started.id), "in-progress", ""))
+    for card, disposition, version in cards:
+        _store(lambda: s.records.card_issued(CardRecord(card["uuid"], hook_instance, id, disposition,
+                                                        version)))
+    return _json({"cards": [c for c, _, _ in cards]})
+
+
+@bp.post("/<id>/feedback")
+def feedback(id: str):
+    """What the clinician did with the cards: accepted suggestions or overridden."""
+    _service(id)
+    data = schemas.load(_cds().feedback_schema, _read_body())
+    claims = g.get("cds_claims") or {}
+    iss = claims.get("iss") if isinstance(claims.get("iss"), str) else None
+    tenant = claims.get("tenant") if isinstance(claims.get("tenant"), str) else None
+    items = []
+    for item in data["feedback"]:
+        reason = (item.get("overrideReason") or {}).get("reason") or {}
+        items.append(FeedbackRecord(
+            card_uuid=item["card"], service=id, outcome=item["outcome"],
+            outcome_timestamp=item["outcomeTimestamp"],
+            accepted_suggestions=tuple(s["id"] for s in item.get("acceptedSuggestions", ())),
+            override_code=reason.get("code"), override_system=reason.get("system"), iss=iss,
+            tenant=tenant, user_comment=(item.get("overrideReason") or {}).get("userComment")))
+    _store(lambda: state().records.feedback(items))
+    return Response(status=200)
+
+
+def _in_progress(value, patient_id: str, freshness: timedelta):
+    try:
+        candidates = [c for c in answers.resources_of(value, f"prefetch.{IN_PROGRESS_KEY}")
+                      if c[0].get("status") == "in-progress"]
+        return answers.choose(candidates, patient_id, freshness, _cds().clock())
+    except (answers.NoData, FhirError):
+        return None  # prompting is a convenience: a bad optional prefetch only means no prompt
+
+
+def _service(id: str):
+    service = SERVICES.get(id)
+    if service is None:
+        raise FhirError.one(404, "not-found", f"No CDS service {id[:64]!r}: GET /cds-services lists them.")
+    return service
+
+
+def _store(write) -> None:
+    try:
+        write()
+    except StoreUnavailable:
+        raise FhirError(503, [Issue("transient", "The record store is unavailable: nothing was issued; "
+                                    "try again shortly.")],
+                        headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+
+
+def _read_body():
+    if (request.mimetype or "").lower() not in BODY_TYPES:
+        raise FhirError.one(415, "not-supported", f"Content-Type {request.mimetype or 'none'} is not "
+                            "supported: CDS Hooks requests are application/json.")
+    try:
+        body = request.get_data(cache=False)
+    except HTTPException:
+        raise
+    except Exception:  # noqa: BLE001 - the server's body reader refused it (broken chunked framing)
+        raise FhirError.one(400, "structure", "The request body could not be read.") from None
+    if request.content_length is None and request.max_content_length is not None \
+            and len(body) >= request.max_content_length:
+        raise RequestEntityTooLarge()
+    if not body.strip():
+        raise FhirError.one(400, "structure", "The request body is empty: send a CDS Hooks request.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise FhirError.one(400, "structure", f"The body is not valid JSON: {err.msg} (at character "
+                            f"{err.pos}).") from None
+
+
+def _json(value) -> Response:
+    return Response(orjson.dumps(value), status=200, content_type=JSON)
