@@ -15,7 +15,7 @@ from service.fhir_io.outgoing import now_iso
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
     from service import auth, errors, logs
-    from service.api import docs, fhir, health
+    from service.api import app as web_app, docs, fhir, health
     from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
     from service.fhir_io.outgoing import BundleBuilder
@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(fhir.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(docs.swagger_ui)
+    app.register_blueprint(web_app.bp)  # /app/: the clinician page and its SMART launch
 
     @app.after_request
     def security_headers(response):

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 REALM = "legtriage"
 # Open without a token. FHIR says the CapabilityStatement is public; orchestrators probe health.
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/fhir/metadata", "/openapi.yaml"})
-PUBLIC_PREFIXES = ("/docs/",)
+# /app/ is a page and its files, no data: it calls $triage with the EHR's token (docs/app.md).
+PUBLIC_PREFIXES = ("/docs/", "/app/")
 MAX_TOKEN_CHARS = 16_384
 JWKS_URL_TIMEOUT_SECONDS = 5
 JWKS_URL_MAX_BYTES = 1_048_576
@@ -70,7 +71,8 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 def is_public(path: str) -> bool:
     path = path.rstrip("/") or "/"
-    return path in PUBLIC_PATHS or path == "/docs" or path.startswith(PUBLIC_PREFIXES)
+    return (path in PUBLIC_PATHS or path in ("/docs", "/app")
+            or path.startswith(PUBLIC_PREFIXES))
 
 
 def bearer_token(header: str | None) -> str:

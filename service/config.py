@@ -19,10 +19,15 @@
 | LEGTRIAGE_AUTH_LEEWAY_SECONDS    | 30                       | clock skew allowed on exp, nbf and iat             |
 | LEGTRIAGE_AUTH_JTI_WINDOW_SECONDS| 0 (off)                  | >0: each jti is accepted once, and tokens must expire within this many seconds |
 | LEGTRIAGE_CORS_ORIGINS           | (none: CORS off)         | comma-separated browser origins allowed to call the API, or * |
+| LEGTRIAGE_SMART_CLIENT_ID        | (none: launch off)       | the web app's client id at the EHR's authorization server |
+| LEGTRIAGE_APP_FRAME_ANCESTORS    | 'self'                   | CSP frame-ancestors of /app/: who may embed the page (e.g. the EHR's origin) |
+| LEGTRIAGE_APP_CONNECT_SRC        | https:                   | CSP connect-src of /app/ beyond 'self': the EHR FHIR servers and token endpoints |
+| LEGTRIAGE_APP_ASSETS_DIR         | ./web/dist of the checkout | LHC-Forms and fhirclient.js files (scripts/lib/web-assets.sh puts them there) |
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields as dc_fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -59,6 +64,10 @@ class Settings:
     auth_leeway_seconds: int
     auth_jti_window_seconds: int
     cors_origins: tuple[str, ...]
+    smart_client_id: str | None
+    app_frame_ancestors: tuple[str, ...]
+    app_connect_src: tuple[str, ...]
+    app_assets_dir: Path
 
 
 class CommaList(fields.Field):
@@ -80,6 +89,29 @@ def _origin(value: str) -> bool:
     parts = urlsplit(value)
     return (parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.path
             and not parts.query and not parts.fragment and "@" not in parts.netloc)
+
+
+# A CSP source expression: a keyword, a scheme ("https:") or a host source; never a separator or
+# anything that could start another directive.
+_CSP_KEYWORDS = ("'self'", "'none'")
+_CSP_SOURCE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9.-]+"
+                         r"(?::(?:[0-9]{1,5}|\*))?(?:/[^\s;,']*)?)$")
+
+
+class CspSources(CommaList):
+    """CSP sources separated by commas or spaces, each a keyword, a scheme or a host source."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        sources = super()._deserialize(value, attr, data, **kwargs)
+        bad = [s for s in sources if s not in _CSP_KEYWORDS and not _CSP_SOURCE.match(s)]
+        if bad:
+            raise ValidationError(f"not a CSP source ('self', 'none', https: or https://host[:port]): "
+                                  f"{' '.join(bad)[:200]}")
+        if "'none'" in sources and len(sources) > 1:
+            raise ValidationError("'none' cannot be combined with other sources")
+        return sources
 
 
 class SettingsSchema(Schema):
@@ -106,6 +138,11 @@ class SettingsSchema(Schema):
     auth_leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
     auth_jti_window_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 86400))
     cors_origins = CommaList(load_default=())
+    smart_client_id = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Regexp(r"^[\x21-\x7e]{1,255}$"))
+    app_frame_ancestors = CspSources(load_default=("'self'",), validate=validate.Length(min=1))
+    app_connect_src = CspSources(load_default=("https:",))
+    app_assets_dir = fields.String(load_default=str(PROJECT_ROOT / "web" / "dist"))
 
     @validates_schema
     def auth_needs_keys_and_allow_lists(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -132,6 +169,7 @@ class SettingsSchema(Schema):
         data["public_base_url"] = data["public_base_url"].rstrip("/")
         data["mappings_dir"] = Path(data["mappings_dir"])
         data["auth_jwks_file"] = Path(data["auth_jwks_file"]) if data["auth_jwks_file"] else None
+        data["app_assets_dir"] = Path(data["app_assets_dir"])
         return Settings(**data)
 
 
@@ -149,7 +187,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
             raw[key[len(ENV_PREFIX):].lower()] = value.strip()
     raw = {k: v for k, v in raw.items() if v != ""}
     raw.update(overrides or {})
-    for name in ("mappings_dir", "auth_jwks_file"):
+    for name in ("mappings_dir", "auth_jwks_file", "app_assets_dir"):
         if isinstance(raw.get(name), Path):
             raw[name] = str(raw[name])
     try:
