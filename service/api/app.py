@@ -9,12 +9,14 @@ scripts/lib/web-assets.sh), never from a CDN. Tokens stay in the browser tab (se
 """
 from __future__ import annotations
 
+import io
+import mimetypes
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request,
-                   send_from_directory)
+                   send_file)
 
 from service.state import state
 
@@ -64,8 +66,9 @@ def launch():
                    "address. Open the form from the patient's record in the EHR, or use the form "
                    "on its own at /app/.")
     if problem:
+        # Not set up: 404, the launch does not exist here (a 5xx would page an operator for a choice).
         return _html(render_template("launch-problem.html", problem=problem),
-                     503 if not s.smart_client_id else 400)
+                     404 if not s.smart_client_id else 400)
     if missing_assets():
         return page()
     return _html(render_template("launch.html", config={
@@ -76,15 +79,20 @@ def launch():
 def asset(name: str):
     """The page's own scripts and styles, and the pinned LHC-Forms and fhirclient.js files."""
     if name.startswith("vendor/") and name[len("vendor/"):] in VENDOR_FILES:
-        response = send_from_directory(state().settings.app_assets_dir, name[len("vendor/"):],
-                                       max_age=86400)
+        path, max_age = state().settings.app_assets_dir / name[len("vendor/"):], 86400
     elif "/" not in name and (OWN_FILES / name).is_file():
-        response = send_from_directory(OWN_FILES, name, max_age=0)
+        path, max_age = OWN_FILES / name, 0
     else:
         abort(404)
-    if name.endswith(".js"):
-        response.mimetype = "text/javascript"
-    return response
+    try:
+        data, stat = path.read_bytes(), path.stat()
+    except OSError:
+        abort(404)
+    # Read whole (at most 2 MB) rather than streamed: no file stays open after the response.
+    mimetype = "text/javascript" if path.suffix == ".js" else mimetypes.guess_type(path.name)[0]
+    return send_file(io.BytesIO(data), mimetype=mimetype or "application/octet-stream", max_age=max_age,
+                     etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}", last_modified=stat.st_mtime,
+                     conditional=True)
 
 
 @bp.after_request
