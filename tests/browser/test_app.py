@@ -257,7 +257,7 @@ def test_a_user_fills_the_form_and_reads_the_result(app_page, app_server, case, 
     assert app_page.console == []
 
 
-def test_service_errors_show_next_to_the_question_they_concern(app_page, app_server):
+def test_service_errors_show_next_to_the_question_they_concern(app_page, app_server, shoot):
     page = app_page.open(app_server.base + "/app/").page
     app_page.fill({"numbness.side": "both", "red-flags.weakness": True})  # onset forgotten
     with page.expect_response(lambda r: r.url.endswith("/$triage")) as answer:
@@ -269,6 +269,8 @@ def test_service_errors_show_next_to_the_question_they_concern(app_page, app_ser
     summary = page.locator("#errors")
     assert "How did the numbness start?" in summary.inner_text()
     assert not app_page.result.is_visible()
+    onset.scroll_into_view_if_needed()
+    shoot(page, "app-error")
     # Then the user answers it and the same form is triaged.
     app_page.fill({"numbness.onset": "sudden"})
     app_page.triage()
