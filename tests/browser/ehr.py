@@ -41,6 +41,7 @@ class Ehr:
     problems: list[str] = field(default_factory=list)  # what the EHR refused, and why
     fhir_requests: list[str] = field(default_factory=list)
     tamper_state: bool = False
+    need_patient_banner: bool = True  # False: the EHR shows its own banner around the app
 
     @property
     def fhir_base(self) -> str:
@@ -137,7 +138,7 @@ def make_app(ehr: Ehr, key, token_audience: list[str]) -> Flask:
                             key, algorithm="RS256", headers={"kid": "ehr-1"})
         tokens.add(access)
         return jsonify(access_token=access, token_type="Bearer", expires_in=600, scope=grant["scope"],
-                       patient=PATIENT["id"], need_patient_banner=True)
+                       patient=PATIENT["id"], need_patient_banner=ehr.need_patient_banner)
 
     def authorized() -> bool:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")

@@ -153,26 +153,27 @@ class AppPage:
         return [m for m in self.console if "Content Security Policy" in m or "Refused to" in m]
 
 
-def axe_violations(page) -> dict[str, list[dict]]:
-    """axe-core's violations by impact. It is evaluated through the DevTools protocol, which the
-    page's CSP does not govern, so no inline script has to be allowed for the test."""
+def axe_run(page) -> tuple[dict[str, list[dict]], int]:
+    """axe-core's violations by impact, and how many of its rules passed. axe is evaluated through
+    the DevTools protocol, which the page's CSP does not govern: no inline script is allowed for it."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
-    found = page.evaluate("""async () => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
-        return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help,
-                                        where: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + n.failureSummary)}));
+    found, passed = page.evaluate("""async () => {
+        const r = await axe.run(document);
+        return [r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help,
+                                        where: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + n.failureSummary)})),
+                r.passes.length];
     }""")
     by_impact: dict[str, list[dict]] = {}
     for v in found:
         by_impact.setdefault(v["impact"] or "none", []).append(v)
-    return by_impact
+    return by_impact, passed
 
 
 def assert_accessible(page, when: str) -> None:
-    found = axe_violations(page)
+    found, passed = axe_run(page)
     counts = {impact: len(v) for impact, v in sorted(found.items())}
-    print(f"\naxe-core {when}: violations by impact {counts or '{}'}: "
+    print(f"\naxe-core {when}: {passed} rules passed; violations by impact {counts or '{}'}: "
           f"{[(v['id'], v['impact'], v['nodes']) for vs in found.values() for v in vs]}")
     serious = [v for impact in SERIOUS for v in found.get(impact, [])]
     assert serious == [], f"axe-core {when}: {serious}"
@@ -372,6 +373,21 @@ def test_a_state_the_app_did_not_send_is_refused(app_page, app_server, ehr):
         ehr.tamper_state = False
     assert len(ehr.token_requests) == tokens_before  # the code was never exchanged
     assert app_page.page.get_by_role("button", name="Save to record").count() == 0
+
+
+def test_no_patient_banner_when_the_ehr_shows_its_own(app_page, app_server, ehr):
+    ehr.need_patient_banner = False
+    try:
+        page = launch(app_page, app_server, ehr).page
+    finally:
+        ehr.need_patient_banner = True
+    assert ehr.fhir_requests[-1] == f"GET Patient/{PATIENT['id']}"
+    assert not page.locator("#patient").is_visible()
+    app_page.fill(CASES["self-care"])
+    app_page.triage()
+    page.get_by_role("button", name="Save to record").click()
+    assert "Saved to the record of Ada Lovelace: the questionnaire (no proposals were ticked)" in \
+        page.locator("#saved .saved-ok").inner_text()
 
 
 def test_with_auth_on_the_launched_page_triages_with_the_ehr_token(app_page, auth_server, ehr):

@@ -99,7 +99,8 @@
     const box = document.getElementById("patient");
     box.replaceChildren(el("p", {className: "patient-name"}, shown),
                         el("p", {className: "patient-facts"}, facts));
-    box.hidden = false;
+    // SMART: an EHR that shows its own banner around the app says need_patient_banner: false.
+    box.hidden = smart.state.tokenResponse.need_patient_banner === false;
   }
 
   // ---- triage -----------------------------------------------------------------------------------
