@@ -83,6 +83,18 @@ def auth_server(ehr, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def assets_installed():
+    from service.api.app import VENDOR_FILES
+    from service.config import load_settings
+
+    folder = load_settings({}).app_assets_dir
+    missing = [name for name in VENDOR_FILES if not (folder / name).is_file()]
+    if missing:
+        pytest.fail(f"the web app's files are missing under {folder}: {', '.join(missing)}; run "
+                    "scripts/lib/web-assets.sh", pytrace=False)
+
+
+@pytest.fixture(scope="module")
 def axe_installed():
     if not AXE.is_file():
         pytest.fail(f"axe-core missing at {AXE}: run scripts/lib/test-tools.sh", pytrace=False)
@@ -196,7 +208,7 @@ def shoot(tmp_path_factory):
 
 
 @pytest.fixture()
-def app_page(offline, axe_installed):
+def app_page(offline, axe_installed, assets_installed):
     offline.context.set_default_timeout(20_000)
     page = offline.context.new_page()
     page.set_viewport_size({"width": 1000, "height": 800})
