@@ -166,6 +166,9 @@ def test_missing_form_files_are_said_in_plain_words(tmp_path):
     for name in VENDOR_FILES:
         assert name in page
     assert fetch(client, "/app/assets/vendor/lforms/lhc-forms.js").status_code == 404
+    launch = create_app({"app_assets_dir": str(tmp_path), "smart_client_id": "x"}).test_client().get(
+        "/app/launch?iss=https://ehr.example.org/fhir&launch=abc")
+    assert launch.status_code == 503 and "The form cannot be shown" in text(launch)
 
 
 @pytest.mark.parametrize("path", ["/app/assets/../config.py", "/app/assets/vendor/lforms/index.html",

@@ -45,11 +45,7 @@ def page():
     if not request.path.endswith("/"):  # the page's relative links need /app/
         query = request.query_string.decode("latin-1")
         return redirect("app/" + ("?" + query if query else ""), 308)  # relative: works behind a prefix
-    missing = missing_assets()
-    if missing:
-        return _html(render_template("missing.html", missing=missing,
-                                     folder=state().settings.app_assets_dir), 503)
-    return _html(render_template("index.html", config=_page_config()))
+    return _missing_page() or _html(render_template("index.html", config=_page_config()))
 
 
 @bp.get("/launch")
@@ -69,9 +65,7 @@ def launch():
         # Not set up: 404, the launch does not exist here (a 5xx would page an operator for a choice).
         return _html(render_template("launch-problem.html", problem=problem),
                      404 if not s.smart_client_id else 400)
-    if missing_assets():
-        return page()
-    return _html(render_template("launch.html", config={
+    return _missing_page() or _html(render_template("launch.html", config={
         "clientId": s.smart_client_id, "scope": SMART_SCOPE, "redirectUri": "./"}))
 
 
@@ -121,7 +115,7 @@ def style_nonce() -> str:
     return g.app_style_nonce
 
 
-@bp.app_context_processor
+@bp.context_processor
 def template_helpers() -> dict:
     return {"style_nonce": style_nonce}
 
@@ -139,6 +133,15 @@ def _page_config() -> dict:
         "authEnabled": s.settings.auth_enabled,
         "triageUrl": "../fhir/QuestionnaireResponse/$triage",
     }
+
+
+def _missing_page() -> Response | None:
+    """503 with a page naming the missing browser files, or None when all are there."""
+    missing = missing_assets()
+    if not missing:
+        return None
+    return _html(render_template("missing.html", missing=missing,
+                                 folder=state().settings.app_assets_dir), 503)
 
 
 def _is_http_url(value: str) -> bool:
