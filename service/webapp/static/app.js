@@ -26,7 +26,6 @@
   let smart = null;      // fhirclient Client after an EHR launch
   let patient = null;    // the EHR's Patient
   let sent = null;       // the QuestionnaireResponse of the last triage
-  let bundle = null;     // its result
 
   // ---- small DOM helpers ------------------------------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -129,7 +128,7 @@
     }
     triageButton.disabled = false;
     if (response.ok && body && body.resourceType === "Bundle") {
-      sent = qr; bundle = body;
+      sent = qr;
       showResult(body);
       return;
     }
