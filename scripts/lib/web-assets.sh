@@ -27,5 +27,6 @@ cp "$lforms/webcomponent/styles.css" "$lforms/webcomponent/down_arrow_gray_10_10
    web/node_modules/lforms/LICENSE.md "$dist.tmp/lforms/"
 cp web/node_modules/fhirclient/build/fhir-client.min.js web/node_modules/fhirclient/LICENSE \
    "$dist.tmp/fhirclient/"
+chmod -R a+rX,go-w "$dist.tmp"  # the image copies them as they are (uid 10001 reads them)
 rm -rf "$dist" && mv "$dist.tmp" "$dist"
 touch "$stamp"
