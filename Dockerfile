@@ -66,6 +66,11 @@ COPY docker/healthcheck ./docker/healthcheck
 RUN /opt/venv/bin/python -m compileall -q /app/service /app/gunicorn.conf.py \
  && chmod -R a+rX,go-w /app \
  && chmod 0755 /app/docker/healthcheck
+# The web app's browser files (LHC-Forms, fhirclient.js) from the pinned npm packages of web/:
+# scripts/lib/web-assets.sh puts them in web/dist/ before the build (scripts/serve, scripts/test and
+# scripts/container-test run it), so the image needs no Node.js and no network for them. Copied
+# after the chmod above (the script makes them world-readable), so they are stored once, not twice.
+COPY web/dist/ ./web/dist/
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

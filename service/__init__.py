@@ -16,7 +16,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from flask import Flask
 
     from service import auth, errors, logs
-    from service.api import cds_hooks, docs, fhir, health
+    from service.api import app as web_app, cds_hooks, docs, fhir, health
     from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
     from service.fhir_io.outgoing import BundleBuilder, now_iso
@@ -46,6 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cds_hooks.init_app(app, settings)  # CDS Hooks: its own trust configuration, checked now
     app.register_blueprint(docs.bp)
     app.register_blueprint(docs.swagger_ui)
+    app.register_blueprint(web_app.bp)  # /app/: the clinician page and its SMART launch
 
     @app.after_request
     def security_headers(response):

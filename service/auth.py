@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 REALM = "legtriage"
 # Open without a token. FHIR says the CapabilityStatement is public; orchestrators probe health.
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/fhir/metadata", "/openapi.yaml"})
-PUBLIC_PREFIXES = ("/docs/",)
+# /app/ is a page and its files, no data: it calls $triage with the EHR's token (docs/app.md).
+PUBLIC_PREFIXES = ("/docs/", "/app/")
 # CDS Hooks calls carry the CDS client's own JWT, checked by service/cds/trust.py against the CDS
 # trust configuration (per-issuer keys, per-endpoint aud); the FHIR API's single-audience bearer
 # check cannot express that, so it leaves these paths alone.
@@ -82,7 +83,8 @@ def is_cds(path: str) -> bool:
 
 def is_public(path: str) -> bool:
     path = path.rstrip("/") or "/"
-    return path in PUBLIC_PATHS or path == "/docs" or path.startswith(PUBLIC_PREFIXES)
+    return (path in PUBLIC_PATHS or path in ("/docs", "/app")
+            or path.startswith(PUBLIC_PREFIXES))
 
 
 def bearer_token(header: str | None) -> str:

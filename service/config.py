@@ -25,10 +25,15 @@
 | LEGTRIAGE_CDS_FHIR_SERVERS       | (none: never fetch)      | comma-separated fhirServer base URLs the service may query |
 | LEGTRIAGE_CDS_FRESHNESS_HOURS    | 72                       | how old a completed QuestionnaireResponse may be to give an actionable card |
 | LEGTRIAGE_CDS_PROMPT_IN_PROGRESS | false                    | an in-progress QuestionnaireResponse gets an info card with a link to the web app |
+| LEGTRIAGE_SMART_CLIENT_ID        | (none: launch off)       | the web app's client id at the EHR's authorization server |
+| LEGTRIAGE_APP_FRAME_ANCESTORS    | 'self'                   | CSP frame-ancestors of /app/: who may embed the page (e.g. the EHR's origin) |
+| LEGTRIAGE_APP_CONNECT_SRC        | https:                   | CSP connect-src of /app/ beyond 'self': the EHR FHIR servers and token endpoints |
+| LEGTRIAGE_APP_ASSETS_DIR         | ./web/dist of the checkout | LHC-Forms and fhirclient.js files (scripts/lib/web-assets.sh puts them there) |
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields as dc_fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -71,6 +76,10 @@ class Settings:
     cds_fhir_servers: tuple[str, ...]
     cds_freshness_hours: int
     cds_prompt_in_progress: bool
+    smart_client_id: str | None
+    app_frame_ancestors: tuple[str, ...]
+    app_connect_src: tuple[str, ...]
+    app_assets_dir: Path
 
 
 class CommaList(fields.Field):
@@ -100,6 +109,27 @@ def _base_url(value: str) -> bool:
     parts = urlsplit(value)
     return (parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
             and not parts.fragment and "@" not in parts.netloc)
+# A CSP source expression: a keyword, a scheme ("https:") or a host source; never a separator or
+# anything that could start another directive.
+_CSP_KEYWORDS = ("'self'", "'none'")
+_CSP_SOURCE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9.-]+"
+                         r"(?::(?:[0-9]{1,5}|\*))?(?:/[^\s;,']*)?)$")
+
+
+class CspSources(CommaList):
+    """CSP sources separated by commas or spaces, each a keyword, a scheme or a host source."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        sources = super()._deserialize(value, attr, data, **kwargs)
+        bad = [s for s in sources if s not in _CSP_KEYWORDS and not _CSP_SOURCE.match(s)]
+        if bad:
+            raise ValidationError(f"not a CSP source ('self', 'none', https: or https://host[:port]): "
+                                  f"{' '.join(bad)[:200]}")
+        if "'none'" in sources and len(sources) > 1:
+            raise ValidationError("'none' cannot be combined with other sources")
+        return sources
 
 
 class SettingsSchema(Schema):
@@ -132,6 +162,11 @@ class SettingsSchema(Schema):
     cds_fhir_servers = CommaList(load_default=())
     cds_freshness_hours = fields.Integer(load_default=72, validate=validate.Range(1, 24 * 365))
     cds_prompt_in_progress = fields.Boolean(load_default=False)
+    smart_client_id = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Regexp(r"^[\x21-\x7e]{1,255}$"))
+    app_frame_ancestors = CspSources(load_default=("'self'",), validate=validate.Length(min=1))
+    app_connect_src = CspSources(load_default=("https:",))
+    app_assets_dir = fields.String(load_default=str(PROJECT_ROOT / "web" / "dist"))
 
     @validates_schema
     def auth_needs_keys_and_allow_lists(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -169,6 +204,7 @@ class SettingsSchema(Schema):
         data["auth_jwks_file"] = Path(data["auth_jwks_file"]) if data["auth_jwks_file"] else None
         data["cds_issuers_file"] = Path(data["cds_issuers_file"]) if data["cds_issuers_file"] else None
         data["cds_fhir_servers"] = tuple(u.rstrip("/") for u in data["cds_fhir_servers"])
+        data["app_assets_dir"] = Path(data["app_assets_dir"])
         return Settings(**data)
 
 
@@ -186,7 +222,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
             raw[key[len(ENV_PREFIX):].lower()] = value.strip()
     raw = {k: v for k, v in raw.items() if v != ""}
     raw.update(overrides or {})
-    for name in ("mappings_dir", "auth_jwks_file", "cds_issuers_file"):
+    for name in ("mappings_dir", "auth_jwks_file", "cds_issuers_file", "app_assets_dir"):
         if isinstance(raw.get(name), Path):
             raw[name] = str(raw[name])
     try:

@@ -13,7 +13,6 @@ import uuid
 from dataclasses import replace
 
 import pytest
-from flask import Blueprint
 
 from service import create_app
 from service.records import StoreUnavailable
@@ -256,14 +255,11 @@ def test_cards_are_recorded_as_issued(app, client):
 
 @pytest.fixture(scope="module")
 def app_with_web_app(ehr):
-    """The service with a stand-in for the web app's blueprint (another issue builds it)."""
+    """The service with the web app's SMART launch configured (its client id at the EHR)."""
     from service import create_app as make
 
-    app = make({"public_base_url": PUBLIC, "cds_prompt_in_progress": True})
-    web = Blueprint("app", __name__, url_prefix="/app")
-    web.add_url_rule("/launch", "launch", lambda: "launch")
-    app.register_blueprint(web)
-    return app
+    return make({"public_base_url": PUBLIC, "cds_prompt_in_progress": True,
+                 "smart_client_id": "legtriage-app"})
 
 
 def test_smart_link_only_when_the_web_app_exists(client, app_with_web_app):
@@ -274,7 +270,7 @@ def test_smart_link_only_when_the_web_app_exists(client, app_with_web_app):
     (link,) = card["links"]
     assert link["type"] == "smart" and link["url"] == f"{PUBLIC}/app/launch"
     context = json.loads(link["appContext"])
-    assert context == {"questionnaire": "http://legtriage.example.org/fhir/Questionnaire/leg-numbness|1.0.0",
+    assert context == {"questionnaire": "http://legtriage.example.org/fhir/Questionnaire/leg-numbness|1.0.0",  # the form's version
                        "questionnaireResponse": "QuestionnaireResponse/routine-diabetes"}
 
 

@@ -51,3 +51,14 @@ if [ "${LEGTRIAGE_SKIP_BROWSER:-}" != 1 ]; then
       || { tail -n 20 .cache/npm-lforms.log >&2; echo "test-tools: lforms install failed" >&2; }
   fi
 fi
+
+# --- axe-core: the accessibility checks the web app's browser tests run inside the page.
+if [ "${LEGTRIAGE_SKIP_BROWSER:-}" != 1 ]; then
+  axe_version=4.11.0
+  if ! grep -qs "\"version\": \"$axe_version\"" .cache/npm-axe/node_modules/axe-core/package.json; then
+    mkdir -p .cache/npm-axe
+    npm install --no-audit --no-fund --prefix .cache/npm-axe "axe-core@$axe_version" \
+      >.cache/npm-axe.log 2>&1 \
+      || { tail -n 20 .cache/npm-axe.log >&2; echo "test-tools: axe-core install failed" >&2; }
+  fi
+fi

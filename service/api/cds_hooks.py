@@ -129,7 +129,8 @@ def call(id: str):
             found = answers.choose(candidates, patient_id, freshness, _cds().clock())
         except answers.NoData:
             pass
-    smart = "app" in current_app.blueprints
+    # the web app's SMART launch (/app/launch) works only with the client id the EHR registered
+    smart = "app" in current_app.blueprints and bool(state().settings.smart_client_id)
     if found is not None:
         incoming.check_depth(found.qr, found.root)
         result = pipeline.triage(found.qr, found.root)

@@ -1,0 +1,204 @@
+"""The web app's server side: pages, files, security headers, settings and auth (no browser here;
+tests/browser/test_app.py drives the page in Chromium)."""
+from __future__ import annotations
+
+import html
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from service import create_app
+from service.api.app import VENDOR_FILES
+from service.config import ConfigError, load_settings
+
+
+class Scripts(HTMLParser):
+    """Every <script> of a page, and every element's ngCspNonce."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[dict] = []
+        self.nonces: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "ngcspnonce" in attrs:
+            self.nonces.append(attrs["ngcspnonce"])
+        if tag == "script":
+            self.scripts.append({**attrs, "text": ""})
+            self._in_script = True
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1]["text"] += data
+
+
+def fetch(client, path: str):
+    """GET, read and close (a file response keeps its file open until closed)."""
+    resp = client.get(path)
+    resp.get_data()
+    resp.close()
+    return resp
+
+
+def text(resp) -> str:
+    return html.unescape(resp.get_data(as_text=True))
+
+
+def parse(html: str) -> Scripts:
+    parser = Scripts()
+    parser.feed(html)
+    return parser
+
+
+def csp(resp) -> dict[str, str]:
+    return {d.split(" ", 1)[0]: d.split(" ", 1)[1] if " " in d else ""
+            for d in (p.strip() for p in resp.headers["Content-Security-Policy"].split(";"))}
+
+
+@pytest.fixture(scope="module")
+def smart_client():
+    return create_app({"smart_client_id": "legtriage-app"}).test_client()
+
+
+def test_the_page_embeds_the_questionnaire_and_runs_no_inline_script(client):
+    resp = client.get("/app/")
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    page = parse(resp.get_data(as_text=True))
+    inline = [s for s in page.scripts if "src" not in s]
+    assert [s.get("type") for s in inline] == ["application/json"]  # data, never executed
+    config = json.loads(inline[0]["text"])
+    assert config["questionnaire"]["url"] == "http://legtriage.example.org/fhir/Questionnaire/leg-numbness"
+    assert set(config["dispositions"]) == {"emergency", "urgent", "routine", "self-care"}
+    assert config["safetyNet"]["1.0.0"] and config["authEnabled"] is False
+    sources = [s["src"] for s in page.scripts if "src" in s]
+    assert all(not re.match(r"^(https?:)?//", src) for src in sources), sources  # no CDN
+    for src in sources:
+        assert fetch(client, "/app/" + src).status_code == 200, src
+
+
+def test_content_security_policy(client):
+    first, second = client.get("/app/"), client.get("/app/")
+    policy = csp(first)
+    assert policy["script-src"] == "'self'"
+    assert "unsafe-inline" not in first.headers["Content-Security-Policy"]
+    assert "unsafe-eval" not in first.headers["Content-Security-Policy"]
+    assert policy["default-src"] == "'none'" and policy["object-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'self'" and first.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert policy["connect-src"] == "'self' https:"
+    # LHC-Forms (Angular) adds <style> elements with the nonce it finds on an ngCspNonce element.
+    nonce = parse(first.get_data(as_text=True)).nonces
+    assert len(nonce) == 1 and policy["style-src"] == f"'self' 'nonce-{nonce[0]}'"
+    assert csp(second)["style-src"] != policy["style-src"]  # a new nonce per response
+    assert first.headers["Referrer-Policy"] == "no-referrer"
+    assert first.headers["Cache-Control"] == "no-store"
+    assert first.headers["X-Content-Type-Options"] == "nosniff"
+    assert "nonce" not in csp(fetch(client, "/app/assets/app.js"))["style-src"]
+
+
+def test_frame_ancestors_and_connect_src_are_settings():
+    app = create_app({"app_frame_ancestors": "'self' https://ehr.example.org",
+                      "app_connect_src": "https://ehr.example.org https://auth.example.org"})
+    resp = app.test_client().get("/app/")
+    policy = csp(resp)
+    assert policy["frame-ancestors"] == "'self' https://ehr.example.org"
+    assert policy["connect-src"] == "'self' https://ehr.example.org https://auth.example.org"
+    assert "X-Frame-Options" not in resp.headers  # it cannot name another origin: CSP says it
+
+
+@pytest.mark.parametrize("name, value", [
+    ("LEGTRIAGE_APP_FRAME_ANCESTORS", "'self'; script-src *"),
+    ("LEGTRIAGE_APP_FRAME_ANCESTORS", "'none' https://ehr.example.org"),
+    ("LEGTRIAGE_APP_CONNECT_SRC", "'unsafe-inline'"),
+    ("LEGTRIAGE_SMART_CLIENT_ID", "two words"),
+])
+def test_bad_app_settings_stop_the_start(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value})
+
+
+def test_app_without_slash_redirects_keeping_the_query(client):
+    resp = client.get("/app?code=abc&state=xyz")
+    assert resp.status_code == 308 and resp.headers["Location"] == "app/?code=abc&state=xyz"
+
+
+def test_launch_needs_a_client_id(client):
+    resp = client.get("/app/launch?iss=https://ehr.example.org/fhir&launch=abc")
+    assert resp.status_code == 404
+    assert "LEGTRIAGE_SMART_CLIENT_ID" in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["", "?launch=abc", "?iss=https://ehr.example.org/fhir",
+                                   "?iss=javascript:alert(1)&launch=abc",
+                                   "?iss=https://user@ehr.example.org/fhir&launch=abc"])
+def test_launch_without_a_usable_iss_and_launch_says_to_open_it_from_the_ehr(smart_client, query):
+    resp = smart_client.get("/app/launch" + query)
+    assert resp.status_code == 400 and resp.mimetype == "text/html"
+    assert "Open the form from the patient's record in the EHR" in text(resp)
+
+
+def test_launch_page_hands_fhirclient_the_client_id_and_scopes(smart_client):
+    resp = smart_client.get("/app/launch?iss=https://ehr.example.org/fhir&launch=abc")
+    assert resp.status_code == 200
+    page = parse(resp.get_data(as_text=True))
+    config = json.loads(next(s["text"] for s in page.scripts if s.get("type") == "application/json"))
+    assert config["clientId"] == "legtriage-app" and config["redirectUri"] == "./"
+    assert set(config["scope"].split()) >= {"launch", "patient/Patient.r",
+                                            "patient/QuestionnaireResponse.c", "patient/ServiceRequest.c"}
+    assert [s["src"] for s in page.scripts if "src" in s] == [
+        "assets/vendor/fhirclient/fhir-client.min.js", "assets/launch.js"]
+    assert "https://ehr.example.org" not in resp.get_data(as_text=True)  # iss is read by fhirclient
+
+
+def test_missing_form_files_are_said_in_plain_words(tmp_path):
+    client = create_app({"app_assets_dir": str(tmp_path)}).test_client()
+    resp = client.get("/app/")
+    assert resp.status_code == 503 and resp.mimetype == "text/html"
+    page = text(resp)
+    assert "The form cannot be shown" in page and "scripts/lib/web-assets.sh" in page
+    for name in VENDOR_FILES:
+        assert name in page
+    assert fetch(client, "/app/assets/vendor/lforms/lhc-forms.js").status_code == 404
+    launch = create_app({"app_assets_dir": str(tmp_path), "smart_client_id": "x"}).test_client().get(
+        "/app/launch?iss=https://ehr.example.org/fhir&launch=abc")
+    assert launch.status_code == 503 and "The form cannot be shown" in text(launch)
+
+
+@pytest.mark.parametrize("path", ["/app/assets/../config.py", "/app/assets/vendor/lforms/index.html",
+                                  "/app/assets/vendor/../../service/config.py", "/app/assets/nothing.js",
+                                  "/app/assets/static/app.js"])
+def test_only_the_listed_files_are_served(client, path):
+    assert fetch(client, path).status_code == 404
+
+
+def test_asset_types(client):
+    assert fetch(client, "/app/assets/app.js").mimetype == "text/javascript"
+    assert fetch(client, "/app/assets/app.css").mimetype == "text/css"
+    vendor = fetch(client, "/app/assets/vendor/lforms/lhc-forms.js")
+    assert vendor.mimetype == "text/javascript" and "max-age=86400" in vendor.headers["Cache-Control"]
+
+
+def test_with_auth_on_the_page_is_open_and_triage_is_not(tmp_path):
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.generate_private_key(ec.SECP384R1()).public_key()
+    (tmp_path / "jwks.json").write_text(json.dumps(
+        {"keys": [{**jwt.algorithms.ECAlgorithm.to_jwk(public, as_dict=True), "kid": "k", "use": "sig"}]}))
+    client = create_app({"auth_enabled": True, "auth_jwks_file": str(tmp_path / "jwks.json"),
+                         "auth_issuers": ["https://ehr.example.org"],
+                         "auth_audience": ["https://ehr.example.org/fhir"],
+                         "smart_client_id": "legtriage-app"}).test_client()
+    assert client.get("/app/").status_code == 200
+    page = parse(client.get("/app/").get_data(as_text=True))
+    assert json.loads(next(s["text"] for s in page.scripts if "src" not in s))["authEnabled"] is True
+    assert client.get("/app/launch?iss=https://ehr.example.org/fhir&launch=a").status_code == 200
+    assert fetch(client, "/app/assets/app.js").status_code == 200
+    assert client.post("/fhir/QuestionnaireResponse/$triage", json={}).status_code == 401
