@@ -84,3 +84,38 @@ def test_gunicorn_alone_says_the_same_one_line():
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == [
         "legtriage: invalid configuration: LEGTRIAGE_PORT: Not a valid integer."]
+
+
+# --------------------------------------------------------------------------- trying auth
+
+ISSUER, AUDIENCE = "https://ehr.example.org", "https://legtriage.example.org"
+
+
+def test_a_dev_token_is_accepted_with_its_jwks(tmp_path):
+    from service import create_app
+
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "service.devtoken", "--dir", str(tmp_path),
+         "--issuer", ISSUER, "--audience", AUDIENCE, "--scope", "user/QuestionnaireResponse.write"],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert f"LEGTRIAGE_AUTH_JWKS_FILE={tmp_path / 'jwks.json'}" in result.stderr
+    assert (tmp_path / "private-key.pem").stat().st_mode & 0o077 == 0, "the private key is private"
+    app = create_app({"auth_enabled": True, "auth_jwks_file": tmp_path / "jwks.json",
+                      "auth_issuers": [ISSUER], "auth_audience": [AUDIENCE]})
+    client = app.test_client()
+    body = (EXAMPLES / "qr-emergency-stroke.json").read_bytes()
+    ok = post_triage(client, body, Authorization=f"Bearer {token}")
+    assert ok.status_code == 200 and disposition(ok.get_json(force=True)) == "emergency"
+    assert post_triage(client, body).status_code == 401
+    # A second token from the same folder is signed by the same key: the first one stays valid.
+    from service.devtoken import make_token
+    other = make_token(tmp_path, ISSUER, "https://someone-else.example.org")
+    assert post_triage(client, body, Authorization=f"Bearer {other}").status_code == 401
+    assert post_triage(client, body, Authorization=f"Bearer {token}").status_code == 200
+
+
+def test_the_readme_sends_a_bearer_token():
+    readme = (ROOT / "README.md").read_text()
+    assert "python -m service.devtoken" in readme and "Authorization: Bearer" in readme
