@@ -9,6 +9,8 @@ import orjson
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from service.fhir_io.narrative import with_text
+
 FHIR_JSON = "application/fhir+json; fhirVersion=4.0"
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ class FhirError(Exception):
 
 
 def operation_outcome(issues: list[Issue]) -> dict:
-    return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}
+    return with_text({"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]})
 
 
 def fhir_response(resource: dict, status: int = 200, headers: dict | None = None) -> Response:

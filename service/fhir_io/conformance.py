@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from service.catalog import Catalog
+from service.fhir_io.narrative import with_text
 from service.fhir_io.outgoing import BASE
 from service.triage.rules import RuleModule
 
@@ -22,7 +23,8 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
                            "signed by a trusted issuer's key (RS384, ES384 or RS256), with this "
                            "service in aud.",
         }
-    return {
+    url_search = [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}]
+    return with_text({
         "resourceType": "CapabilityStatement",
         "id": "legtriage",
         "url": f"{BASE}/CapabilityStatement/legtriage",
@@ -47,15 +49,24 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
                 {"type": "Library", "interaction": read + [{"code": "search-type"}]},
                 {"type": "CodeSystem", "interaction": read},
                 {"type": "OperationDefinition", "interaction": read},
+                {"type": "StructureDefinition", "interaction": read + [{"code": "search-type"}],
+                 "searchParam": url_search,
+                 "documentation": "The extensions the service emits: "
+                                  + ", ".join(sd["url"] for sd in catalog.structure_definitions.values())},
+                {"type": "ValueSet", "interaction": read + [{"code": "search-type"}],
+                 "searchParam": url_search,
+                 "documentation": "The answer lists of the Questionnaire's choice items and the "
+                                  "disposition codes: "
+                                  + ", ".join(vs["url"] for vs in catalog.value_sets.values())},
             ],
         }],
-    }
+    })
 
 
 def library(module: RuleModule) -> dict:
     """A Library describing one rule module version and the sources it cites."""
     cited = sorted({c.file for r in module.rules for c in r.cites})
-    return {
+    return with_text({
         "resourceType": "Library",
         "id": module.id,
         "url": f"{BASE}/Library/leg-numbness-rules",
@@ -74,7 +85,7 @@ def library(module: RuleModule) -> dict:
              "citation": f"shared/sources/{name}"}
             for name in cited
         ],
-    }
+    })
 
 
 def searchset(resources: list[dict], self_url: str) -> dict:

@@ -11,6 +11,7 @@ import orjson
 
 from service.catalog import SYSTEMS, Catalog
 from service.errors import Issue, operation_outcome
+from service.fhir_io import narrative
 from service.triage.model import Assessment, Disposition, Finding, Risk
 from service.triage.rules import RuleModule
 
@@ -78,6 +79,7 @@ class BundleBuilder:
             # resourceType first, then id, as in the other entries (each is made in that order)
             entries.append({"resourceType": outcome["resourceType"], "id": ids.make("OperationOutcome"),
                             **outcome})
+        entries = [narrative.with_text(r) for r in entries]  # the one place narrative is added
         return {
             "resourceType": "Bundle",
             "id": ids.make("Bundle"),
