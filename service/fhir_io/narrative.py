@@ -21,9 +21,13 @@ _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 def esc(value: Any) -> str:
     """`value` as XHTML text: XML's special characters escaped, characters XML forbids replaced."""
     text = str(value)
-    if _NOT_XML.search(text):
+    # Fast paths first (this runs on every string of every Bundle): a printable string has no
+    # C0/C1 controls, surrogates or non-characters; tab, CR and LF are the non-printables XML allows.
+    if not text.isprintable() and _NOT_XML.search(text):
         text = _NOT_XML.sub("\ufffd", text)
-    return escape(text, quote=False)  # text nodes only: no value ever goes into an attribute
+    if "&" in text or "<" in text or ">" in text:
+        return escape(text, quote=False)  # text nodes only: no value ever goes into an attribute
+    return text
 
 
 def with_text(resource: dict) -> dict:
@@ -98,10 +102,11 @@ def _risk_assessment(r: dict) -> list[str]:
         parts.append(_p("Rules: ", esc(_concept(r["method"]))))
     predictions = r.get("prediction", [])
     if predictions:
-        parts.append(_p("Possible causes:"))
+        # Each cause and its likelihood; the rationale (rules, answers, source quotes) stays in
+        # prediction.rationale: a summary reads better, and escaping it cost more than the rest.
+        parts.append(_p("Possible causes (the reasons are in each prediction's rationale):"))
         parts.append(_items(
-            f"<b>{esc(_concept(p.get('outcome')))}</b>: {esc(_concept(p.get('qualitativeRisk')))}."
-            + (f" <i>Why:</i> {esc(p['rationale'])}" if p.get("rationale") else "")
+            f"<b>{esc(_concept(p.get('outcome')))}</b>: {esc(_concept(p.get('qualitativeRisk')))}"
             for p in predictions))
     if r.get("mitigation"):
         parts.append(_p("Advice:"))
