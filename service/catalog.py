@@ -184,7 +184,7 @@ def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
     terms = _read_yaml(d / "terminology.yaml", TerminologySchema())
     definitions = _conformance(d, "StructureDefinition", "structuredefinition-*.json")
     value_sets = _conformance(d, "ValueSet", "valueset-*.json")
-    _check_value_sets(questionnaire, items, codesystems, definitions, value_sets)
+    _check_value_sets(questionnaire, codesystems, definitions, value_sets)
     # Narrative last: what was checked above is the data as written in mappings/.
     return Catalog(
         questionnaire=with_text(questionnaire), questionnaire_url=questionnaire["url"],
@@ -198,7 +198,7 @@ def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
 
 def _conformance(d: Path, rtype: str, pattern: str) -> dict[str, dict]:
     # Not held to the compiled schema like the files above: StructureDefinition would pull
-    # ElementDefinition into it (+5 MB per worker) for data no request can change;
+    # ElementDefinition into it (megabytes more in every worker) for data no request can change;
     # tests/test_conformance.py holds these files to fhir.resources and the HL7 schema.
     found: dict[str, dict] = {}
     for path in sorted(d.glob(pattern)):
@@ -219,19 +219,22 @@ def answer_value_set_id(link_id: str) -> str:
     return "leg-numbness-" + link_id.replace(".", "-")
 
 
-def _check_value_sets(questionnaire: dict, items: dict[str, Item], codesystems: dict[str, dict],
-                      definitions: dict[str, dict], value_sets: dict[str, dict]) -> None:
-    """Each choice item has its ValueSet, listing the same codes, and every canonical resolves."""
+def _check_value_sets(questionnaire: dict, codesystems: dict[str, dict], definitions: dict[str, dict],
+                      value_sets: dict[str, dict]) -> None:
+    """Each choice item has its ValueSet, listing the same codes in the same order, each ValueSet
+    draws on a CodeSystem of mappings/, and every binding names a ValueSet of mappings/."""
     def listed(vs: dict) -> list[str]:
         return [c["code"] for inc in vs.get("compose", {}).get("include", []) for c in inc.get("concept", [])]
 
-    options = {}
+    options: dict[str, list[str]] = {}
+
     def walk(nodes: list[dict]) -> None:
         for node in nodes:
             if node.get("type") == "choice":
                 options[node["linkId"]] = [o["valueCoding"]["code"] for o in node.get("answerOption", [])
                                            if "valueCoding" in o]
             walk(node.get("item", []))
+
     walk(questionnaire["item"])
     for link_id, codes in options.items():
         vid = answer_value_set_id(link_id)
