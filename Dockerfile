@@ -11,8 +11,8 @@
 ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm
 
 # ---------------------------------------------------------------------------
-# builder: resolve and build every dependency as a wheel, then install the
-# wheels (offline) into a virtual environment that the runtime stage copies.
+# builder: install the locked dependencies into a virtual environment that the
+# runtime stage copies.
 FROM ${BASE_IMAGE} AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -20,17 +20,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-# Only pyproject.toml: the dependency layers stay cached while the code changes.
-COPY pyproject.toml ./
+# Only the lock: the dependency layers stay cached while the code changes.
+COPY requirements.lock ./
 # An optional build secret "ca-bundle" (a PEM file) lets pip trust a
 # TLS-intercepting proxy: --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt
 # It is mounted for this step only and never stored in an image layer.
+# --require-hashes: exactly the pinned files of requirements.lock (scripts/lock writes it from
+# pyproject.toml), nothing resolved at build time. The application is copied, not installed.
 RUN --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
- && python3 -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('requirements.txt', 'w').write(chr(10).join(deps) + chr(10))" \
  && python3 -m venv /opt/venv \
- && /opt/venv/bin/pip wheel --wheel-dir /wheels -r requirements.txt \
- && /opt/venv/bin/pip install --no-index --find-links /wheels -r requirements.txt \
+ && /opt/venv/bin/pip install --require-hashes -r requirements.lock \
  && /opt/venv/bin/pip uninstall --yes setuptools pip \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
  && /opt/venv/bin/python -m compileall -q /opt/venv/lib

@@ -1,8 +1,16 @@
 """gunicorn settings, from the same validated LEGTRIAGE_* settings as the app (service/config.py)."""
-from service.config import load_settings
+import sys
+
+from service.config import ConfigError, load_settings
 from service.logs import gunicorn_logconfig_dict
 
-_settings = load_settings()
+try:
+    _settings = load_settings()
+except ConfigError as _err:
+    # SystemExit passes through gunicorn's config loader, which would print a traceback for any
+    # Exception: the operator gets the one line naming the variable, and exit status 2.
+    print(f"legtriage: {_err}", file=sys.stderr)
+    sys.exit(2)
 
 wsgi_app = "service:create_app()"
 bind = f"{_settings.host}:{_settings.port}" if ":" not in _settings.host else f"[{_settings.host}]:{_settings.port}"

@@ -6,7 +6,7 @@ own shapes (validated with marshmallow).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,11 @@ import orjson
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from service.fhir_io.narrative import with_text
 from service.triage.facts import FACT_NAMES
 from service.triage.model import Disposition
 
+BASE = "http://legtriage.example.org/fhir"
 SUPPORTED_ITEM_TYPES = ("group", "choice", "boolean", "integer")
 
 
@@ -97,6 +99,10 @@ class Catalog:
     disposition_displays: dict[str, str]  # disposition code -> display
     disposition_priorities: dict[str, str]  # disposition code -> ServiceRequest.priority
     systems: dict[str, str]  # terminology.yaml's system keys -> code system url
+    # by id: the extensions the service emits, and the ValueSets of the Questionnaire's answer
+    # lists and of the disposition extension (served for EHR validators)
+    structure_definitions: dict[str, dict] = field(default_factory=dict)
+    value_sets: dict[str, dict] = field(default_factory=dict)
 
     @property
     def required_link_ids(self) -> list[str]:
@@ -198,10 +204,83 @@ def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
                            f"each with a priority; the rules speak of {sorted(wanted)}")
 
     terms = _read_yaml(d / "terminology.yaml", TerminologySchema())
+    definitions = _conformance(d, "StructureDefinition", "structuredefinition-*.json")
+    value_sets = _conformance(d, "ValueSet", "valueset-*.json")
+    _check_value_sets(questionnaire, codesystems, definitions, value_sets)
+    # Narrative last: what was checked above is the data as written in mappings/.
     return Catalog(
-        questionnaire=questionnaire, questionnaire_url=questionnaire["url"],
-        questionnaire_version=questionnaire["version"], items=items, codesystems=codesystems,
-        operation_definition=opdef, fact_map=fact_map["facts"], conditions=terms["conditions"],
+        questionnaire=with_text(questionnaire), questionnaire_url=questionnaire["url"],
+        questionnaire_version=questionnaire["version"], items=items,
+        codesystems={k: with_text(v) for k, v in codesystems.items()},
+        operation_definition=with_text(opdef), fact_map=fact_map["facts"], conditions=terms["conditions"],
         procedures=terms["procedures"], answer_displays=displays, answers_system=answers["url"],
         disposition_system=dispositions["url"], disposition_displays=disposition_displays,
-        disposition_priorities=priorities,         systems=terms["systems"])
+        disposition_priorities=priorities, systems=terms["systems"],
+        structure_definitions={k: with_text(v) for k, v in definitions.items()},
+        value_sets={k: with_text(v) for k, v in value_sets.items()})
+
+
+
+def _conformance(d: Path, rtype: str, pattern: str) -> dict[str, dict]:
+    # Not held to the compiled schema like the files above: StructureDefinition would pull
+    # ElementDefinition into it (megabytes more in every worker) for data no request can change;
+    # tests/test_conformance.py holds these files to fhir.resources and the HL7 schema.
+    found: dict[str, dict] = {}
+    for path in sorted(d.glob(pattern)):
+        resource = _read_json(path)
+        rid = resource.get("id")
+        if resource.get("resourceType") != rtype or not isinstance(rid, str):
+            raise CatalogError(f"{path.name}: expected a {rtype} with an id")
+        if resource.get("url") != f"{BASE}/{rtype}/{rid}":
+            raise CatalogError(f"{path.name}: url must be {BASE}/{rtype}/{rid}")
+        if path.name != f"{rtype.lower()}-{rid}.json" or rid in found:
+            raise CatalogError(f"{path.name}: the file name must be {rtype.lower()}-{rid}.json")
+        found[rid] = resource
+    return found
+
+
+def answer_value_set_id(link_id: str) -> str:
+    """The id of the ValueSet that lists a choice item's answer options."""
+    return "leg-numbness-" + link_id.replace(".", "-")
+
+
+def _check_value_sets(questionnaire: dict, codesystems: dict[str, dict], definitions: dict[str, dict],
+                      value_sets: dict[str, dict]) -> None:
+    """Each choice item has its ValueSet, listing the same codes in the same order, each ValueSet
+    draws on a CodeSystem of mappings/, and every binding names a ValueSet of mappings/."""
+    def listed(vs: dict) -> list[str]:
+        return [c["code"] for inc in vs.get("compose", {}).get("include", []) for c in inc.get("concept", [])]
+
+    options: dict[str, list[str]] = {}
+
+    def walk(nodes: list[dict]) -> None:
+        for node in nodes:
+            if node.get("type") == "choice":
+                options[node["linkId"]] = [o["valueCoding"]["code"] for o in node.get("answerOption", [])
+                                           if "valueCoding" in o]
+            walk(node.get("item", []))
+
+    walk(questionnaire["item"])
+    for link_id, codes in options.items():
+        vid = answer_value_set_id(link_id)
+        if vid not in value_sets:
+            raise CatalogError(f"valueset-{vid}.json: missing; it lists the answers of {link_id}")
+        if listed(value_sets[vid]) != codes:
+            raise CatalogError(f"valueset-{vid}.json: codes {listed(value_sets[vid])} differ from the "
+                               f"answerOption codes of {link_id} {codes}")
+    systems = {cs["url"]: cs for cs in codesystems.values()}
+    for vid, vs in value_sets.items():
+        for inc in vs.get("compose", {}).get("include", []):
+            cs = systems.get(inc.get("system"))
+            if cs is None:
+                raise CatalogError(f"valueset-{vid}.json: includes {inc.get('system')}, not a CodeSystem of mappings/")
+            unknown = set(c["code"] for c in inc.get("concept", [])) - {c["code"] for c in cs["concept"]}
+            if unknown:
+                raise CatalogError(f"valueset-{vid}.json: codes not in {cs['id']}: {sorted(unknown)}")
+    canonicals = {f"{vs['url']}|{vs['version']}" for vs in value_sets.values()} | {vs["url"] for vs in value_sets.values()}
+    for sid, sd in definitions.items():
+        for element in sd.get("differential", {}).get("element", []):
+            bound = element.get("binding", {}).get("valueSet")
+            if bound and bound not in canonicals:
+                raise CatalogError(f"structuredefinition-{sid}.json: {element['path']} is bound to "
+                                   f"{bound}, not a ValueSet of mappings/")

@@ -12,6 +12,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from service.triage.engine import UnknownRulesVersion
 from service.triage.facts import InvalidFacts
 
+from service.fhir_io.narrative import with_text
+
 FHIR_JSON = "application/fhir+json; fhirVersion=4.0"
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class FhirError(Exception):
 
 
 def operation_outcome(issues: list[Issue]) -> dict:
-    return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}
+    return with_text({"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]})
 
 
 def fhir_response(resource: dict, status: int = 200, headers: dict | None = None) -> Response:

@@ -111,7 +111,8 @@ def test_dockerfile_is_multi_stage_on_a_selectable_slim_base():
     assert len(froms) >= 2 and all(f.startswith("${BASE_IMAGE}") for f in froms), froms
     assert re.search(r"\bAS builder\b", froms[0], re.I)
     assert any(w == "COPY" and "--from=builder" in a for w, a in ins)
-    assert any(w == "RUN" and "pip wheel" in a for w, a in ins), "wheels are built in the builder"
+    assert any(w == "RUN" and "--require-hashes -r requirements.lock" in a for w, a in ins), \
+        "the builder installs exactly the hash-checked lock"
 
 
 def test_runtime_stage_is_non_root_with_exec_form_cmd_and_healthcheck():

@@ -25,6 +25,7 @@ from tests.servers import gunicorn
 from tests.support import ROOT
 
 ST = Path(sys.executable).with_name("st")
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 SEED = 20261121
 MAX_EXAMPLES = 60  # per operation and phase: ~2,000 requests a run, ~20 s on 2 cores
 CONFIG = f"""
@@ -60,7 +61,7 @@ def run_schemathesis(tmp_path: Path, base: str, token: str | None = None) -> str
     generated = int(re.search(r"(\d+) generated", output).group(1))
     assert generated >= 500, output[-3000:]  # the run really exercised the API
     operations = sum(1 for item in yaml.safe_load((ROOT / "openapi.yaml").read_text())["paths"].values()
-                     for method in item if method in ("get", "put", "post", "delete", "patch"))
+                     for method in item if method in HTTP_METHODS)
     assert re.search(rf"Tested:\s+{operations}\b", output), output[-3000:]  # every operation of the spec
     return output
 

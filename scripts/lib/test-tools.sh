@@ -26,10 +26,10 @@ if [ "$(cat "$clients/.installed" 2>/dev/null)" != "${clients_tools[*]}" ]; then
 fi
 
 # --- Browser tests (tests/browser): Debian's Chromium, driven by Playwright, and LHC-Forms from npm.
-# LEGTRIAGE_SKIP_BROWSER=1 skips both installs (and the tests, which otherwise fail without them).
+# SKIP_BROWSER_TESTS=1 skips both installs (and the tests, which otherwise fail without them).
 # A failed install warns and goes on, so the rest of the suite still runs and the browser tests
 # then fail saying what is missing.
-if [ "${LEGTRIAGE_SKIP_BROWSER:-}" != 1 ]; then
+if [ "${SKIP_BROWSER_TESTS:-}" != 1 ]; then
   mkdir -p .cache
   if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = 0 ]; then

@@ -74,10 +74,13 @@ def search_library():
 @bp.get("/Library/<id>")
 def read_library(id: str):
     """The Library of one rule module version."""
-    for module in state().registry.modules.values():
+    modules = list(state().registry.modules.values())
+    for module in modules:
         if module.id == id:
             return fhir_response(library(module))
-    raise FhirError.one(404, "not-found", f"No Library {id[:64]!r}.")
+    raise FhirError.one(404, "not-found", f"No Library {id[:64]!r}. A Library id is "
+                        f"leg-numbness-rules- and the rule version with dashes (1.0.0 -> "
+                        f"leg-numbness-rules-1-0-0); published: {', '.join(m.id for m in modules)}.")
 
 
 @bp.get("/CodeSystem/<id>")
@@ -85,6 +88,44 @@ def read_code_system(id: str):
     """The disposition and answer CodeSystems."""
     codesystems = state().catalog.codesystems
     return _read(codesystems.get(id, {"resourceType": "CodeSystem"}), id)
+
+
+@bp.get("/StructureDefinition/<id>")
+def read_structure_definition(id: str):
+    """The definition of an extension the service emits."""
+    definitions = state().catalog.structure_definitions
+    return _read(definitions.get(id, {"resourceType": "StructureDefinition"}), id)
+
+
+@bp.get("/StructureDefinition")
+def search_structure_definition():
+    """Search the StructureDefinitions by url (and version)."""
+    return _search_canonical(list(state().catalog.structure_definitions.values()))
+
+
+@bp.get("/ValueSet/<id>")
+def read_value_set(id: str):
+    """A ValueSet: the answers of one Questionnaire item, or the dispositions."""
+    return _read(state().catalog.value_sets.get(id, {"resourceType": "ValueSet"}), id)
+
+
+@bp.get("/ValueSet")
+def search_value_set():
+    """Search the ValueSets by url (and version)."""
+    return _search_canonical(list(state().catalog.value_sets.values()))
+
+
+def _search_canonical(resources: list[dict]):
+    """A searchset of the resources matching ?url= (a canonical, perhaps with |version) and ?version=."""
+    url, version = request.args.get("url"), request.args.get("version")
+    unknown = set(request.args) - {"url", "version", "_format"}
+    if unknown:
+        raise FhirError.one(400, "not-supported", f"Unsupported search parameter(s): "
+                            f"{', '.join(sorted(unknown))[:120]}; use url or version.")
+    if url and "|" in url:
+        url, version = url.split("|", 1)
+    found = [r for r in resources if url in (None, r["url"]) and version in (None, r.get("version"))]
+    return fhir_response(searchset(found, request.url))
 
 
 def _read(resource: dict, id: str):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from service.catalog import Catalog
+from service.fhir_io.narrative import with_text
 from service.fhir_io.outgoing import BASE
 from service.triage.rules import RuleModule
 
@@ -22,7 +23,8 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
                            "signed by a trusted issuer's key (RS384, ES384 or RS256), with this "
                            "service in aud.",
         }
-    return {
+    url_search = [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}]
+    return with_text({
         "resourceType": "CapabilityStatement",
         "id": "legtriage",
         "url": f"{BASE}/CapabilityStatement/legtriage",
@@ -49,9 +51,18 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
                  "documentation": "Served: " + ", ".join(f"CodeSystem/{id}" for id in sorted(catalog.codesystems))
                                   + " (cds-override-reason: the overrideReasons of the CDS Hooks cards)."},
                 {"type": "OperationDefinition", "interaction": read},
+                {"type": "StructureDefinition", "interaction": read + [{"code": "search-type"}],
+                 "searchParam": url_search,
+                 "documentation": "The extensions the service emits: "
+                                  + ", ".join(sd["url"] for sd in catalog.structure_definitions.values())},
+                {"type": "ValueSet", "interaction": read + [{"code": "search-type"}],
+                 "searchParam": url_search,
+                 "documentation": "The answer lists of the Questionnaire's choice items and the "
+                                  "disposition codes: "
+                                  + ", ".join(vs["url"] for vs in catalog.value_sets.values())},
             ],
         }],
-    }
+    })
 
 
 def library(module: RuleModule) -> dict:
@@ -90,7 +101,7 @@ def library(module: RuleModule) -> dict:
             for name in cited
         ],
     }
-    return resource
+    return with_text(resource)
 
 
 def searchset(resources: list[dict], self_url: str) -> dict:

