@@ -148,6 +148,9 @@ class FileKeys:
         return self._keys
 
 
+_LOCK_GUARD = threading.Lock()
+
+
 class UrlKeys:
     """A JWKS URL, fetched on first use with a timeout, cached, refetched when stale or on a new kid."""
 
@@ -155,11 +158,20 @@ class UrlKeys:
         self.url = url
         self._keys: list[SigningKey] | None = None
         self._fetched = 0.0
-        self._lock = threading.Lock()
+        self._lock: threading.Lock | None = None
+
+    def _worker_lock(self) -> threading.Lock:
+        # Made on first use, in the worker: the app is built in gunicorn's master before the
+        # gevent worker patches threading, and a real lock held across the fetch (which yields to
+        # other greenlets) would deadlock the worker when a second request waits on it.
+        with _LOCK_GUARD:  # a real lock, never held across I/O
+            if self._lock is None:
+                self._lock = threading.Lock()
+            return self._lock
 
     def keys(self, refresh: bool = False) -> list[SigningKey]:
         now = time.monotonic()
-        with self._lock:
+        with self._worker_lock():
             stale = self._keys is None or now - self._fetched > JWKS_URL_CACHE_SECONDS
             wanted = refresh and now - self._fetched > JWKS_URL_MIN_REFRESH_SECONDS
             if stale or wanted:
