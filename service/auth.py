@@ -17,8 +17,10 @@ a valid signed token.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import math
 import threading
 import time
 import urllib.request
@@ -234,6 +236,18 @@ _CLAIM_ERRORS = [  # most specific first: PyJWT's exceptions subclass each other
 ]
 
 
+def _jose_header(token: str) -> dict[str, Any]:
+    """The token's JOSE header, read here rather than by PyJWT so each refusal can say what is wrong."""
+    segment = token.partition(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise unauthorized("The token is not a JWT.") from None
+    if type(header) is not dict or token.count(".") != 2:
+        raise unauthorized("The token is not a JWT.")
+    return header
+
+
 class Verifier:
     """Checks bearer JWTs against the configured keys, issuers, audiences and replay window."""
 
@@ -244,18 +258,23 @@ class Verifier:
         self.audience = list(settings.auth_audience)
         self.leeway = settings.auth_leeway_seconds
         self.jti_window = settings.auth_jti_window_seconds
+        self.max_lifetime = settings.auth_max_lifetime_seconds
         self.replays = ReplayCache()
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims when it is acceptable; FhirError 401 otherwise."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
-            raise unauthorized("The token is not a JWT.") from None
+        header = _jose_header(token)
         alg = header.get("alg")
-        if alg not in self.algorithms:
+        if type(alg) is not str or alg not in self.algorithms:
             raise unauthorized(f"Algorithm {str(alg)[:16]!r} is not accepted; use one of "
                                f"{', '.join(self.algorithms)}.")
+        if "crit" in header:
+            # RFC 7515 4.1.11: a verifier must refuse extensions it does not understand, and this
+            # service understands none.
+            raise unauthorized("The token names critical header extensions (crit); none is supported.")
+        for name in ("kid", "typ", "cty"):
+            if name in header and type(header[name]) is not str:
+                raise unauthorized(f"The token's {name} header must be a string.")
         key = self._key_for(header.get("kid"), alg)
         required = ["exp", "iss", "aud"] + (["jti"] if self.jti_window else [])
         try:
@@ -264,11 +283,19 @@ class Verifier:
                                 options={"require": required, "verify_signature": True})
         except jwt.MissingRequiredClaimError as err:
             raise unauthorized(f"The token lacks the {err.claim!r} claim.") from None
-        except jwt.InvalidTokenError as err:
+        except jwt.PyJWTError as err:
             for kind, code, text in _CLAIM_ERRORS:
                 if isinstance(err, kind):
                     raise unauthorized(text, code=code) from None
             raise unauthorized("The token is invalid.") from None
+        for name in ("exp", "nbf", "iat"):
+            # PyJWT reads a numeric string as a time; RFC 7519 says NumericDate, a JSON number.
+            value = claims.get(name)
+            if value is not None and (type(value) not in (int, float) or not math.isfinite(value)):
+                raise unauthorized(f"The token's {name} claim must be a number (seconds since 1970).")
+        if self.max_lifetime and claims["exp"] - time.time() > self.max_lifetime + self.leeway:
+            raise unauthorized(f"The token lives longer than {self.max_lifetime} s, the longest "
+                               "lifetime this service accepts.")
         if self.jti_window:
             self._check_replay(claims)
         return claims

@@ -482,3 +482,108 @@ def test_auth_settings_come_from_the_environment(monkeypatch, jwks_file, keys):
     token = sign(keys["RS384"], exp=int(time.time()) + 60)
     assert triage(client, token).status_code == 200
     assert_401(triage(client, token), says="already used")
+
+
+# ---- hostile tokens: every JSON type in the JOSE header and the claims (issue #11, item 1) --------
+
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st  # noqa: E402
+
+JSON_VALUES = [None, 0, 1, -1, 1.5, 1e300, True, False, "", "x", "1e10", "9999999999", [], [1],
+               ["kid"], {}, {"a": 1}, "\u0000", "a" * 5000]
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.text(max_size=40), lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+
+
+def rs384(key: Key):
+    return lambda data: key.private.sign(data, padding.PKCS1v15(), hashes.SHA384())
+
+
+def good_header(key: Key) -> dict:
+    return {"alg": "RS384", "kid": key.kid, "typ": "JWT"}
+
+
+def assert_401_or_200(resp):
+    assert resp.status_code in (200, 401), resp.get_data(as_text=True)[:400]
+    if resp.status_code == 401:
+        assert resp.headers["WWW-Authenticate"].startswith('Bearer realm="legtriage"')
+
+
+@pytest.mark.parametrize("name", ["alg", "kid", "typ", "cty", "crit", "jku", "x5u", "x5c", "jwk", "b64"])
+@pytest.mark.parametrize("value", JSON_VALUES, ids=[repr(v)[:12] for v in JSON_VALUES])
+def test_any_json_value_in_a_signed_header_is_never_a_500(client, keys, name, value):
+    token = hand_made({**good_header(keys["RS384"]), name: value}, claims(), rs384(keys["RS384"]))
+    resp = triage(client, token)
+    assert_401_or_200(resp)
+    if name in ("alg", "kid", "crit") or (name in ("typ", "cty") and not isinstance(value, str)):
+        assert_401(resp)
+
+
+@pytest.mark.parametrize("value", [None, 0, ["rsa-1"], {"kid": "rsa-1"}, True])
+def test_a_kid_that_is_not_a_string_is_401(client, keys, value):
+    token = hand_made({**good_header(keys["RS384"]), "kid": value}, claims(), rs384(keys["RS384"]))
+    assert_401(triage(client, token), says="kid")
+
+
+@pytest.mark.parametrize("crit", [["exp"], ["b64"], [], "b64"])
+def test_a_crit_header_is_refused(client, keys, crit):
+    token = hand_made({**good_header(keys["RS384"]), "crit": crit, "exp": 1}, claims(),
+                      rs384(keys["RS384"]))
+    assert_401(triage(client, token), says="crit")
+
+
+@pytest.mark.parametrize("name", ["iss", "aud", "exp", "iat", "nbf", "jti", "sub"])
+@pytest.mark.parametrize("value", JSON_VALUES, ids=[repr(v)[:12] for v in JSON_VALUES])
+def test_any_json_value_in_a_claim_is_never_a_500(client, replay_client, keys, name, value):
+    for app_client in (client, replay_client):
+        token = hand_made(good_header(keys["RS384"]), {**claims(), name: value}, rs384(keys["RS384"]))
+        assert_401_or_200(triage(app_client, token))
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", [str(int(time.time()) + 60), "0", True, [1], {"t": 1}])
+def test_a_time_claim_that_is_not_a_number_is_401(client, replay_client, keys, name, value):
+    for app_client in (client, replay_client):
+        token = hand_made(good_header(keys["RS384"]), {**claims(), name: value}, rs384(keys["RS384"]))
+        resp = triage(app_client, token)
+        assert resp.status_code == 401 and "WWW-Authenticate" in resp.headers  # "0" may say expired
+
+
+@hyp_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "jku", "zip", "enc"]), JSON,
+                              max_size=4),
+       payload=st.dictionaries(st.sampled_from(["iss", "aud", "exp", "iat", "nbf", "jti", "sub"]), JSON,
+                               max_size=7),
+       whole_header=JSON)
+def test_fuzzed_tokens_are_401_or_let_in_never_500(client, keys, header, payload, whole_header):
+    signer = rs384(keys["RS384"])
+    assert_401_or_200(triage(client, hand_made({**good_header(keys["RS384"]), **header},
+                                               {**claims(), **payload}, signer)))
+    assert_401_or_200(triage(client, hand_made(good_header(keys["RS384"]), payload, signer)))
+    assert_401_or_200(triage(client, hand_made(whole_header, claims(), signer)))
+
+
+# ---- the longest token lifetime accepted -----------------------------------------------------------
+
+def test_a_token_living_longer_than_a_day_is_401_by_default(client, keys):
+    assert triage(client, sign(keys["RS384"], exp=int(time.time()) + 86_000)).status_code == 200
+    assert_401(triage(client, sign(keys["RS384"], exp=int(time.time()) + 2 * 86_400)),
+               says="longest lifetime")
+
+
+def test_the_longest_token_lifetime_is_a_setting(jwks_file, keys):
+    short = auth_app({"auth_jwks_file": jwks_file}, auth_max_lifetime_seconds=60).test_client()
+    assert triage(short, sign(keys["RS384"], exp=int(time.time()) + 60)).status_code == 200
+    assert_401(triage(short, sign(keys["RS384"], exp=int(time.time()) + 600)), says="60 s")
+    unlimited = auth_app({"auth_jwks_file": jwks_file}, auth_max_lifetime_seconds=0).test_client()
+    assert triage(unlimited, sign(keys["RS384"], exp=int(time.time()) + 10 * 86_400)).status_code == 200
+
+
+def test_the_longest_token_lifetime_comes_from_the_environment(monkeypatch):
+    from service.config import load_settings
+    assert load_settings({}).auth_max_lifetime_seconds == 86_400
+    assert load_settings({"LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS": "300"}).auth_max_lifetime_seconds == 300
+    with pytest.raises(ConfigError, match="LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS"):
+        load_settings({"LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS": "-1"})
