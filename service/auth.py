@@ -127,34 +127,60 @@ def parse_jwks(data: Any) -> list[SigningKey]:
     return keys
 
 
+_LOCK_GUARD = threading.Lock()
+
+
 class FileKeys:
-    """A JWKS file, read at start and re-read when it changes (key rotation without a restart)."""
+    """A JWKS file, read at start and re-read when it changes (key rotation without a restart).
+
+    A file that becomes empty, unreadable, invalid or is deleted trusts no key until it is valid
+    again: emptying it is how an operator revokes keys at runtime. Said once per change, in a
+    warning, not on every request.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._mtime = path.stat().st_mtime_ns
+            self._seen = self._signature()
             self._keys = parse_jwks(json.loads(path.read_bytes()))
         except (OSError, ValueError) as err:
             raise ConfigError(f"invalid configuration: LEGTRIAGE_AUTH_JWKS_FILE: {path}: {err}") from None
 
-    def keys(self, refresh: bool = False) -> list[SigningKey]:
+    def _signature(self) -> tuple[int, int] | None:
         try:
-            mtime = self.path.stat().st_mtime_ns
-            if mtime != self._mtime:
-                self._keys, self._mtime = parse_jwks(json.loads(self.path.read_bytes())), mtime
-        except (OSError, ValueError) as err:
-            # Keep serving with the keys we had; an operator sees this and fixes the file.
-            log.warning("JWKS file %s unreadable, keeping the previous keys: %s", self.path,
-                        type(err).__name__)
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def keys(self, refresh: bool = False) -> list[SigningKey]:
+        seen = self._signature()
+        if seen != self._seen:
+            self._seen = seen
+            trusted = bool(self._keys)
+            try:
+                if seen is None:
+                    raise FileNotFoundError("the file is gone")
+                self._keys = parse_jwks(json.loads(self.path.read_bytes()))
+            except (OSError, ValueError) as err:
+                self._keys = []
+                if trusted:
+                    log.warning("JWKS file %s is missing or invalid (%s): no signing key is trusted "
+                                "until it is valid again", self.path, type(err).__name__)
+            else:
+                if not trusted:
+                    log.info("JWKS file %s is valid again: %d signing key(s) trusted", self.path,
+                                len(self._keys))
         return self._keys
 
 
-_LOCK_GUARD = threading.Lock()
-
-
 class UrlKeys:
-    """A JWKS URL, fetched on first use with a timeout, cached, refetched when stale or on a new kid."""
+    """A JWKS URL, fetched on first use with a timeout, cached, refetched when stale or on a new kid.
+
+    An unreachable key server (or an HTTP error) keeps the cached keys, so a key server outage
+    does not lock every caller out; an answer that is an empty or invalid key set trusts no key
+    until the URL serves a valid one (revocation), said once in a warning.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -178,22 +204,38 @@ class UrlKeys:
             wanted = refresh and now - self._fetched > JWKS_URL_MIN_REFRESH_SECONDS
             if stale or wanted:
                 try:
-                    self._keys = self._fetch()
-                except (OSError, ValueError) as err:
+                    body = self._fetch()
+                except OSError as err:
                     log.warning("JWKS URL %s could not be fetched: %s", self.url, type(err).__name__)
+                else:
+                    self._take(body)
                 self._fetched = now  # also after a failure: do not hammer the key server
             if self._keys is None:
                 raise FhirError(503, [Issue("transient", "The signing keys cannot be fetched right "
                                             "now; try again shortly.")], headers={"Retry-After": "30"})
             return self._keys
 
-    def _fetch(self) -> list[SigningKey]:
+    def _take(self, body: bytes) -> None:
+        trusted = self._keys is None or bool(self._keys)
+        try:
+            self._keys = parse_jwks(json.loads(body))
+        except ValueError as err:
+            self._keys = []
+            if trusted:
+                log.warning("JWKS URL %s answered an empty or invalid key set (%s): no signing key "
+                            "is trusted until it serves a valid one", self.url, type(err).__name__)
+        else:
+            if not trusted:
+                log.info("JWKS URL %s serves a valid key set again: %d signing key(s) trusted",
+                            self.url, len(self._keys))
+
+    def _fetch(self) -> bytes:
         req = urllib.request.Request(self.url, headers={"Accept": "application/json"})
         with urllib.request.urlopen(req, timeout=JWKS_URL_TIMEOUT_SECONDS) as resp:  # noqa: S310
             body = resp.read(JWKS_URL_MAX_BYTES + 1)
         if len(body) > JWKS_URL_MAX_BYTES:
-            raise ValueError("JWKS too large")
-        return parse_jwks(json.loads(body))
+            raise OSError("JWKS too large")
+        return body
 
 
 def _key_source(settings: Settings) -> FileKeys | UrlKeys:

@@ -361,10 +361,10 @@ def test_a_rotated_jwks_file_is_picked_up(tmp_path, keys):
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
     assert triage(client, sign(keys["other"])).status_code == 200
     assert_401(triage(client, sign(keys["RS384"])), says="signing key")
-    # A broken file later on keeps the last good keys instead of locking everyone out.
+    # A broken file later on trusts no key (issue #11: emptying the file revokes); see below.
     path.write_text("{broken")
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 2_000_000_000))
-    assert triage(client, sign(keys["other"])).status_code == 200
+    assert_401(triage(client, sign(keys["other"])), says="signing key")
 
 
 class JwksServer:
@@ -587,3 +587,57 @@ def test_the_longest_token_lifetime_comes_from_the_environment(monkeypatch):
     assert load_settings({"LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS": "300"}).auth_max_lifetime_seconds == 300
     with pytest.raises(ConfigError, match="LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS"):
         load_settings({"LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS": "-1"})
+
+
+# ---- revoking keys at runtime (issue #11, item 3) ---------------------------------------------------
+
+def _touch(path, seconds: int) -> None:
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + seconds * 1_000_000_000))
+
+
+def jwks_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "service.auth" and r.levelname == "WARNING" and "JWKS" in r.getMessage()]
+
+
+@pytest.mark.parametrize("breakage", ["emptied", "empty-key-set", "garbage", "deleted", "not-an-object"])
+def test_a_jwks_file_made_empty_or_invalid_trusts_no_key_until_valid_again(tmp_path, keys, caplog,
+                                                                           breakage):
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(jwks(keys["RS384"])))
+    client = auth_app({"auth_jwks_file": path}).test_client()
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+    caplog.set_level("INFO", logger="service.auth")
+    if breakage == "deleted":
+        path.unlink()
+    else:
+        path.write_text({"emptied": "", "empty-key-set": '{"keys": []}', "garbage": "\x00garbage{",
+                         "not-an-object": "[]"}[breakage])
+        _touch(path, 1)
+    for _ in range(3):
+        assert_401(triage(client, sign(keys["RS384"])), says="signing key")
+    assert len(jwks_warnings(caplog)) == 1, caplog.text  # once, not per request
+    path.write_text(json.dumps(jwks(keys["RS384"])))
+    _touch(path, 2)
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+    assert len(jwks_warnings(caplog)) == 1
+
+
+def test_a_jwks_url_answering_an_empty_set_trusts_no_key_until_valid_again(jwks_server, keys, caplog,
+                                                                           monkeypatch):
+    monkeypatch.setattr(auth, "JWKS_URL_CACHE_SECONDS", -1)  # refetch on every request
+    client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+    caplog.set_level("INFO", logger="service.auth")
+    jwks_server.document = {"keys": []}
+    for _ in range(3):
+        assert_401(triage(client, sign(keys["RS384"])), says="signing key")
+    jwks_server.document = {"no": "keys"}
+    assert_401(triage(client, sign(keys["RS384"])), says="signing key")
+    assert len(jwks_warnings(caplog)) == 1, caplog.text
+    assert jwks_server.hits >= 5
+    jwks_server.document = jwks(keys["RS384"])
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+    # An outage is not a revocation: the last good keys keep serving.
+    jwks_server.up = False
+    assert triage(client, sign(keys["RS384"])).status_code == 200
