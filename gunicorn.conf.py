@@ -58,3 +58,7 @@ logconfig_dict = gunicorn_logconfig_dict(_settings.log_level)
 # name the service instead, so the banner tells nobody which server software (or version) runs.
 import gunicorn.http.wsgi  # noqa: E402
 gunicorn.http.wsgi.SERVER = "legtriage"
+
+# gunicorn's own error answers (bad request line, 414, 431, ...) as OperationOutcomes, not HTML.
+import service.serving  # noqa: E402
+service.serving.install()

@@ -32,6 +32,7 @@ def triage(qr: dict, root: str, rules_version: str | None = None,
     """Check `qr` (found at FHIRPath `root` of the request) and triage it with the rules asked for."""
     s = state()
     incoming.validate_structure(qr, root)
+    incoming.check_modifiers(qr, root)
     answers = incoming.check_against_questionnaire(qr, root, s.catalog)
     try:
         module = s.registry.get(rules_version)
