@@ -354,6 +354,9 @@ def query_rules_version(args: Any) -> tuple[str | None, str]:
     if len({value for _, value in given}) > 1:
         raise FhirError.one(400, "conflict", "rules-version and rulesVersion name different versions: "
                             "name one.", "rulesVersion")
+    if not given[0][1]:
+        raise FhirError.one(400, "required", f"{given[0][0]} is empty: name a version, or leave the "
+                            "parameter out for the default.", given[0][0])
     return given[0][1], given[0][0]
 
 
