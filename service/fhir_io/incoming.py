@@ -130,8 +130,8 @@ def unwrap(body: Any, query_version: str | None) -> TriageInput:
             if name == "questionnaireResponse":
                 qr, root = param.get("resource"), f"Parameters.parameter[{i}].resource"
             elif name == "rulesVersion":
-                if not isinstance(param.get("valueString"), str):
-                    raise FhirError.one(422, "value", "rulesVersion must be a valueString.",
+                if not isinstance(param.get("valueString"), str) or not param["valueString"]:
+                    raise FhirError.one(422, "value", "rulesVersion must be a non-empty valueString.",
                                         f"Parameters.parameter[{i}]")
                 if query_version and query_version != param["valueString"]:
                     raise FhirError.one(422, "conflict", "The rules-version query parameter and the "
