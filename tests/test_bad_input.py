@@ -419,6 +419,9 @@ CASES_11 = [
          path=TRIAGE + "?rulesVersion=9.9.9"),
     Case("misspelt-rules-version", GOOD, 400, "rules_version", "rules-version", path=TRIAGE + "?rules_version=9.9.9"),
     Case("unknown-query-parameter", GOOD, 400, "patient", "known", path=TRIAGE + "?patient=1"),
+    *[Case(f"parameter-name-{kind}", params({"name": name, "valueString": "1.0.0"}), 422,
+           "Parameters.parameter", "questionnaireResponse")
+      for kind, name in [("object", {}), ("list", ["rulesVersion"]), ("number", 1)]],
     Case("empty-rules-version-part", params({"name": "questionnaireResponse", "resource": GOOD},
                                             {"name": "rulesVersion", "valueString": ""}), 422,
          "Parameters.parameter[1]", "rulesVersion"),

@@ -123,10 +123,11 @@ def unwrap(body: Any, query_version: str | None) -> TriageInput:
         seen: set[str] = set()
         for i, param in enumerate(params):
             name = param.get("name") if isinstance(param, dict) else None
-            if name in seen and name in ("questionnaireResponse", "rulesVersion"):
-                raise FhirError.one(422, "duplicate", f"Parameters has more than one {name!r} part: "
-                                    "send one.", f"Parameters.parameter[{i}]")
-            seen.add(name)
+            if name in ("questionnaireResponse", "rulesVersion"):  # a name can be any JSON value
+                if name in seen:
+                    raise FhirError.one(422, "duplicate", f"Parameters has more than one {name!r} "
+                                        "part: send one.", f"Parameters.parameter[{i}]")
+                seen.add(name)
             if name == "questionnaireResponse":
                 qr, root = param.get("resource"), f"Parameters.parameter[{i}].resource"
             elif name == "rulesVersion":
