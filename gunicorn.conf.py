@@ -14,17 +14,29 @@ except ConfigError as _err:
 
 wsgi_app = "service:create_app()"
 bind = f"{_settings.host}:{_settings.port}" if ":" not in _settings.host else f"[{_settings.host}]:{_settings.port}"
-# Worker settings, chosen with bench/run on 2 cores (figures and method: docs/performance.md).
-# - sync, 2 x CPU workers (LEGTRIAGE_WORKERS): a $triage is short CPU work in the app that never
-#   waits on I/O, so threads add nothing; gthread (2 x 4 threads, 4 x 2) gave no steadier req/s or
-#   p99 than sync x 4, and in the prototype it pinned keep-alive connections to one worker.
-#   Between 2, 3 and 4 sync workers the differences stayed within the noise of the shared machine.
+# Worker settings, chosen with bench/run and bench/slow_clients.py on 2 cores (figures and method:
+# docs/performance.md).
+# - gevent, 2 x CPU workers (LEGTRIAGE_WORKERS): a sync worker is held by one connection from its
+#   accept to its last byte, so 4 idle or trickling connections stalled the whole service until
+#   the 30 s timeout killed the workers; gthread with 4 threads stalled the same way under 200, and
+#   with 64 threads under 800. A gevent worker waits on each connection in a greenlet and only
+#   runs the app once a request is complete, so slow clients cost memory, not workers: /healthz
+#   and $triage answer in milliseconds with 800 held open. gunicorn's gevent worker patches the
+#   standard library in each worker after the preloaded app was built (service/auth.py creates
+#   its lock in the worker for that reason).
+# - worker_connections bounds the connections each worker holds; beyond 2 x CPU x 1,000 new ones
+#   wait in the listen backlog. Internet-facing, put a buffering proxy in front (docs/deployment.md).
 workers = _settings.workers
-worker_class = "sync"
+worker_class = "gevent"
+worker_connections = 1000
 loglevel = _settings.log_level
 timeout = 30  # a $triage takes about a millisecond: this only frees a worker a stuck client holds
 graceful_timeout = 20
-keepalive = 5  # read by gthread only: a sync worker closes each connection after its response
+# One request per connection, as the sync worker did: a gevent worker keeps a kept-alive connection
+# to itself, so a client's connections spread unevenly over the workers (in a bench/run trial, p99
+# at 16 connections went from 39 to 790 ms); closed after each answer, every request goes to
+# whichever worker accepts it first.
+keepalive = 0
 # Recycling is a safety net against leaks, and none shows (worker RSS stays flat: docs/performance.md).
 # Recycling often restarts workers every few seconds under load, and a fresh worker answers its first
 # requests several times slower: so rarely, jittered so that the workers do not restart together.
@@ -53,3 +65,7 @@ logconfig_dict = gunicorn_logconfig_dict(_settings.log_level)
 # name the service instead, so the banner tells nobody which server software (or version) runs.
 import gunicorn.http.wsgi  # noqa: E402
 gunicorn.http.wsgi.SERVER = "legtriage"
+
+# gunicorn's own error answers (bad request line, 414, 431, ...) as OperationOutcomes, not HTML.
+import service.serving  # noqa: E402
+service.serving.install()

@@ -91,7 +91,10 @@ def measure(n: int, lines: list[str]) -> None:
 
     stages = [
         ("orjson.loads (body)", lambda i: orjson.loads(mix[i % k])),
+        ("reject_duplicate_keys (none there)", lambda i: incoming.reject_duplicate_keys(mix[i % k],
+                                                                                     parsed[i % k])),
         ("unwrap (incl. depth check)", lambda i: incoming.unwrap(parsed[i % k], None)),
+        ("check_modifiers", lambda i: incoming.check_modifiers(unwrapped[i % k][0], "Q")),
         ("validate_structure (jsonschema-rs)", lambda i: structure.check(unwrapped[i % k][0], "Q")),
         ("check_against_questionnaire", lambda i: incoming.check_against_questionnaire(
             unwrapped[i % k][0], unwrapped[i % k][1], state.catalog)),

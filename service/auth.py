@@ -17,8 +17,10 @@ a valid signed token.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import math
 import threading
 import time
 import urllib.request
@@ -139,61 +141,115 @@ def parse_jwks(data: Any) -> list[SigningKey]:
     return keys
 
 
+_LOCK_GUARD = threading.Lock()
+
+
 class FileKeys:
-    """A JWKS file, read at start and re-read when it changes (key rotation without a restart)."""
+    """A JWKS file, read at start and re-read when it changes (key rotation without a restart).
+
+    A file that becomes empty, unreadable, invalid or is deleted trusts no key until it is valid
+    again: emptying it is how an operator revokes keys at runtime. Said once per change, in a
+    warning, not on every request.
+    """
 
     def __init__(self, path: Path, setting: str = "LEGTRIAGE_AUTH_JWKS_FILE") -> None:
         self.path = path
         try:
-            self._mtime = path.stat().st_mtime_ns
+            self._seen = self._signature()
             self._keys = parse_jwks(json.loads(path.read_bytes()))
         except (OSError, ValueError) as err:
             raise ConfigError(f"invalid configuration: {setting}: {path}: {err}") from None
 
-    def keys(self, refresh: bool = False) -> list[SigningKey]:
+    def _signature(self) -> tuple[int, int] | None:
         try:
-            mtime = self.path.stat().st_mtime_ns
-            if mtime != self._mtime:
-                self._keys, self._mtime = parse_jwks(json.loads(self.path.read_bytes())), mtime
-        except (OSError, ValueError) as err:
-            # Keep serving with the keys we had; an operator sees this and fixes the file.
-            log.warning("JWKS file %s unreadable, keeping the previous keys: %s", self.path,
-                        type(err).__name__)
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def keys(self, refresh: bool = False) -> list[SigningKey]:
+        seen = self._signature()
+        if seen != self._seen:
+            self._seen = seen
+            trusted = bool(self._keys)
+            try:
+                if seen is None:
+                    raise FileNotFoundError("the file is gone")
+                self._keys = parse_jwks(json.loads(self.path.read_bytes()))
+            except (OSError, ValueError) as err:
+                self._keys = []
+                if trusted:
+                    log.warning("JWKS file %s is missing or invalid (%s): no signing key is trusted "
+                                "until it is valid again", self.path, type(err).__name__)
+            else:
+                if not trusted:
+                    log.info("JWKS file %s is valid again: %d signing key(s) trusted", self.path,
+                                len(self._keys))
         return self._keys
 
 
 class UrlKeys:
-    """A JWKS URL, fetched on first use with a timeout, cached, refetched when stale or on a new kid."""
+    """A JWKS URL, fetched on first use with a timeout, cached, refetched when stale or on a new kid.
+
+    An unreachable key server (or an HTTP error) keeps the cached keys, so a key server outage
+    does not lock every caller out; an answer that is an empty or invalid key set trusts no key
+    until the URL serves a valid one (revocation), said once in a warning.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._keys: list[SigningKey] | None = None
         self._fetched = 0.0
-        self._lock = threading.Lock()
+        self._lock: threading.Lock | None = None
+
+    def _worker_lock(self) -> threading.Lock:
+        # Made on first use, in the worker: the app is built in gunicorn's master before the
+        # gevent worker patches threading, and a real lock held across the fetch (which yields to
+        # other greenlets) would deadlock the worker when a second request waits on it.
+        with _LOCK_GUARD:  # a real lock, never held across I/O
+            if self._lock is None:
+                self._lock = threading.Lock()
+            return self._lock
 
     def keys(self, refresh: bool = False) -> list[SigningKey]:
         now = time.monotonic()
-        with self._lock:
+        with self._worker_lock():
             stale = self._keys is None or now - self._fetched > JWKS_URL_CACHE_SECONDS
             wanted = refresh and now - self._fetched > JWKS_URL_MIN_REFRESH_SECONDS
             if stale or wanted:
                 try:
-                    self._keys = self._fetch()
-                except (OSError, ValueError) as err:
+                    body = self._fetch()
+                except OSError as err:
                     log.warning("JWKS URL %s could not be fetched: %s", self.url, type(err).__name__)
+                else:
+                    self._take(body)
                 self._fetched = now  # also after a failure: do not hammer the key server
             if self._keys is None:
                 raise FhirError(503, [Issue("transient", "The signing keys cannot be fetched right "
                                             "now; try again shortly.")], headers={"Retry-After": "30"})
             return self._keys
 
-    def _fetch(self) -> list[SigningKey]:
+    def _take(self, body: bytes) -> None:
+        trusted = self._keys is None or bool(self._keys)
+        try:
+            self._keys = parse_jwks(json.loads(body))
+        except ValueError as err:
+            self._keys = []
+            if trusted:
+                log.warning("JWKS URL %s answered an empty or invalid key set (%s): no signing key "
+                            "is trusted until it serves a valid one", self.url, type(err).__name__)
+        else:
+            if not trusted:
+                log.info("JWKS URL %s serves a valid key set again: %d signing key(s) trusted",
+                            self.url, len(self._keys))
+
+    def _fetch(self) -> bytes:
         req = urllib.request.Request(self.url, headers={"Accept": "application/json"})
         with urllib.request.urlopen(req, timeout=JWKS_URL_TIMEOUT_SECONDS) as resp:  # noqa: S310
             body = resp.read(JWKS_URL_MAX_BYTES + 1)
         if len(body) > JWKS_URL_MAX_BYTES:
-            raise ValueError("JWKS too large")
-        return parse_jwks(json.loads(body))
+            raise OSError("JWKS too large")
+        return body
 
 
 def _key_source(settings: Settings) -> FileKeys | UrlKeys:
@@ -236,6 +292,18 @@ _CLAIM_ERRORS = [  # most specific first: PyJWT's exceptions subclass each other
 ]
 
 
+def _jose_header(token: str) -> dict[str, Any]:
+    """The token's JOSE header, read here rather than by PyJWT so each refusal can say what is wrong."""
+    segment = token.partition(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise unauthorized("The token is not a JWT.") from None
+    if type(header) is not dict or token.count(".") != 2:
+        raise unauthorized("The token is not a JWT.")
+    return header
+
+
 class Verifier:
     """Checks bearer JWTs against the configured keys, issuers, audiences and replay window."""
 
@@ -246,18 +314,23 @@ class Verifier:
         self.audience = list(settings.auth_audience)
         self.leeway = settings.auth_leeway_seconds
         self.jti_window = settings.auth_jti_window_seconds
+        self.max_lifetime = settings.auth_max_lifetime_seconds
         self.replays = ReplayCache()
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims when it is acceptable; FhirError 401 otherwise."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
-            raise unauthorized("The token is not a JWT.") from None
+        header = _jose_header(token)
         alg = header.get("alg")
-        if alg not in self.algorithms:
+        if type(alg) is not str or alg not in self.algorithms:
             raise unauthorized(f"Algorithm {str(alg)[:16]!r} is not accepted; use one of "
                                f"{', '.join(self.algorithms)}.")
+        if "crit" in header:
+            # RFC 7515 4.1.11: a verifier must refuse extensions it does not understand, and this
+            # service understands none.
+            raise unauthorized("The token names critical header extensions (crit); none is supported.")
+        for name in ("kid", "typ", "cty"):
+            if name in header and type(header[name]) is not str:
+                raise unauthorized(f"The token's {name} header must be a string.")
         key = self._key_for(header.get("kid"), alg)
         required = ["exp", "iss", "aud"] + (["jti"] if self.jti_window else [])
         try:
@@ -266,11 +339,19 @@ class Verifier:
                                 options={"require": required, "verify_signature": True})
         except jwt.MissingRequiredClaimError as err:
             raise unauthorized(f"The token lacks the {err.claim!r} claim.") from None
-        except jwt.InvalidTokenError as err:
+        except jwt.PyJWTError as err:
             for kind, code, text in _CLAIM_ERRORS:
                 if isinstance(err, kind):
                     raise unauthorized(text, code=code) from None
             raise unauthorized("The token is invalid.") from None
+        for name in ("exp", "nbf", "iat"):
+            # PyJWT reads a numeric string as a time; RFC 7519 says NumericDate, a JSON number.
+            value = claims.get(name)
+            if value is not None and (type(value) not in (int, float) or not math.isfinite(value)):
+                raise unauthorized(f"The token's {name} claim must be a number (seconds since 1970).")
+        if self.max_lifetime and claims["exp"] - time.time() > self.max_lifetime + self.leeway:
+            raise unauthorized(f"The token lives longer than {self.max_lifetime} s, the longest "
+                               "lifetime this service accepts.")
         if self.jti_window:
             self._check_replay(claims)
         return claims

@@ -18,6 +18,7 @@
 | LEGTRIAGE_AUTH_ALGORITHMS        | RS384,ES384,RS256        | signature algorithms accepted (asymmetric only)    |
 | LEGTRIAGE_AUTH_LEEWAY_SECONDS    | 30                       | clock skew allowed on exp, nbf and iat             |
 | LEGTRIAGE_AUTH_JTI_WINDOW_SECONDS| 0 (off)                  | >0: each jti is accepted once, and tokens must expire within this many seconds |
+| LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS | 86400            | tokens whose exp is further away than this are refused (0: no limit) |
 | LEGTRIAGE_CORS_ORIGINS           | (none: CORS off)         | comma-separated browser origins allowed to call the API, or * |
 | LEGTRIAGE_CDS_AUTH_ENABLED       | false                    | every CDS Hooks call needs the CDS client's JWT    |
 | LEGTRIAGE_CDS_ISSUERS_FILE       | (none)                   | JSON list of trusted CDS clients: iss, jwks_file or jwks_url, jku, tenants |
@@ -69,6 +70,7 @@ class Settings:
     auth_algorithms: tuple[str, ...]
     auth_leeway_seconds: int
     auth_jti_window_seconds: int
+    auth_max_lifetime_seconds: int
     cors_origins: tuple[str, ...]
     cds_auth_enabled: bool
     cds_issuers_file: Path | None
@@ -155,6 +157,7 @@ class SettingsSchema(Schema):
         validate.Length(min=1), validate.ContainsOnly(AUTH_ALGORITHMS)])
     auth_leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
     auth_jti_window_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 86400))
+    auth_max_lifetime_seconds = fields.Integer(load_default=86400, validate=validate.Range(0, 31_536_000))
     cors_origins = CommaList(load_default=())
     cds_auth_enabled = fields.Boolean(load_default=False)
     cds_issuers_file = fields.String(load_default=None, allow_none=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 import logging
 import traceback
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
 
 from service.triage.engine import UnknownRulesVersion
 from service.triage.facts import InvalidFacts
@@ -51,8 +53,20 @@ class FhirError(Exception):
         return "; ".join(i.diagnostics for i in self.issues)
 
 
+# A small request can be wrong (or odd) in thousands of places; the first ones say enough, and the
+# answer stays small (10,000 wrong answers gave a 2.2 MB OperationOutcome before this cap).
+MAX_ISSUES = 100
+
+
 def operation_outcome(issues: list[Issue]) -> dict:
-    return with_text({"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]})
+    shown = [i.to_fhir() for i in issues[:MAX_ISSUES]]
+    if len(issues) > MAX_ISSUES:
+        rest = issues[MAX_ISSUES:]
+        errors = sum(1 for i in rest if i.severity in ("error", "fatal"))
+        shown.append({"severity": "information", "code": "informational",
+                      "diagnostics": f"... and {len(rest)} more issue(s) not listed ({errors} error(s), "
+                                     f"{len(rest) - errors} warning(s)): fix the ones above first."})
+    return with_text({"resourceType": "OperationOutcome", "issue": shown})
 
 
 def fhir_response(resource: dict, status: int = 200, headers: dict | None = None) -> Response:
@@ -87,6 +101,18 @@ def _slash_route_method(app: Flask) -> MethodNotAllowed | None:
 
 def register(app: Flask) -> None:
     """Turn every error, expected or not, into an OperationOutcome with the right status."""
+
+    @app.before_request
+    def relative_redirects() -> Response | None:
+        # Werkzeug redirects a path with doubled slashes (308) to an absolute URL built from the
+        # client's Host header, in HTML; answer with a relative Location instead, the FHIR way.
+        redirect = request.routing_exception
+        if not isinstance(redirect, RequestRedirect):
+            return None
+        parts = urlsplit(redirect.new_url)
+        location = "/" + parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+        issue = Issue("informational", f"This resource is at {location[:200]}.", severity="information")
+        return fhir_response(operation_outcome([issue]), redirect.code, {"Location": location})
 
     @app.errorhandler(FhirError)
     def handle_fhir_error(err: FhirError) -> Response:

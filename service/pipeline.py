@@ -36,6 +36,7 @@ def triage(qr: dict, root: str, rules_version: str | None = None,
     """
     s = state()
     incoming.validate_structure(qr, root)
+    incoming.check_modifiers(qr, root)
     answers = incoming.check_against_questionnaire(qr, root, s.catalog)
     module = s.registry.get(rules_version, asked_by=rules_version_where)
     facts, set_aside = mapping.answers_to_facts(answers.values, s.catalog)

@@ -361,10 +361,10 @@ def test_a_rotated_jwks_file_is_picked_up(tmp_path, keys):
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
     assert triage(client, sign(keys["other"])).status_code == 200
     assert_401(triage(client, sign(keys["RS384"])), says="signing key")
-    # A broken file later on keeps the last good keys instead of locking everyone out.
+    # A broken file later on trusts no key (issue #11: emptying the file revokes); see below.
     path.write_text("{broken")
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 2_000_000_000))
-    assert triage(client, sign(keys["other"])).status_code == 200
+    assert_401(triage(client, sign(keys["other"])), says="signing key")
 
 
 class JwksServer:
@@ -482,3 +482,162 @@ def test_auth_settings_come_from_the_environment(monkeypatch, jwks_file, keys):
     token = sign(keys["RS384"], exp=int(time.time()) + 60)
     assert triage(client, token).status_code == 200
     assert_401(triage(client, token), says="already used")
+
+
+# ---- hostile tokens: every JSON type in the JOSE header and the claims (issue #11, item 1) --------
+
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st  # noqa: E402
+
+JSON_VALUES = [None, 0, 1, -1, 1.5, 1e300, True, False, "", "x", "1e10", "9999999999", [], [1],
+               ["kid"], {}, {"a": 1}, "\u0000", "a" * 5000]
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.text(max_size=40), lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+
+
+def rs384(key: Key):
+    return lambda data: key.private.sign(data, padding.PKCS1v15(), hashes.SHA384())
+
+
+def good_header(key: Key) -> dict:
+    return {"alg": "RS384", "kid": key.kid, "typ": "JWT"}
+
+
+def assert_401_or_200(resp):
+    assert resp.status_code in (200, 401), resp.get_data(as_text=True)[:400]
+    if resp.status_code == 401:
+        assert resp.headers["WWW-Authenticate"].startswith('Bearer realm="legtriage"')
+
+
+@pytest.mark.parametrize("name", ["alg", "kid", "typ", "cty", "crit", "jku", "x5u", "x5c", "jwk", "b64"])
+@pytest.mark.parametrize("value", JSON_VALUES, ids=[repr(v)[:12] for v in JSON_VALUES])
+def test_any_json_value_in_a_signed_header_is_never_a_500(client, keys, name, value):
+    token = hand_made({**good_header(keys["RS384"]), name: value}, claims(), rs384(keys["RS384"]))
+    resp = triage(client, token)
+    assert_401_or_200(resp)
+    if name in ("alg", "kid", "crit") or (name in ("typ", "cty") and not isinstance(value, str)):
+        assert_401(resp)
+
+
+@pytest.mark.parametrize("value", [None, 0, ["rsa-1"], {"kid": "rsa-1"}, True])
+def test_a_kid_that_is_not_a_string_is_401(client, keys, value):
+    token = hand_made({**good_header(keys["RS384"]), "kid": value}, claims(), rs384(keys["RS384"]))
+    assert_401(triage(client, token), says="kid")
+
+
+@pytest.mark.parametrize("crit", [["exp"], ["b64"], [], "b64"])
+def test_a_crit_header_is_refused(client, keys, crit):
+    token = hand_made({**good_header(keys["RS384"]), "crit": crit, "exp": 1}, claims(),
+                      rs384(keys["RS384"]))
+    assert_401(triage(client, token), says="crit")
+
+
+@pytest.mark.parametrize("name", ["iss", "aud", "exp", "iat", "nbf", "jti", "sub"])
+@pytest.mark.parametrize("value", JSON_VALUES, ids=[repr(v)[:12] for v in JSON_VALUES])
+def test_any_json_value_in_a_claim_is_never_a_500(client, replay_client, keys, name, value):
+    for app_client in (client, replay_client):
+        token = hand_made(good_header(keys["RS384"]), {**claims(), name: value}, rs384(keys["RS384"]))
+        assert_401_or_200(triage(app_client, token))
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", [str(int(time.time()) + 60), "0", True, [1], {"t": 1}])
+def test_a_time_claim_that_is_not_a_number_is_401(client, replay_client, keys, name, value):
+    for app_client in (client, replay_client):
+        token = hand_made(good_header(keys["RS384"]), {**claims(), name: value}, rs384(keys["RS384"]))
+        resp = triage(app_client, token)
+        assert resp.status_code == 401 and "WWW-Authenticate" in resp.headers  # "0" may say expired
+
+
+@hyp_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "jku", "zip", "enc"]), JSON,
+                              max_size=4),
+       payload=st.dictionaries(st.sampled_from(["iss", "aud", "exp", "iat", "nbf", "jti", "sub"]), JSON,
+                               max_size=7),
+       whole_header=JSON)
+def test_fuzzed_tokens_are_401_or_let_in_never_500(client, keys, header, payload, whole_header):
+    signer = rs384(keys["RS384"])
+    assert_401_or_200(triage(client, hand_made({**good_header(keys["RS384"]), **header},
+                                               {**claims(), **payload}, signer)))
+    assert_401_or_200(triage(client, hand_made(good_header(keys["RS384"]), payload, signer)))
+    assert_401_or_200(triage(client, hand_made(whole_header, claims(), signer)))
+
+
+# ---- the longest token lifetime accepted -----------------------------------------------------------
+
+def test_a_token_living_longer_than_a_day_is_401_by_default(client, keys):
+    assert triage(client, sign(keys["RS384"], exp=int(time.time()) + 86_000)).status_code == 200
+    assert_401(triage(client, sign(keys["RS384"], exp=int(time.time()) + 2 * 86_400)),
+               says="longest lifetime")
+
+
+def test_the_longest_token_lifetime_is_a_setting(jwks_file, keys):
+    short = auth_app({"auth_jwks_file": jwks_file}, auth_max_lifetime_seconds=60).test_client()
+    assert triage(short, sign(keys["RS384"], exp=int(time.time()) + 60)).status_code == 200
+    assert_401(triage(short, sign(keys["RS384"], exp=int(time.time()) + 600)), says="60 s")
+    unlimited = auth_app({"auth_jwks_file": jwks_file}, auth_max_lifetime_seconds=0).test_client()
+    assert triage(unlimited, sign(keys["RS384"], exp=int(time.time()) + 10 * 86_400)).status_code == 200
+
+
+def test_the_longest_token_lifetime_comes_from_the_environment(monkeypatch):
+    from service.config import load_settings
+    assert load_settings({}).auth_max_lifetime_seconds == 86_400
+    assert load_settings({"LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS": "300"}).auth_max_lifetime_seconds == 300
+    with pytest.raises(ConfigError, match="LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS"):
+        load_settings({"LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS": "-1"})
+
+
+# ---- revoking keys at runtime (issue #11, item 3) ---------------------------------------------------
+
+def _touch(path, seconds: int) -> None:
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + seconds * 1_000_000_000))
+
+
+def jwks_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "service.auth" and r.levelname == "WARNING" and "JWKS" in r.getMessage()]
+
+
+@pytest.mark.parametrize("breakage", ["emptied", "empty-key-set", "garbage", "deleted", "not-an-object"])
+def test_a_jwks_file_made_empty_or_invalid_trusts_no_key_until_valid_again(tmp_path, keys, caplog,
+                                                                           breakage):
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(jwks(keys["RS384"])))
+    client = auth_app({"auth_jwks_file": path}).test_client()
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+    caplog.set_level("INFO", logger="service.auth")
+    if breakage == "deleted":
+        path.unlink()
+    else:
+        path.write_text({"emptied": "", "empty-key-set": '{"keys": []}', "garbage": "\x00garbage{",
+                         "not-an-object": "[]"}[breakage])
+        _touch(path, 1)
+    for _ in range(3):
+        assert_401(triage(client, sign(keys["RS384"])), says="signing key")
+    assert len(jwks_warnings(caplog)) == 1, caplog.text  # once, not per request
+    path.write_text(json.dumps(jwks(keys["RS384"])))
+    _touch(path, 2)
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+    assert len(jwks_warnings(caplog)) == 1
+
+
+def test_a_jwks_url_answering_an_empty_set_trusts_no_key_until_valid_again(jwks_server, keys, caplog,
+                                                                           monkeypatch):
+    monkeypatch.setattr(auth, "JWKS_URL_CACHE_SECONDS", -1)  # refetch on every request
+    client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+    caplog.set_level("INFO", logger="service.auth")
+    jwks_server.document = {"keys": []}
+    for _ in range(3):
+        assert_401(triage(client, sign(keys["RS384"])), says="signing key")
+    jwks_server.document = {"no": "keys"}
+    assert_401(triage(client, sign(keys["RS384"])), says="signing key")
+    assert len(jwks_warnings(caplog)) == 1, caplog.text
+    assert jwks_server.hits >= 5
+    jwks_server.document = jwks(keys["RS384"])
+    assert triage(client, sign(keys["RS384"])).status_code == 200
+    # An outage is not a revocation: the last good keys keep serving.
+    jwks_server.up = False
+    assert triage(client, sign(keys["RS384"])).status_code == 200

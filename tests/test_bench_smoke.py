@@ -45,5 +45,5 @@ def test_breakdown_measures_every_stage():
     lines = run.stdout.splitlines()
     assert lines[0].startswith("CPU µs per call")
     figures = {name.strip(): float(value) for name, value in (line.rsplit(None, 1) for line in lines[1:])}
-    assert len(figures) == 13 and all(v > 0 for k, v in figures.items() if not k.startswith("rest")), figures
+    assert len(figures) == 15 and all(v > 0 for k, v in figures.items() if not k.startswith("rest")), figures
     assert "validate_structure (jsonschema-rs)" in figures and "load_facts (marshmallow)" in figures

@@ -270,12 +270,13 @@ def test_gunicorn_logs_no_client_address_no_ids_and_no_request_fragments(tmp_pat
         time.sleep(0.5)  # let the worker flush its last lines
         output = server.log()
     statuses = [a.split(b" ", 2)[1] for a in answers]
-    assert statuses == [b"404", b"404", b"400", b"400", b"400", b"400", b"400", b"200"], answers
+    # the last: $triage refuses the unknown query parameter (issue #11), without logging its value
+    assert statuses == [b"404", b"404", b"400", b"400", b"400", b"400", b"400", b"400"], answers
     entries = json_lines(output)  # every line is JSON
     requests_ = [e for e in entries if e.get("event") == "request"]
     # Positive controls: the capture holds the request lines and gunicorn's warnings.
     assert [(e["path"], e["status"]) for e in requests_[-3:]] == [
-        ("<unmatched>", 404), ("/fhir/Library/<id>", 404), (TRIAGE, 200)]
+        ("<unmatched>", 404), ("/fhir/Library/<id>", 404), (TRIAGE, 400)]
     warnings = [e["message"] for e in entries if e["logger"] == "gunicorn.error" and e["level"] == "warning"]
     assert len(warnings) == 5 and all(w.startswith("Invalid request: ") for w in warnings), warnings
     assert any(e["message"] == "Request received" for e in entries)  # gunicorn's debug line, sans path

@@ -54,7 +54,10 @@ def marked_requests(mark: str) -> list[tuple[str, str, bytes, dict]]:
     good = marked_qr(mark)
     headers = {"Content-Type": FHIR_JSON, "X-Patient-Note": f"{mark}-header"}
     query = f"note={mark}-query"
-    out = [("POST", f"{TRIAGE}?{query}", json.dumps(good).encode(), headers)]
+    # $triage refuses unknown query parameters (400, issue #11): the success uses the ones it knows,
+    # and the marker's query parameter goes to the next request.
+    out = [("POST", f"{TRIAGE}?_format=json&rules-version=1.0.0", json.dumps(good).encode(), headers),
+           ("POST", f"{TRIAGE}?{query}", json.dumps(good).encode(), headers)]
     for case in CASES:
         data = (case.data().replace(b"Patient/example-1", f"Patient/{mark}".encode())
                 .replace(b"Patient/test-1", f"Patient/{mark}".encode()))

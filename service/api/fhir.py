@@ -21,8 +21,11 @@ def negotiate() -> None:
 def triage():
     """Triage a QuestionnaireResponse: returns a Bundle with a RiskAssessment and ServiceRequest proposals."""
     records.note(kind="triage")
-    given = incoming.unwrap(incoming.read_json(request), request.args.get("rules-version"))
-    result = pipeline.triage(given.qr, given.root, given.rules_version, given.rules_version_where)
+    query_version, query_name = incoming.query_rules_version(request.args)
+    body = incoming.read_json(request)
+    given = incoming.unwrap(body, query_version)
+    where = query_name if given.rules_version_where == "rules-version" else given.rules_version_where
+    result = pipeline.triage(given.qr, given.root, given.rules_version, where)
     g.rules_version, g.disposition = result.module.version, result.assessment.disposition.code
     return fhir_response(result.bundle)
 
@@ -55,7 +58,7 @@ def search_questionnaire():
         url, version = url.split("|", 1)
     found = [cat.questionnaire] if (url in (None, cat.questionnaire_url)
                                     and version in (None, cat.questionnaire_version)) else []
-    return fhir_response(searchset(found, request.url))
+    return fhir_response(searchset(found, _self_url()))
 
 
 @bp.get("/OperationDefinition/<id>")
@@ -68,7 +71,7 @@ def read_operation_definition(id: str):
 def search_library():
     """One Library per rule module version."""
     libraries = [library(m) for m in state().registry.modules.values()]
-    return fhir_response(searchset(libraries, request.url))
+    return fhir_response(searchset(libraries, _self_url()))
 
 
 @bp.get("/Library/<id>")
@@ -133,3 +136,9 @@ def _read(resource: dict, id: str):
     if id != resource.get("id"):
         raise FhirError.one(404, "not-found", f"No {resource['resourceType']} {id[:64]!r}.")
     return fhir_response(resource)
+
+
+def _self_url() -> str:
+    """This request's URL on the configured public base, never on the client's Host header."""
+    query = request.query_string.decode("latin-1")
+    return f"{state().settings.public_base_url}{request.path}" + (f"?{query}" if query else "")

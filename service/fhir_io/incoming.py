@@ -1,8 +1,11 @@
 """Read a $triage request: content negotiation, JSON, the QuestionnaireResponse and its answers."""
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from flask import Request
@@ -74,13 +77,14 @@ def read_json(request: Request) -> Any:
     if not body.strip():
         raise FhirError.one(400, "structure", "The request body is empty: send a QuestionnaireResponse.")
     try:
-        return orjson.loads(body)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError as err:
         if err.msg == "depth limit exceeded":
             raise FhirError.one(400, "structure", "The body nests deeper than 1024 levels: this "
                                 "service does not read it.") from None
         raise FhirError.one(400, "structure", f"The body is not valid JSON: {err.msg} "
                             f"(at character {err.pos}).") from None
+    return reject_duplicate_keys(body, parsed)
 
 
 # ---- Resource level ----------------------------------------------------------------------------
@@ -107,13 +111,19 @@ def unwrap(body: Any, query_version: str | None) -> TriageInput:
         if not isinstance(params, list):
             raise FhirError.one(422, "required", "Parameters.parameter must list the inputs.",
                                 "Parameters.parameter")
+        seen: set[str] = set()
         for i, param in enumerate(params):
             name = param.get("name") if isinstance(param, dict) else None
+            if name in ("questionnaireResponse", "rulesVersion"):  # a name can be any JSON value
+                if name in seen:
+                    raise FhirError.one(422, "duplicate", f"Parameters has more than one {name!r} "
+                                        "part: send one.", f"Parameters.parameter[{i}]")
+                seen.add(name)
             if name == "questionnaireResponse":
                 qr, root = param.get("resource"), f"Parameters.parameter[{i}].resource"
             elif name == "rulesVersion":
-                if not isinstance(param.get("valueString"), str):
-                    raise FhirError.one(422, "value", "rulesVersion must be a valueString.",
+                if not isinstance(param.get("valueString"), str) or not param["valueString"]:
+                    raise FhirError.one(422, "value", "rulesVersion must be a non-empty valueString.",
                                         f"Parameters.parameter[{i}]")
                 if query_version and query_version != param["valueString"]:
                     raise FhirError.one(422, "conflict", "The rules-version query parameter and the "
@@ -196,10 +206,10 @@ def check_against_questionnaire(qr: dict, root: str, catalog: Catalog) -> Answer
     if qr.get("status") == "entered-in-error":
         issues.append(Issue("business-rule", "A response entered in error cannot be triaged.",
                             f"{root}.status"))
-    issues += _check_subject(qr.get("subject"), root)
+    issues += check_subject(qr, root)
 
     values: dict[str, list[Any]] = {}
-    warnings: list[Issue] = []
+    warnings = status_warnings(qr, root)
     _walk(qr.get("item") or [], f"{root}.item", catalog, values, issues, warnings)
     for link_id in catalog.required_link_ids:
         if not values.get(link_id):
@@ -208,26 +218,6 @@ def check_against_questionnaire(qr: dict, root: str, catalog: Catalog) -> Answer
     if issues:
         raise FhirError(422, issues)
     return Answers(values, warnings)
-
-
-def _check_subject(subject: Any, root: str) -> list[Issue]:
-    where = f"{root}.subject"
-    if not subject:
-        return [Issue("required", "subject (a Patient reference) is required.", where)]
-    ref, rtype = subject.get("reference"), subject.get("type")
-    if rtype not in (None, "Patient"):
-        return [Issue("invalid", "subject must reference a Patient.", f"{where}.type")]
-    if ref is None:
-        if subject.get("identifier"):
-            return []
-        return [Issue("required", "subject needs a reference or an identifier.", where)]
-    if ref.startswith(("urn:uuid:", "urn:oid:", "#")):
-        return []
-    parts = ref.split("?")[0].rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2] == "Patient" or (len(parts) >= 4 and parts[-4] == "Patient"):
-        return []
-    return [Issue("invalid", "subject.reference must point to a Patient (Patient/{id}).",
-                  f"{where}.reference")]
 
 
 def _walk(items: list[dict], where: str, catalog: Catalog, values: dict[str, list[Any]],
@@ -301,3 +291,226 @@ def _answer_value(answer: dict, spec, where: str, issues: list[Issue], system: s
         issues.append(Issue("value", f"{spec.link_id!r} needs a {spec.type} value.", f"{where}.{wanted}"))
         return None
     return value
+
+
+# ---- hostile or ambiguous input (issue #11) -------------------------------------------------------
+
+PATIENT_PATH = re.compile(r"Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?")
+ABSOLUTE_BASE = re.compile(r"https?://[A-Za-z0-9\-.]+(:[0-9]{1,5})?(/[A-Za-z0-9\-._~%!$&'()*+,;=:@]+)*/")
+# Strings the service copies from the request into every resource it returns (subject, identifier):
+# a reference or a display has no business being longer, and each would be copied several times.
+MAX_COPIED_CHARS = 1024
+QUERY_VERSION_NAMES = ("rules-version", "rulesVersion")
+TRIAGE_QUERY = frozenset({*QUERY_VERSION_NAMES, "_format"})
+
+
+def query_rules_version(args: Any) -> tuple[str | None, str]:
+    """The rules version a $triage query names, and the parameter that named it.
+
+    400 for an unknown query parameter (a misspelt pin must never run other rules than asked), and
+    for a version named twice, or by both names with different values.
+    """
+    unknown = sorted(set(args) - TRIAGE_QUERY)
+    if unknown:
+        raise FhirError.one(400, "not-supported", f"Unknown query parameter(s) of $triage: "
+                            f"{', '.join(unknown)[:120]}; known: rules-version (or rulesVersion), _format.",
+                            unknown[0][:64])
+    given = [(name, value) for name in QUERY_VERSION_NAMES for value in args.getlist(name)]
+    if not given:
+        return None, "rules-version"
+    names = [name for name, _ in given]
+    if len(set(names)) < len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise FhirError.one(400, "duplicate", f"{twice} is given {names.count(twice)} times: name one "
+                            "rules version.", twice)
+    if len({value for _, value in given}) > 1:
+        raise FhirError.one(400, "conflict", "rules-version and rulesVersion name different versions: "
+                            "name one.", "rulesVersion")
+    if not given[0][1]:
+        raise FhirError.one(400, "required", f"{given[0][0]} is empty: name a version, or leave the "
+                            "parameter out for the default.", given[0][0])
+    return given[0][1], given[0][0]
+
+
+def reject_duplicate_keys(body: bytes, parsed: Any) -> Any:
+    """`parsed`, unless an object of the JSON `body` repeats a key (400 naming it and where)."""
+    # orjson keeps the last of two equal keys, so '"valueBoolean": true, "valueBoolean": false'
+    # would read as false. The full check (json with an object_pairs_hook) costs several orjson
+    # parses, so it runs only when a cheap test cannot rule duplicates out: with the JSON
+    # whitespace taken out, every key of the body is a '":' (strings can add more, never fewer),
+    # so as many '":' as the parsed objects have keys means no key came twice.
+    if body.translate(None, b" \t\r\n").count(b'":') == _key_count(parsed):
+        return parsed
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        obj = dict(items)
+        if len(obj) < len(items) and not found:
+            seen: set[str] = set()
+            found.append(next(k for k, _ in items if k in seen or seen.add(k)))
+            return _Repeats(obj)
+        return obj
+
+    tree = json.loads(body, object_pairs_hook=pairs)
+    if not found:
+        return parsed
+    where = _path_to_repeats(tree)
+    key = found[0]
+    raise FhirError.one(400, "structure", f"The JSON object at {where} has the key {key[:64]!r} more "
+                        "than once: say each element once.", f"{where}.{key[:64]}")
+
+
+class _Repeats(dict):
+    """An object of the body that repeated a key (marks where, for the message)."""
+
+
+def _key_count(node: Any) -> int:
+    count, level = 0, [node] if type(node) is dict or type(node) is list else []
+    while level:
+        deeper: list[Any] = []
+        for item in level:
+            if type(item) is dict:
+                count += len(item)
+                children = item.values()
+            else:
+                children = item
+            for child in children:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    deeper.append(child)
+        level = deeper
+    return count
+
+
+def _path_to_repeats(tree: Any) -> str:
+    """The FHIRPath of the first _Repeats object in `tree` (breadth first, no recursion)."""
+    root = tree.get("resourceType") if isinstance(tree, dict) else None
+    level = [(tree, str(root) if isinstance(root, str) and root.isalpha() else "$this")]
+    while level:
+        deeper = []
+        for node, path in level:
+            if isinstance(node, _Repeats):
+                return path
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in items:
+                if isinstance(child, (dict, list)):
+                    deeper.append((child, f"{path}[{key}]" if isinstance(node, list) else f"{path}.{key}"))
+        level = deeper
+    return "$this"
+
+
+def check_modifiers(qr: dict, root: str) -> None:
+    """422 for a modifierExtension or implicitRules anywhere in the QuestionnaireResponse.
+
+    FHIR: a system must refuse a resource with a modifier it does not understand, as a modifier can
+    change the meaning of what it sits on (e.g. negate an answer); this service understands none.
+    """
+    # After validate_structure a modifierExtension can only sit on the resource, its items and
+    # their answers (the BackboneElements of a QuestionnaireResponse; R4 datatypes have none), or
+    # anywhere in a contained resource: look there only, and make paths only when one is found.
+    if "modifierExtension" in qr or "implicitRules" in qr or "contained" in qr \
+            or _items_have_modifiers(qr.get("item")):
+        issues = _modifier_issues(qr, root)
+        if issues:
+            raise FhirError(422, issues)
+
+
+def _items_have_modifiers(items: Any) -> bool:
+    stack = [items] if type(items) is list else []
+    while stack:
+        for item in stack.pop():
+            if type(item) is not dict:
+                continue
+            if "modifierExtension" in item:
+                return True
+            answers = item.get("answer")
+            if type(answers) is list:
+                for answer in answers:
+                    if type(answer) is dict:
+                        if "modifierExtension" in answer:
+                            return True
+                        if type(answer.get("item")) is list:
+                            stack.append(answer["item"])
+            if type(item.get("item")) is list:
+                stack.append(item["item"])
+    return False
+
+
+def _modifier_issues(qr: dict, root: str) -> list[Issue]:
+    issues: list[Issue] = []
+    level: list[tuple[Any, str]] = [(qr, root)]
+    while level:
+        deeper: list[tuple[Any, str]] = []
+        for node, path in level:
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in items:
+                here = f"{path}[{key}]" if isinstance(node, list) else f"{path}.{key}"
+                if key in ("modifierExtension", "implicitRules") and isinstance(node, dict):
+                    issues.append(Issue("not-supported", f"{key} is not understood by this service, "
+                                        "so the resource cannot be triaged safely.", here))
+                elif isinstance(child, (dict, list)):
+                    deeper.append((child, here))
+        level = deeper
+    return issues
+
+
+def check_subject(qr: dict, root: str) -> list[Issue]:
+    """The subject must say which Patient, in a way the returned resources can still resolve."""
+    subject, where = qr.get("subject"), f"{root}.subject"
+    if not isinstance(subject, dict) or not subject:
+        return [Issue("required", "subject (a Patient reference) is required.", where)]
+    issues = _long_strings(subject, where) + _long_strings(qr.get("identifier"), f"{root}.identifier")
+    if issues:
+        return issues
+    if subject.get("type") not in (None, "Patient"):
+        return [Issue("invalid", "subject must reference a Patient.", f"{where}.type")]
+    ref = subject.get("reference")
+    if ref is None:
+        ident = subject.get("identifier")
+        if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"].strip():
+            return []  # a logical reference by identifier
+        if ident is not None:
+            return [Issue("required", "subject.identifier needs a value (and should name its system).",
+                          f"{where}.identifier")]
+        return [Issue("required", "subject needs a reference or an identifier.", where)]
+    if not isinstance(ref, str):
+        return [Issue("invalid", "subject.reference must be a string.", f"{where}.reference")]
+    if ref.startswith("#"):
+        return [Issue("not-supported", "A contained Patient is not accepted: the returned "
+                      "RiskAssessment and ServiceRequests could not resolve it. Reference the Patient "
+                      "as Patient/{id}, by its absolute URL, or by identifier.", f"{where}.reference")]
+    match = PATIENT_PATH.fullmatch(ref)
+    if match is None:
+        base, sep, rest = ref.rpartition("/Patient/")
+        if sep and ABSOLUTE_BASE.fullmatch(base + "/") and not any(
+                seg in (".", "..") for seg in unquote(base).split("/")):
+            match = PATIENT_PATH.fullmatch("Patient/" + rest)
+    if match is None or match["id"].strip(".") == "":
+        return [Issue("invalid", "subject.reference must be Patient/{id} (a FHIR id: letters, digits, "
+                      "'-' and '.', at most 64) or an http(s) URL ending in /Patient/{id}.",
+                      f"{where}.reference")]
+    return []
+
+
+def _long_strings(node: Any, where: str) -> list[Issue]:
+    """Issues for strings longer than MAX_COPIED_CHARS in `node` (a small element: subject, identifier)."""
+    if isinstance(node, str):
+        if len(node) > MAX_COPIED_CHARS:
+            return [Issue("too-long", f"{where.rsplit('.', 1)[-1]} is {len(node)} characters long; "
+                          f"at most {MAX_COPIED_CHARS} are accepted.", where)]
+        return []
+    if isinstance(node, dict):
+        return [i for key, child in node.items() for i in _long_strings(child, f"{where}.{key}")]
+    if isinstance(node, list):
+        return [i for n, child in enumerate(node) for i in _long_strings(child, f"{where}[{n}]")]
+    return []
+
+
+def status_warnings(qr: dict, root: str) -> list[Issue]:
+    """A warning for an unfinished form: it is triaged (a red flag in it still counts), but said."""
+    status = qr.get("status")
+    if status in ("in-progress", "stopped"):
+        return [Issue("incomplete", f"The QuestionnaireResponse is {status}: it was triaged on the "
+                      "answers given so far, and unanswered questions count as unknown, never as no. "
+                      "Triage the completed form again.", f"{root}.status", severity="warning")]
+    return []

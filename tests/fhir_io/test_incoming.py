@@ -373,3 +373,224 @@ def test_a_type_the_caller_refuses_with_q0_is_not_acceptable(send, accept, statu
     if status == 406:
         issue = json.loads(reply.text)["issue"][0]
         assert issue["code"] == "not-supported" and "Accept" in issue["diagnostics"]
+
+
+# ---- hostile or ambiguous input that used to get through (issue #11) --------------------------------
+
+def raw_dup(old: bytes, new: bytes) -> bytes:
+    body = js(qr())
+    assert old in body
+    return body.replace(old, new)
+
+
+def item_setter(group: int, item: int, key: str, value: Any) -> Callable[[dict], None]:
+    return setter(f"item.{group}.item.{item}.{key}", value)
+
+
+MODIFIER = [{"url": "http://example.org/fhir/StructureDefinition/negated", "valueBoolean": True}]
+LONG = "x" * 1025
+
+CASES_11 = [
+    # 4: modifiers the service does not understand
+    Case("modifier-extension-on-the-response", qr(setter("modifierExtension", MODIFIER)), 422,
+         f"{QR}.modifierExtension", "modifierExtension"),
+    Case("modifier-extension-on-an-item", qr(item_setter(0, 0, "modifierExtension", MODIFIER)), 422,
+         f"{QR}.item[0].item[0].modifierExtension"),
+    Case("modifier-extension-on-an-answer", qr(setter("item.0.item.0.answer.0.modifierExtension", MODIFIER)),
+         422, f"{SIDE}.modifierExtension"),
+    Case("modifier-extension-on-a-group", qr(setter("item.1.modifierExtension", MODIFIER)), 422,
+         f"{QR}.item[1].modifierExtension"),
+    Case("modifier-extension-in-a-contained-resource", qr(setter("contained", [
+        {"resourceType": "Patient", "id": "p1", "modifierExtension": MODIFIER}])), 422,
+         f"{QR}.contained[0].modifierExtension"),
+    Case("implicit-rules", qr(setter("implicitRules", "http://example.org/rules")), 422,
+         f"{QR}.implicitRules", "implicitRules"),
+    Case("modifier-in-a-parameters-body", params({"name": "questionnaireResponse",
+                                                 "resource": qr(setter("modifierExtension", MODIFIER))}),
+         422, "Parameters.parameter[0].resource.modifierExtension"),
+    # 5: ambiguous input
+    Case("two-questionnaire-response-parts", params({"name": "questionnaireResponse", "resource": GOOD},
+                                                    {"name": "questionnaireResponse", "resource": qr()}),
+         422, "Parameters.parameter[1]", "more than one"),
+    Case("two-rules-version-parts", params({"name": "questionnaireResponse", "resource": GOOD},
+                                           {"name": "rulesVersion", "valueString": "1.0.0"},
+                                           {"name": "rulesVersion", "valueString": "1.0.0"}),
+         422, "Parameters.parameter[2]", "rulesVersion"),
+    Case("duplicate-json-key-in-an-answer", raw_dup(b'"valueInteger": 50', b'"valueInteger": 50, "valueInteger": 51'),
+         400, AGE, "more than once"),
+    Case("duplicate-json-key-with-space-before-colon",
+         raw_dup(b'"valueInteger": 50', b'"valueInteger" : 50, "valueInteger":51'), 400, AGE),
+    Case("duplicate-status", raw_dup(b'"status": "completed"', b'"status": "completed", "status": "stopped"'),
+         400, f"{QR}.status"),
+    Case("duplicate-key-hidden-by-a-string", raw_dup(
+        b'"status": "completed"', b'"status": "completed", "status": "completed", "id": "a\\":b"'),
+         400, f"{QR}.status"),
+    Case("duplicate-key-in-parameters", js(params({"name": "questionnaireResponse", "resource": GOOD})).replace(
+        b'"name": "questionnaireResponse"', b'"name": "questionnaireResponse", "name": "x"'), 400,
+         "Parameters.parameter[0].name"),
+    Case("rules-version-twice", GOOD, 400, "rules-version", "2 times",
+         path=TRIAGE + "?rules-version=1.0.0&rules-version=9.9.9"),
+    Case("rules-version-twice-same", GOOD, 400, "rules-version", path=TRIAGE + "?rules-version=1.0.0&rules-version=1.0.0"),
+    Case("both-version-names-disagree", GOOD, 400, "rulesVersion", "different",
+         path=TRIAGE + "?rules-version=1.0.0&rulesVersion=9.9.9"),
+    Case("rules-version-by-its-operation-name-unknown", GOOD, 422, "rulesVersion", "9.9.9",
+         path=TRIAGE + "?rulesVersion=9.9.9"),
+    Case("misspelt-rules-version", GOOD, 400, "rules_version", "rules-version", path=TRIAGE + "?rules_version=9.9.9"),
+    Case("unknown-query-parameter", GOOD, 400, "patient", "known", path=TRIAGE + "?patient=1"),
+    *[Case(f"parameter-name-{kind}", params({"name": name, "valueString": "1.0.0"}), 422,
+           "Parameters.parameter", "questionnaireResponse")
+      for kind, name in [("object", {}), ("list", ["rulesVersion"]), ("number", 1)]],
+    Case("empty-rules-version-part", params({"name": "questionnaireResponse", "resource": GOOD},
+                                            {"name": "rulesVersion", "valueString": ""}), 422,
+         "Parameters.parameter[1]", "rulesVersion"),
+    Case("empty-rules-version", GOOD, 400, "rules-version", "empty", path=TRIAGE + "?rules-version="),
+    Case("empty-rules-version-by-its-operation-name", GOOD, 400, "rulesVersion", path=TRIAGE + "?rulesVersion="),
+    # 6: subject references
+    *[Case(f"subject-{name}", qr(setter("subject", {"reference": ref})), 422, f"{QR}.subject.reference")
+      for name, ref in [("group-then-patient", "Group/1/Patient/2"), ("dot-dot", "Patient/../Group/1"),
+                        ("javascript", "javascript:alert(1)//Patient/1"), ("not-contained", "#nothere"),
+                        ("urn-uuid", "urn:uuid:0b4b2f0e-4a59-4f7e-9d0b-6d3c1a5c2b11"),
+                        ("patient-dot-dot", "Patient/.."), ("empty-id", "Patient/"),
+                        ("id-too-long", "Patient/" + "a" * 65), ("query", "Patient/1?x=1"),
+                        ("url-with-dot-dot", "https://ehr.example.org/fhir/../Patient/1"),
+                        ("url-other-scheme", "ftp://ehr.example.org/fhir/Patient/1"),
+                        ("url-with-space", "https://ehr.example.org/a b/Patient/1"),
+                        ("patient-with-space", "Patient/a b")]],
+    Case("subject-contained-patient", qr(lambda b: b.update(
+        contained=[{"resourceType": "Patient", "id": "p1"}], subject={"reference": "#p1"})), 422,
+         f"{QR}.subject.reference", "contained"),
+    Case("subject-empty-identifier", qr(setter("subject", {"identifier": {"system": "urn:oid:1.2.3"}})), 422,
+         f"{QR}.subject.identifier"),
+    # 7: strings copied into every output resource are bounded
+    Case("subject-reference-over-1kb", qr(setter("subject", {"reference": "Patient/1", "display": LONG})),
+         422, f"{QR}.subject.display", "1024"),
+    Case("subject-url-over-1kb", qr(setter("subject", {"reference": "https://e.org/" + "a/" * 600 + "Patient/1"})),
+         422, f"{QR}.subject.reference"),
+    Case("subject-identifier-over-1kb", qr(setter("subject", {"identifier": {"system": "urn:oid:1", "value": LONG}})),
+         422, f"{QR}.subject.identifier.value"),
+    Case("response-identifier-over-1kb", qr(setter("identifier", {"value": LONG})), 422, f"{QR}.identifier.value"),
+]
+
+
+@pytest.mark.parametrize("case", CASES_11, ids=[c.id for c in CASES_11])
+def test_hostile_or_ambiguous_input_is_refused(send, case):
+    test_bad_input_gets_a_clear_4xx_and_the_service_keeps_serving(send, case)
+
+
+@pytest.mark.parametrize("subject", [
+    {"reference": "Patient/abc-1.2"}, {"reference": "Patient/1/_history/2"},
+    {"reference": "https://ehr.example.org/fhir/Patient/123"}, {"reference": "http://10.0.0.1:8080/Patient/a"},
+    {"reference": "Patient/1", "type": "Patient", "display": "A. Person"},
+    {"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "42"}},
+])
+def test_good_subject_references_are_accepted_and_copied(client, subject):
+    resp = client.post(TRIAGE, data=js(qr(setter("subject", subject))), content_type=FHIR_JSON)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:600]
+    assert resp.get_json(force=True)["entry"][0]["resource"]["subject"] == subject
+
+
+def test_rules_version_by_its_operation_name_is_honoured(client):
+    resp = client.post(TRIAGE + "?rulesVersion=1.0.0", data=js(GOOD), content_type=FHIR_JSON)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:600]
+    both = client.post(TRIAGE + "?rulesVersion=1.0.0&rules-version=1.0.0", data=js(GOOD),
+                       content_type=FHIR_JSON)
+    assert both.status_code == 200, both.get_data(as_text=True)[:600]
+
+
+def test_the_duplicate_key_that_turned_an_emergency_into_urgent_is_refused(client):
+    body = js(GOOD)
+    assert body.count(b'"valueBoolean": true') >= 1
+    hostile = body.replace(b'"valueBoolean": true', b'"valueBoolean": true, "valueBoolean": false', 1)
+    resp = client.post(TRIAGE, data=hostile, content_type=FHIR_JSON)
+    assert resp.status_code == 400, resp.get_data(as_text=True)[:600]
+    issue = resp.get_json(force=True)["issue"][0]
+    assert issue["expression"][0].endswith(".valueBoolean") and "valueBoolean" in issue["diagnostics"]
+
+
+def test_strings_that_only_look_like_extra_keys_are_no_duplicates(client):
+    body = qr(setter("id", "a-b"))
+    body["subject"]["display"] = 'He said: "x": y  :  "z" :'
+    resp = client.post(TRIAGE, data=js(body), content_type=FHIR_JSON)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:600]
+    spaced = json.dumps(qr(), separators=(", ", " : ")).encode()  # legal JSON, every key 'loose'
+    assert client.post(TRIAGE, data=spaced, content_type=FHIR_JSON).status_code == 200
+
+
+def test_10000_wrong_answers_get_a_capped_outcome(client):
+    body = qr()
+    body["item"][0]["item"] = [{"linkId": "numbness.side", "answer": [{"valueBoolean": True}]}] + [
+        {"linkId": "numbness.onset", "answer": [{"valueBoolean": True}]} for _ in range(10_000)]
+    resp = client.post(TRIAGE, data=js(body), content_type=FHIR_JSON)
+    assert resp.status_code == 422
+    issues = resp.get_json(force=True)["issue"]
+    assert len(issues) == 101 and len(resp.get_data()) < 40_000
+    assert issues[-1]["severity"] == "information" and "more issue" in issues[-1]["diagnostics"]
+
+
+def test_10000_unknown_link_ids_get_a_capped_warning(client):
+    body = qr()
+    body["item"].extend({"linkId": f"unknown-{i}"} for i in range(10_000))
+    resp = client.post(TRIAGE, data=js(body), content_type=FHIR_JSON)
+    assert resp.status_code == 200
+    outcome = resp.get_json(force=True)["entry"][-1]["resource"]
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert len(outcome["issue"]) == 101 and len(resp.get_data()) < 40_000
+    assert "9900 more" in outcome["issue"][-1]["diagnostics"]
+
+
+@pytest.mark.parametrize("status", ["in-progress", "stopped"])
+def test_an_unfinished_form_is_triaged_with_a_warning(client, status):
+    resp = client.post(TRIAGE, data=js({**GOOD, "status": status}), content_type=FHIR_JSON)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:600]
+    bundle = resp.get_json(force=True)
+    assert bundle["entry"][0]["resource"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] \
+        == "emergency"  # the red flag in the unfinished form still counts
+    outcome = bundle["entry"][-1]["resource"]
+    assert outcome["resourceType"] == "OperationOutcome"
+    warning = outcome["issue"][0]
+    assert warning["severity"] == "warning" and warning["expression"] == [f"{QR}.status"]
+    assert status in warning["diagnostics"]
+
+
+def test_a_completed_or_amended_form_has_no_status_warning(client):
+    for status in ("completed", "amended"):
+        bundle = client.post(TRIAGE, data=js({**GOOD, "status": status}), content_type=FHIR_JSON).get_json(force=True)
+        assert all(e["resource"]["resourceType"] != "OperationOutcome" for e in bundle["entry"])
+
+
+# ---- the Host header and gunicorn's own errors (issue #11, item 9) ----------------------------------
+
+EVIL_HOST = {"Host": "evil.example:666"}
+
+
+@pytest.mark.parametrize("path", ["/fhir/Questionnaire?url=x", "/fhir/Library", "/fhir/Library?_format=json"])
+def test_a_searchset_links_to_the_public_base_url_not_the_host_header(client, path):
+    resp = client.get(path, headers=EVIL_HOST)
+    assert resp.status_code == 200
+    self_link = resp.get_json(force=True)["link"][0]["url"]
+    assert "evil" not in self_link and self_link == "http://localhost:8080" + path
+
+
+def test_a_doubled_slash_redirect_is_relative_and_fhir(client):
+    resp = client.get("/fhir//Questionnaire/leg-numbness?_format=json", headers=EVIL_HOST)
+    assert resp.status_code == 308
+    assert resp.headers["Location"] == "/fhir/Questionnaire/leg-numbness?_format=json"
+    assert resp.mimetype == FHIR_JSON and resp.get_json(force=True)["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("request_bytes,status", [
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /fhir/metadata HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+    (b"GET /fhir/Questionnaire?url=\xe2\x80\xa6 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400),
+    (b"GET /fhir/metadata?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET /fhir/metadata HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(120)) + b"\r\n", 431),
+    (b"GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", 431),
+], ids=["bad-request-line", "bad-http-version", "raw-non-ascii-url", "url-too-long", "too-many-headers",
+        "header-too-large"])
+def test_gunicorns_own_errors_are_operation_outcomes(server, request_bytes, status):
+    got, headers, body = raw_http(server.base, request_bytes)
+    assert got == status, body[:300]
+    assert headers["Content-Type"] == "application/fhir+json; fhirVersion=4.0"
+    outcome = json.loads(body)
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["severity"] == "error"
+    assert b"<html" not in body and b"GARBAGE" not in body and b"aaaa" not in body

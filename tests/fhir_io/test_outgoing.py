@@ -47,7 +47,7 @@ def _bundles(client):
     warned["item"].append({"linkId": "unknown-item"})
     yield "with-warning", post_triage(client, warned).get_json(force=True)
     no_id = questionnaire_response({"numbness.side": "both", "numbness.onset": "sudden"},
-                                   subject="urn:uuid:0b4b2f0e-4a59-4f7e-9d0b-6d3c1a5c2b11")
+                                   subject="https://ehr.example.org/fhir/Patient/0b4b2f0e-4a59-4f7e-9d0b-6d3c1a5c2b11")
     yield "no-id", post_triage(client, no_id).get_json(force=True)
 
 
