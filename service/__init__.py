@@ -14,12 +14,12 @@ from service.fhir_io.outgoing import now_iso
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
-    from service import auth, errors, logs
+    from service import audit, auth, errors, logs
     from service.api import docs, fhir, health
     from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
     from service.fhir_io.outgoing import BundleBuilder
-    from service.records import MemoryStore
+    from service.records import NullStore
     from service.state import State
     from service.triage.engine import Registry, UnknownRulesVersion
 
@@ -34,8 +34,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     except UnknownRulesVersion as err:
         raise ConfigError(f"invalid configuration: LEGTRIAGE_DEFAULT_RULES_VERSION: {err.requested} is "
                           f"not published; published: {', '.join(err.available)}") from None
+    if settings.records_enabled:
+        from service.store import open_store
+        records = open_store(settings)
+        records.start()  # migrations; in gunicorn's master before it forks (preload_app)
+    else:
+        records = NullStore()
     app.extensions["legtriage"] = State(settings, catalog, registry, BundleBuilder(catalog), now_iso(),
-                                           MemoryStore())
+                                           records)
 
     logs.init_app(app)
     errors.register(app)
@@ -49,5 +55,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def security_headers(response):
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+    if settings.records_enabled:
+        # after_request hooks run last-registered first: the record is written before the
+        # security headers are set, so a 503 that replaces an unrecorded answer gets them too.
+        audit.init_app(app, records)
 
     return app

@@ -19,6 +19,11 @@
 | LEGTRIAGE_AUTH_LEEWAY_SECONDS    | 30                       | clock skew allowed on exp, nbf and iat             |
 | LEGTRIAGE_AUTH_JTI_WINDOW_SECONDS| 0 (off)                  | >0: each jti is accepted once, and tokens must expire within this many seconds |
 | LEGTRIAGE_CORS_ORIGINS           | (none: CORS off)         | comma-separated browser origins allowed to call the API, or * |
+| LEGTRIAGE_DATA_DIR               | ./var of the checkout    | where the embedded SQLite store lives              |
+| LEGTRIAGE_DATABASE_URL           | (SQLite in the data dir) | sqlite:///path or postgresql://user:pw@host/db (replicas) |
+| LEGTRIAGE_RECORDS_ENABLED        | true                     | false: record nothing (benchmarks only), no audit search |
+| LEGTRIAGE_AUDIT_RETENTION_DAYS   | 2190                     | audit events older than this are removed by `python -m service.store purge` |
+| LEGTRIAGE_AUDIT_OPEN_LAB         | false                    | true: GET /fhir/AuditEvent open while auth is off (a lab only) |
 """
 from __future__ import annotations
 
@@ -59,6 +64,11 @@ class Settings:
     auth_leeway_seconds: int
     auth_jti_window_seconds: int
     cors_origins: tuple[str, ...]
+    data_dir: Path
+    database_url: str  # SQLAlchemy URL: sqlite:///… or postgresql+psycopg://…
+    records_enabled: bool
+    audit_retention_days: int
+    audit_open_lab: bool
 
 
 class CommaList(fields.Field):
@@ -80,6 +90,23 @@ def _origin(value: str) -> bool:
     parts = urlsplit(value)
     return (parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.path
             and not parts.query and not parts.fragment and "@" not in parts.netloc)
+
+
+def _database_url(value: str) -> str | None:
+    """The SQLAlchemy URL for a LEGTRIAGE_DATABASE_URL (psycopg 3 for PostgreSQL), None if unusable."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        return None
+    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        if not url.host and not url.query.get("host"):
+            return None
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if url.drivername == "sqlite" and url.database and url.database != ":memory:":
+        return url.render_as_string(hide_password=False)
+    return None
 
 
 class SettingsSchema(Schema):
@@ -106,6 +133,11 @@ class SettingsSchema(Schema):
     auth_leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
     auth_jti_window_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 86400))
     cors_origins = CommaList(load_default=())
+    data_dir = fields.String(load_default=str(PROJECT_ROOT / "var"), validate=validate.Length(min=1))
+    database_url = fields.String(load_default=None, allow_none=True)
+    records_enabled = fields.Boolean(load_default=True)
+    audit_retention_days = fields.Integer(load_default=2190, validate=validate.Range(1, 36500))
+    audit_open_lab = fields.Boolean(load_default=False)
 
     @validates_schema
     def auth_needs_keys_and_allow_lists(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -124,6 +156,10 @@ class SettingsSchema(Schema):
         if bad:
             raise ValidationError(f"not an origin (scheme://host[:port] or *): {', '.join(bad)}",
                                   "cors_origins")
+        url = data.get("database_url")
+        if url and _database_url(url) is None:
+            raise ValidationError("must be sqlite:///path or postgresql://user:password@host[:port]/db",
+                                  "database_url")
 
     @post_load
     def make_settings(self, data: dict[str, Any], **kwargs: Any) -> Settings:
@@ -132,6 +168,9 @@ class SettingsSchema(Schema):
         data["public_base_url"] = data["public_base_url"].rstrip("/")
         data["mappings_dir"] = Path(data["mappings_dir"])
         data["auth_jwks_file"] = Path(data["auth_jwks_file"]) if data["auth_jwks_file"] else None
+        data["data_dir"] = Path(data["data_dir"])
+        data["database_url"] = (_database_url(data["database_url"]) if data["database_url"]
+                                else f"sqlite:///{(data['data_dir'] / 'legtriage.sqlite3').resolve()}")
         return Settings(**data)
 
 
@@ -149,7 +188,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
             raw[key[len(ENV_PREFIX):].lower()] = value.strip()
     raw = {k: v for k, v in raw.items() if v != ""}
     raw.update(overrides or {})
-    for name in ("mappings_dir", "auth_jwks_file"):
+    for name in ("mappings_dir", "auth_jwks_file", "data_dir"):
         if isinstance(raw.get(name), Path):
             raw[name] = str(raw[name])
     try:
