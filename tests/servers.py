@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,8 +42,11 @@ def gunicorn(log_path: Path, env: dict[str, str] | None = None, workers: int = 2
     """Run gunicorn until the block ends; stdout and stderr both go to `log_path`."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
+    # Each server keeps its records in a folder of its own unless the test names a store.
     full_env.update({"LEGTRIAGE_HOST": "127.0.0.1", "LEGTRIAGE_PORT": str(port),
-                     "LEGTRIAGE_WORKERS": str(workers), **(env or {})})
+                     "LEGTRIAGE_WORKERS": str(workers),
+                     "LEGTRIAGE_DATA_DIR": tempfile.mkdtemp(prefix="legtriage-data-", dir=log_path.parent),
+                     **(env or {})})
     with open(log_path, "wb") as out:
         proc = subprocess.Popen([str(GUNICORN), "--config", "gunicorn.conf.py", *args], cwd=ROOT,
                                 env=full_env, stdout=out, stderr=subprocess.STDOUT)

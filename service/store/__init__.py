@@ -57,6 +57,8 @@ class SqlStore:
 
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
+        if self.url.drivername in ("postgresql", "postgres"):
+            self.url = self.url.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default
         self.dialect = self.url.get_backend_name()
         self._engine_pid: int | None = None
         self._engine: Engine | None = None
