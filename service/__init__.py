@@ -59,6 +59,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings.records_enabled:
         # after_request hooks run last-registered first: the record is written before the
         # security headers are set, so a 503 that replaces an unrecorded answer gets them too.
-        audit.init_app(app, records)
+        audit.init_app(app)
 
     return app

@@ -84,8 +84,9 @@ def qr_references(qr: object) -> dict:
                                        if isinstance(qr_id, str) and _ID.fullmatch(qr_id) else None)}
 
 
-def init_app(app: Flask, store) -> None:
-    """Write the audit record of each call whose view noted one, before its response leaves."""
+def init_app(app: Flask) -> None:
+    """Write the audit record of each call whose view noted one (to state().records), before its
+    response leaves."""
 
     @app.after_request
     def record_audit(response: Response) -> Response:
@@ -97,7 +98,7 @@ def init_app(app: Flask, store) -> None:
                          agent_iss=noted.agent_iss or _claim(claims, "iss"),
                          agent_sub=noted.agent_sub or _claim(claims, "sub"))
         try:
-            store.audit(record)
+            app.extensions["legtriage"].records.audit(record)
         except StoreUnavailable:
             return unavailable("The audit store cannot record this call right now, so its result "
                                "is withheld. Try again shortly.")
