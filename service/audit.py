@@ -170,10 +170,11 @@ def audit_event(record: AuditRecord, public_base_url: str, library_ids: dict[str
 
 SEARCH_PARAMS = ("date", "patient", "outcome", "_count", "_cursor", "_format")
 DEFAULT_COUNT, MAX_COUNT = 50, 1000
-_DATE = re.compile(r"(?P<prefix>eq|ge|le|gt|lt)?(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-                   r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?P<f>\.\d{1,6})?)?"
-                   r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?")
-_CURSOR = re.compile(r"(\d{1,19})\.([0-9a-f\-]{36})")
+_DATE = re.compile(r"(?P<prefix>eq|ge|le|gt|lt)?(?P<y>[0-9]{4})(?:-(?P<m>[0-9]{2})(?:-(?P<d>[0-9]{2})"
+                   r"(?:T(?P<H>[0-9]{2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?P<f>\.[0-9]{1,6})?)?"
+                   r"(?P<tz>Z|[+-][0-9]{2}:[0-9]{2})?)?)?)?")
+_CURSOR = re.compile(r"([0-9]{1,18})\.([0-9a-f\-]{36})")  # 18 digits: within a signed 64-bit column
+_COUNT = re.compile(r"[0-9]{1,9}")
 
 
 def _bad(text: str, expression: str | None = None):
@@ -200,20 +201,23 @@ def date_range(value: str) -> tuple[str, int, int]:
         start = datetime(int(p["y"]), int(p["m"] or 1), int(p["d"] or 1), int(p["H"] or 0),
                          int(p["M"] or 0), int(p["S"] or 0),
                          int((p["f"] or ".0")[1:].ljust(6, "0")), tzinfo=tz)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _bad(f"date {value[:40]!r} is not a real date or time.", "date") from None
-    if p["f"]:
-        end = start + timedelta(microseconds=10 ** (7 - len(p["f"])))
-    elif p["S"]:
-        end = start + timedelta(seconds=1)
-    elif p["M"]:
-        end = start + timedelta(minutes=1)
-    elif p["d"]:
-        end = start + timedelta(days=1)
-    elif p["m"]:
-        end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
-    else:
-        end = start.replace(year=start.year + 1)
+    try:
+        if p["f"]:
+            end = start + timedelta(microseconds=10 ** (7 - len(p["f"])))
+        elif p["S"]:
+            end = start + timedelta(seconds=1)
+        elif p["M"]:
+            end = start + timedelta(minutes=1)
+        elif p["d"]:
+            end = start + timedelta(days=1)
+        elif p["m"]:
+            end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+        else:
+            end = start.replace(year=start.year + 1)
+    except (ValueError, OverflowError):  # past the end of year 9999: nothing comes after it
+        end = datetime.max.replace(tzinfo=timezone.utc)
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
     us = timedelta(microseconds=1)
     return p["prefix"] or "eq", (start - epoch) // us, (end - epoch) // us
@@ -254,7 +258,7 @@ def parse_search(args) -> "AuditQuery":
         outcomes = tuple(sorted(set(codes)))
     count = DEFAULT_COUNT
     if args.get("_count") is not None:
-        if not args["_count"].isdigit() or int(args["_count"]) < 1:
+        if not _COUNT.fullmatch(args["_count"]) or int(args["_count"]) < 1:
             raise _bad("_count must be a whole number of at least 1.", "_count")
         count = min(int(args["_count"]), MAX_COUNT)
     before = None
