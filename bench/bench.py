@@ -6,6 +6,11 @@ the same mix of the example QuestionnaireResponses, in rounds that alternate bet
 that a noisy moment of the machine hits both alike. Reports requests/s, p50 and p99 latency at 16
 connections and at 1, the ratio $triage/ceiling, worker RSS and the time from start to the first
 $triage response; prints a table and writes the same as JSON. See docs/performance.md.
+
+The service runs with recording on (the default: one audit record per call, SQLite in a temp
+folder), and beside it, in the same interleaved rounds, with recording off
+(LEGTRIAGE_RECORDS_ENABLED=false) and, where PostgreSQL is installed, with its records in a
+throwaway PostgreSQL cluster (fsync on): the differences are what a record costs per call.
 """
 from __future__ import annotations
 
@@ -116,13 +121,15 @@ class Server:
     app: str | None  # None: the config's own wsgi_app, the real service
     workdir: Path
     gunicorn_args: str
+    settings: dict = field(default_factory=dict)  # LEGTRIAGE_* for this server
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     first_response_s: float | None = None
 
     def start(self, probe: bytes, limit_s: float = 30.0) -> None:
         env = {**os.environ, "LEGTRIAGE_HOST": "127.0.0.1", "LEGTRIAGE_PORT": str(self.port),
-               "PYTHONDONTWRITEBYTECODE": "1"}
+               "PYTHONDONTWRITEBYTECODE": "1", "LEGTRIAGE_DATA_DIR": str(self.workdir / f"{self.name}-data"),
+               **self.settings}
         if self.gunicorn_args:
             env["GUNICORN_CMD_ARGS"] = self.gunicorn_args  # overrides gunicorn.conf.py, for trials
         cmd = [str(GUNICORN), "--config", "gunicorn.conf.py"] + ([self.app] if self.app else [])
@@ -220,6 +227,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--gunicorn-args", default="",
                         help="extra gunicorn options for both servers, to try settings "
                              "(e.g. '--worker-class gthread --threads 4 --workers 2')")
+    parser.add_argument("--no-postgres", action="store_true",
+                        help="leave out the run with records in PostgreSQL")
     args = parser.parse_args(argv)
     if args.smoke:
         args.rounds, args.duration = 1, 1
@@ -233,39 +242,60 @@ def main(argv: list[str]) -> int:
     script.write_text(lua_script(mix))
     service = Server("service", None, workdir, args.gunicorn_args)
     ceiling = Server("ceiling", "bench.ceiling:app", workdir, args.gunicorn_args)
-    runs: dict[str, dict[int, list[dict]]] = {s: {16: [], 1: []} for s in ("service", "ceiling")}
+    records_off = Server("records_off", None, workdir, args.gunicorn_args,
+                         {"LEGTRIAGE_RECORDS_ENABLED": "false"})
+    servers = [service, records_off, ceiling]
+    cluster = None if args.no_postgres else postgres_cluster()
+    if cluster is not None:
+        servers.insert(2, Server("postgres", None, workdir, args.gunicorn_args,
+                                 {"LEGTRIAGE_DATABASE_URL": cluster.new_database()}))
+    runs: dict[str, dict[int, list[dict]]] = {s.name: {16: [], 1: []} for s in servers}
+    pg_cpu: list[float] = []
     try:
-        service.start(mix[0])
-        ceiling.start(mix[0])
+        for server in servers:
+            server.start(mix[0])
         for body in mix:  # every body of the mix is a valid request: 200, not an error page
-            for server in (service, ceiling):
+            for server in servers:
                 status = post(server.port, body)
                 if status != 200:
                     raise SystemExit(f"bench: {server.name} answered {status} to a body of the mix")
-        for server in (service, ceiling):
-            wrk(server.port, script, 16, warmup)
+        answered = {server.name: 1 + len(mix) for server in servers}  # the probe and the mix
+        for server in servers:
+            answered[server.name] += wrk(server.port, script, 16, warmup)["requests"]
         for r in range(args.rounds):
-            order = (service, ceiling) if r % 2 == 0 else (ceiling, service)
+            order = servers if r % 2 == 0 else servers[::-1]
             for connections in (16, 1):
                 for server in order:
                     cpu = server.cpu_seconds()
+                    db_cpu = cluster_cpu_seconds(cluster) if server.name == "postgres" else 0.0
                     result = wrk(server.port, script, connections, args.duration)
                     result["cpu_ms_per_request"] = 1000 * (server.cpu_seconds() - cpu) / result["requests"]
+                    if server.name == "postgres":
+                        result["db_cpu_ms_per_request"] = (
+                            1000 * (cluster_cpu_seconds(cluster) - db_cpu) / result["requests"])
                     runs[server.name][connections].append(result)
+                    answered[server.name] += result["requests"]
                     print(f"round {r + 1}/{args.rounds} {server.name:8s} c={connections:<2d} "
                           f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
                           f"p99 {result['p99_ms']:6.2f} ms  worker CPU {result['cpu_ms_per_request']:.3f} ms/req",
                           file=sys.stderr, flush=True)
-        rss = {"service": service.worker_rss_mb(), "ceiling": ceiling.worker_rss_mb()}
+        rss = {server.name: server.worker_rss_mb() for server in servers}
+        recorded = {server.name: count_records(server, cluster) for server in servers
+                    if server.name in ("service", "postgres")}
     finally:
-        service.stop()
-        ceiling.stop()
+        for server in servers:
+            server.stop()
+        if cluster is not None:
+            cluster.remove()
 
     def median(name: str, connections: int, key: str) -> float:
         return round(statistics.median(r[key] for r in runs[name][connections]), 3)
 
     figures = {name: {f"c{c}": {k: median(name, c, k) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")}
                       for c in (16, 1)} for name in runs}
+    if "postgres" in runs:
+        for c in (16, 1):
+            figures["postgres"][f"c{c}"]["db_cpu_ms_per_request"] = median("postgres", c, "db_cpu_ms_per_request")
     ratios = [s["rps"] / c["rps"] for s, c in zip(runs["service"][16], runs["ceiling"][16])]
     result = {
         "ratio": round(figures["service"]["c16"]["rps"] / figures["ceiling"]["c16"]["rps"], 3),
@@ -274,6 +304,12 @@ def main(argv: list[str]) -> int:
                     "first_response_s": round(service.first_response_s, 3)},
         "ceiling": {**figures["ceiling"], "worker_rss_mb": rss["ceiling"],
                     "first_response_s": round(ceiling.first_response_s, 3)},
+        **{s.name: {**figures[s.name], "worker_rss_mb": rss[s.name],
+                    "first_response_s": round(s.first_response_s, 3)}
+           for s in servers if s.name in ("records_off", "postgres")},
+        "records": record_costs(figures),
+        "records_written": recorded,
+        "answered_200": {name: answered[name] for name in recorded},
         "runs": runs,
         "settings": {"smoke": args.smoke, "rounds": args.rounds, "duration_s": args.duration,
                      "wrk_threads": "min(2, connections)", "mix": {**MIX, f"{WRAPPED} (in Parameters)": 1},
@@ -298,6 +334,60 @@ def main(argv: list[str]) -> int:
     print(report(result))
     print(f"\nwritten to {args.out}")
     return 0
+
+
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster (tests/pg.py) with fsync on, or None where there is none."""
+    sys.path.insert(0, str(ROOT))
+    from tests.pg import Cluster, bin_dir
+    if bin_dir() is None:
+        print("bench: PostgreSQL is not installed: no run with records in PostgreSQL", file=sys.stderr)
+        return None
+    return Cluster(fsync=True).start()
+
+
+def cluster_cpu_seconds(cluster) -> float:
+    """CPU time of the PostgreSQL postmaster and its backends (those alive and those exited)."""
+    pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    ticks = 0
+    for p, own_only in [(pid, False)] + [(int(x), True) for x in out.split()]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(x) for x in fields[11:13 if own_only else 15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def count_records(server: "Server", cluster) -> int:
+    """Audit records the server wrote (every 200 of the run leaves one)."""
+    sys.path.insert(0, str(ROOT))
+    from service.store import SqlStore
+    url = server.settings.get("LEGTRIAGE_DATABASE_URL") or \
+        f"sqlite:///{server.workdir / f'{server.name}-data' / 'legtriage.sqlite3'}"
+    store = SqlStore(url)
+    try:
+        return store.count_audits()
+    finally:
+        store.close()
+
+
+def record_costs(figures: dict) -> dict:
+    """What recording adds per call: recording on minus recording off, per store."""
+    off = figures["records_off"]
+    out = {}
+    for name, label in (("service", "sqlite"), ("postgres", "postgresql")):
+        if name in figures:
+            on = figures[name]
+            out[label] = {
+                "worker_cpu_ms_per_call": round(on["c16"]["cpu_ms_per_request"] - off["c16"]["cpu_ms_per_request"], 3),
+                "p50_ms_at_1": round(on["c1"]["p50_ms"] - off["c1"]["p50_ms"], 3),
+                "rps_at_16_vs_off": round(on["c16"]["rps"] / off["c16"]["rps"], 3),
+            }
+            if "db_cpu_ms_per_request" in on["c16"]:
+                out[label]["db_server_cpu_ms_per_call"] = on["c16"]["db_cpu_ms_per_request"]
+    return out
 
 
 def report(r: dict) -> str:
@@ -328,7 +418,26 @@ def report(r: dict) -> str:
         f"{mark[r['met']['worker_rss_mb']]})",
         f"first response after start: {s['first_response_s']:.3f} s (target <= "
         f"{TARGETS['first_response_s']}: {mark[r['met']['first_response_s']]})",
+        "",
+        "Records ($triage above records every call in SQLite, the default):",
+        f"{'':24s}" + "".join(f"{h:>12s}" for h in ("SQLite", "PostgreSQL", "off", "ceiling")),
     ]
+    cols = [r.get("service"), r.get("postgres"), r.get("records_off"), c]
+    for label, conn, key, fmt in rows:
+        lines.append(f"{label:24s}" + "".join(
+            f"{x[conn][key]:>12{fmt}}" if x else f"{'–':>12s}" for x in cols))
+    if r.get("postgres"):
+        lines.append(f"{'PostgreSQL CPU ms/call':24s}{'':12s}{r['postgres']['c16']['db_cpu_ms_per_request']:>12.3f}")
+    for store, cost in r["records"].items():
+        extra = (f", PostgreSQL server CPU {cost['db_server_cpu_ms_per_call']:.3f} ms"
+                 if "db_server_cpu_ms_per_call" in cost else "")
+        lines.append(f"a record in {store} costs {cost['worker_cpu_ms_per_call']:+.3f} ms of worker CPU per call"
+                     f"{extra}, {cost['p50_ms_at_1']:+.2f} ms p50 at 1 connection; req/s at 16 = "
+                     f"{cost['rps_at_16_vs_off']:.3f} x recording off")
+    # wrk stops each run with requests in flight, which the server still answers (and records) but
+    # wrk does not count: up to 16 per run more records than counted 200s.
+    lines.append(f"records written: {r['records_written']}; 200s wrk counted: {r['answered_200']} "
+                 f"(wrk leaves up to 16 in flight per run uncounted)")
     return "\n".join(lines)
 
 
