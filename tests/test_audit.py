@@ -94,6 +94,20 @@ def test_refused_and_failed_calls_are_recorded_with_their_outcome(lab):
     assert outcomes == [("4", "HTTP 400"), ("4", "HTTP 422")]
 
 
+def test_a_call_that_fails_inside_is_recorded_as_a_serious_failure(lab, monkeypatch):
+    from service import pipeline
+
+    def explode(module, facts):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline, "evaluate", explode)
+    client = lab.test_client()
+    assert post_triage(client, STROKE).status_code == 500
+    event = events(client)["entry"][0]["resource"]
+    assert (event["outcome"], event["outcomeDesc"]) == ("8", "HTTP 500")
+    assert event["entity"][0]["what"] == {"reference": STROKE["subject"]["reference"]}
+
+
 def test_cds_hook_calls_and_feedback_go_to_the_same_store(lab):
     client = lab.test_client()
     assert client.post("/cds-services/leg-numbness-triage", json={}).status_code == 200

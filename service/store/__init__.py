@@ -134,17 +134,21 @@ class SqlStore:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-start chatter; ours below
         try:
             with self._migration_file_lock(), self.engine().begin() as conn:
                 if self.dialect == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
+                context = MigrationContext.configure(conn, opts={"version_table": "legtriage_schema_version"})
+                before = context.get_current_revision()
                 command.upgrade(cfg, "head")
-                revision = MigrationContext.configure(
-                    conn, opts={"version_table": "legtriage_schema_version"}).get_current_revision()
+                revision = context.get_current_revision()
         except (SQLAlchemyError, OSError) as err:
             raise StoreUnavailable(f"records store: migration failed: {type(err).__name__}") from None
         self._schema_ok = True
+        if revision != before:
+            log.info("records store: schema upgraded from %s to %s", before or "(empty)", revision)
         return revision
 
     @contextmanager
