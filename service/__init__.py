@@ -45,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     logs.init_app(app)
     errors.register(app)
+    audit.register_errors(app)
     auth.init_app(app, settings)  # bearer JWT and CORS allow-list, both off unless configured
     app.register_blueprint(health.bp)
     app.register_blueprint(fhir.bp)

@@ -105,6 +105,15 @@ def init_app(app: Flask) -> None:
         return response
 
 
+def register_errors(app: Flask) -> None:
+    """A view that needs the store while it is down (a CDS card to remember, feedback to keep)
+    answers 503 with Retry-After, not 500."""
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(err: StoreUnavailable) -> Response:
+        return unavailable("The records store cannot be reached right now. Try again shortly.")
+
+
 def unavailable(text: str) -> Response:
     issue = Issue("transient", text)
     return fhir_response(operation_outcome([issue]), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -33,6 +33,12 @@ def add_fake_cds_route(app):
         state().records.card_issued(CardRecord(f"card-{service_id}", "hook-1", service_id, "urgent", "1.0.0"))
         return jsonify(cards=[])
 
+    @bp.post("/cds-services/<service_id>/feedback")
+    def feedback(service_id):  # not an audited call: it only keeps what it is told
+        state().records.feedback([FeedbackRecord(f"card-{service_id}", service_id, "accepted",
+                                                 "2026-12-01T10:00:00Z", ("s-1",))])
+        return jsonify({})
+
     app.register_blueprint(bp)
     return app
 
@@ -215,7 +221,8 @@ def test_store_down_means_503_with_retry_after_never_an_unrecorded_200(tmp_path)
     app.extensions["legtriage"] = replace(app.extensions["legtriage"], records=DownStore())
     client = app.test_client()
     for resp in (post_triage(client, STROKE), post_triage(client, {"resourceType": "Patient"}),
-                 client.post("/cds-services/leg-numbness-triage", json={}), client.get(AUDIT)):
+                 client.post("/cds-services/leg-numbness-triage", json={}), client.get(AUDIT),
+                 client.post("/cds-services/leg-numbness-triage/feedback", json={})):
         assert resp.status_code == 503, resp.get_data(as_text=True)[:300]
         assert resp.headers["Retry-After"] == "5" and resp.mimetype == FHIR_JSON
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
