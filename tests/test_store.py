@@ -38,6 +38,28 @@ def test_migrations_make_exactly_the_schema_the_code_uses(store):
     assert diffs == []
 
 
+def test_head_is_the_newest_migration_and_start_needs_no_alembic_when_there(database_url):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from service.store import HEAD, MIGRATIONS
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD
+    s = SqlStore(database_url)
+    assert s.revision() is None
+    assert s.start() and s.revision() == HEAD  # migrated by a child process
+    code = ("import sys; from service.store import SqlStore; s = SqlStore(sys.argv[1]); "
+            "assert s.start(); s.audit(__import__('service.records').records.AuditRecord(kind='triage', status=200)); "
+            "s.close(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
+    run = subprocess.run([sys.executable, "-c", code, database_url], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"  # a serving process at HEAD never loads Alembic
+    assert s.count_audits() == 1
+    s.close()
+
+
 def test_migrating_again_and_from_many_threads_at_once_is_safe(database_url):
     stores = [SqlStore(database_url) for _ in range(6)]
     with ThreadPoolExecutor(6) as pool:

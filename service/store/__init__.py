@@ -22,6 +22,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -46,7 +48,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # all workers' writes queue on one lock; none waits this long
 PG_CONNECT_TIMEOUT_S = 3
 MIGRATION_LOCK_KEY = 0x6C656774  # "legt": the PostgreSQL advisory lock of the migrations
-RETRY_SCHEMA_SECONDS = 2.0  # after a failed start, try to reach the database again at most this often
+RETRY_SCHEMA_SECONDS = 2.0
+VERSION_TABLE = "legtriage_schema_version"
+HEAD = "0001"  # the newest migration in migrations/versions (tests/test_store.py checks)  # after a failed start, try to reach the database again at most this often
 
 
 T = TypeVar("T")
@@ -140,7 +144,7 @@ class SqlStore:
                 if self.dialect == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
-                context = MigrationContext.configure(conn, opts={"version_table": "legtriage_schema_version"})
+                context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
                 before = context.get_current_revision()
                 command.upgrade(cfg, "head")
                 revision = context.get_current_revision()
@@ -165,11 +169,40 @@ class SqlStore:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None: no schema yet), without Alembic."""
+        try:
+            with self.engine().connect() as conn:
+                if not sa.inspect(conn).has_table(VERSION_TABLE):
+                    return None
+                return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+        except (SQLAlchemyError, OSError) as err:
+            raise StoreUnavailable(f"records store: {type(err).__name__}") from None
+
+    def _upgrade(self) -> None:
+        """Bring the schema to HEAD. Alembic (and Mako) run in a child process, so that the
+        serving processes never load them (~10 MB per gunicorn worker); when the schema is
+        already at HEAD (every start but the first of a new version) nothing is spawned."""
+        if self.revision() == HEAD:
+            self._schema_ok = True
+            return
+        child = subprocess.run(
+            [sys.executable, "-c", "import sys; from service.store import SqlStore; "
+             "s = SqlStore(sys.stdin.read()); print(s.migrate()); s.close()"],
+            input=self.url.render_as_string(hide_password=False), text=True, capture_output=True,
+            cwd=Path(__file__).resolve().parents[2], timeout=300)
+        if child.returncode != 0:
+            last = (child.stderr.strip().splitlines() or ["?"])[-1]
+            raise StoreUnavailable(f"records store: migration failed: {last[:200]}")
+        if child.stdout.strip() != HEAD:
+            raise StoreUnavailable(f"records store: migrated to {child.stdout.strip()!r}, expected {HEAD}")
+        self._schema_ok = True
+
     def start(self) -> bool:
         """Migrate at start; a database not reachable yet is retried on first use (a replica may
         start before its database): False then, and /readyz says not ready."""
         try:
-            self.migrate()
+            self._upgrade()
             return True
         except StoreUnavailable as err:
             log.warning("%s; retrying on use", err)
@@ -185,7 +218,11 @@ class SqlStore:
         if now - self._last_try < RETRY_SCHEMA_SECONDS:
             raise StoreUnavailable("records store: not reachable")
         self._last_try = now
-        self.migrate()
+        try:
+            self._upgrade()
+        finally:
+            if not self._schema_ok:
+                self.close()
 
     # ---- writes --------------------------------------------------------------------------------
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from service.store import VERSION_TABLE  # its own name: the database may be shared with others
 from service.store.schema import metadata
-
-VERSION_TABLE = "legtriage_schema_version"  # its own name: the database may be shared with others
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, version_table=VERSION_TABLE,
