@@ -8,7 +8,9 @@ Hooks answer leaves only once its audit record is durable (service/audit.py).
 Migrations run under a lock, so that the gunicorn workers and several replicas starting at once do
 not race: an flock(2) on a file beside the SQLite database, a transaction-scoped advisory lock on
 PostgreSQL. gunicorn preloads the app, so the master migrates once before it forks; each process
-then opens its own connections (a connection is never shared across fork()).
+then opens its own connections (a connection is never shared across fork()). At start the schema
+revision is read with plain SQL; only a schema behind HEAD is migrated, by Alembic in a child
+process, so that serving processes never load Alembic.
 
 SQLite runs in WAL mode (readers never block the writer; writers from all workers queue on a busy
 timeout instead of failing) with synchronous=FULL: a committed audit record survives a power loss,
