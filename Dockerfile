@@ -37,8 +37,9 @@ RUN --mount=type=secret,id=ca-bundle \
 
 # ---------------------------------------------------------------------------
 # runtime: the base image, the virtual environment, the application files and
-# an unprivileged user. Nothing is written outside /tmp at run time, so the
-# container runs with a read-only root filesystem and a tmpfs on /tmp.
+# an unprivileged user. Nothing is written outside /tmp and the records volume
+# (/var/lib/legtriage: the embedded SQLite store) at run time, so the container
+# runs with a read-only root filesystem and a tmpfs on /tmp.
 FROM ${BASE_IMAGE} AS runtime
 
 ARG VERSION=0.1.0
@@ -54,7 +55,8 @@ LABEL org.opencontainers.image.title="legtriage" \
       org.opencontainers.image.documentation="docs/deployment.md"
 
 RUN useradd --system --uid 10001 --user-group --no-create-home \
-        --home-dir /nonexistent --shell /usr/sbin/nologin legtriage
+        --home-dir /nonexistent --shell /usr/sbin/nologin legtriage \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/legtriage
 
 COPY --from=builder /opt/venv /opt/venv
 
@@ -78,7 +80,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     TMPDIR=/tmp \
     HOME=/tmp \
     LEGTRIAGE_HOST=0.0.0.0 \
-    LEGTRIAGE_PORT=8080
+    LEGTRIAGE_PORT=8080 \
+    LEGTRIAGE_DATA_DIR=/var/lib/legtriage
+
+# The embedded records store (SQLite) lives here: a volume, so records outlive the container and
+# the root filesystem stays read-only. With LEGTRIAGE_DATABASE_URL (PostgreSQL) it stays empty.
+VOLUME ["/var/lib/legtriage"]
 
 USER 10001:10001
 EXPOSE 8080

@@ -15,12 +15,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
     from flask import Flask
 
-    from service import auth, errors, logs
+    from service import audit, auth, errors, logs
     from service.api import app as web_app, cds_hooks, docs, fhir, health
     from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
     from service.fhir_io.outgoing import BundleBuilder, now_iso
-    from service.records import MemoryStore
+    from service.records import NullStore
     from service.state import State
     from service.triage.engine import Registry, UnknownRulesVersion
 
@@ -35,11 +35,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     except UnknownRulesVersion as err:
         raise ConfigError(f"invalid configuration: LEGTRIAGE_DEFAULT_RULES_VERSION: {err.requested} is "
                           f"not published; published: {', '.join(err.available)}") from None
+    if settings.records_enabled:
+        from service.store import open_store
+        records = open_store(settings)
+        records.start()  # migrations; in gunicorn's master before it forks (preload_app)
+    else:
+        records = NullStore()
     app.extensions["legtriage"] = State(settings, catalog, registry, BundleBuilder(catalog), now_iso(),
-                                           MemoryStore())
+                                           records)
 
     logs.init_app(app)
     errors.register(app)
+    audit.register_errors(app)
     auth.init_app(app, settings)  # bearer JWT and CORS allow-list, both off unless configured
     app.register_blueprint(health.bp)
     app.register_blueprint(fhir.bp)
@@ -52,5 +59,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def security_headers(response):
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+    if settings.records_enabled:
+        # after_request hooks run last-registered first: the record is written before the
+        # security headers are set, so a 503 that replaces an unrecorded answer gets them too.
+        audit.init_app(app)
 
     return app

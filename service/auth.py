@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from flask import Flask, request
+from flask import Flask, g, request
 
 from service.config import ConfigError, Settings
 from service.errors import FhirError, Issue
@@ -76,7 +76,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     def require_bearer_token() -> None:
         if request.method == "OPTIONS" or is_public(request.path) or is_cds(request.path):
             return  # preflights carry no credentials by design
-        verifier.verify(bearer_token(request.headers.get("Authorization")))
+        # The claims stay on g: the audit record names the caller (iss, sub), and the audit
+        # search checks the token's scope.
+        g.token_claims = verifier.verify(bearer_token(request.headers.get("Authorization")))
 
 
 def is_cds(path: str) -> bool:

@@ -30,6 +30,11 @@
 | LEGTRIAGE_APP_FRAME_ANCESTORS    | 'self'                   | CSP frame-ancestors of /app/: who may embed the page (e.g. the EHR's origin) |
 | LEGTRIAGE_APP_CONNECT_SRC        | https:                   | CSP connect-src of /app/ beyond 'self': the EHR FHIR servers and token endpoints |
 | LEGTRIAGE_APP_ASSETS_DIR         | ./web/dist of the checkout | LHC-Forms and fhirclient.js files (scripts/lib/web-assets.sh puts them there) |
+| LEGTRIAGE_DATA_DIR               | ./var of the checkout    | where the embedded SQLite store lives              |
+| LEGTRIAGE_DATABASE_URL           | (SQLite in the data dir) | sqlite:///path or postgresql://user:pw@host/db (replicas) |
+| LEGTRIAGE_RECORDS_ENABLED        | true                     | false: record nothing (benchmarks only), no audit search |
+| LEGTRIAGE_AUDIT_RETENTION_DAYS   | 2190                     | audit events older than this are removed by `python -m service.store purge` |
+| LEGTRIAGE_AUDIT_OPEN_LAB         | false                    | true: GET /fhir/AuditEvent open while auth is off (a lab only) |
 """
 from __future__ import annotations
 
@@ -82,6 +87,11 @@ class Settings:
     app_frame_ancestors: tuple[str, ...]
     app_connect_src: tuple[str, ...]
     app_assets_dir: Path
+    data_dir: Path
+    database_url: str  # SQLAlchemy URL: sqlite:///… or postgresql+psycopg://…
+    records_enabled: bool
+    audit_retention_days: int
+    audit_open_lab: bool
 
 
 class CommaList(fields.Field):
@@ -134,6 +144,23 @@ class CspSources(CommaList):
         return sources
 
 
+def _database_url(value: str) -> str | None:
+    """The SQLAlchemy URL for a LEGTRIAGE_DATABASE_URL (psycopg 3 for PostgreSQL), None if unusable."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        return None
+    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        if not url.host and not url.query.get("host"):
+            return None
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if url.drivername == "sqlite" and url.database and url.database != ":memory:":
+        return url.render_as_string(hide_password=False)
+    return None
+
+
 class SettingsSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -170,6 +197,11 @@ class SettingsSchema(Schema):
     app_frame_ancestors = CspSources(load_default=("'self'",), validate=validate.Length(min=1))
     app_connect_src = CspSources(load_default=("https:",))
     app_assets_dir = fields.String(load_default=str(PROJECT_ROOT / "web" / "dist"))
+    data_dir = fields.String(load_default=str(PROJECT_ROOT / "var"), validate=validate.Length(min=1))
+    database_url = fields.String(load_default=None, allow_none=True)
+    records_enabled = fields.Boolean(load_default=True)
+    audit_retention_days = fields.Integer(load_default=2190, validate=validate.Range(1, 36500))
+    audit_open_lab = fields.Boolean(load_default=False)
 
     @validates_schema
     def auth_needs_keys_and_allow_lists(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -197,6 +229,10 @@ class SettingsSchema(Schema):
         if bad:
             raise ValidationError(f"not an origin (scheme://host[:port] or *): {', '.join(bad)}",
                                   "cors_origins")
+        url = data.get("database_url")
+        if url and _database_url(url) is None:
+            raise ValidationError("must be sqlite:///path or postgresql://user:password@host[:port]/db",
+                                  "database_url")
 
     @post_load
     def make_settings(self, data: dict[str, Any], **kwargs: Any) -> Settings:
@@ -208,6 +244,9 @@ class SettingsSchema(Schema):
         data["cds_issuers_file"] = Path(data["cds_issuers_file"]) if data["cds_issuers_file"] else None
         data["cds_fhir_servers"] = tuple(u.rstrip("/") for u in data["cds_fhir_servers"])
         data["app_assets_dir"] = Path(data["app_assets_dir"])
+        data["data_dir"] = Path(data["data_dir"])
+        data["database_url"] = (_database_url(data["database_url"]) if data["database_url"]
+                                else f"sqlite:///{(data['data_dir'] / 'legtriage.sqlite3').resolve()}")
         return Settings(**data)
 
 
@@ -225,7 +264,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
             raw[key[len(ENV_PREFIX):].lower()] = value.strip()
     raw = {k: v for k, v in raw.items() if v != ""}
     raw.update(overrides or {})
-    for name in ("mappings_dir", "auth_jwks_file", "cds_issuers_file", "app_assets_dir"):
+    for name in ("mappings_dir", "auth_jwks_file", "cds_issuers_file", "app_assets_dir", "data_dir"):
         if isinstance(raw.get(name), Path):
             raw[name] = str(raw[name])
     try:

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,7 +83,10 @@ def start(log_path: Path, env: dict[str, str] | None = None, workers: int | None
     """
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
-    full_env.update({"LEGTRIAGE_HOST": "127.0.0.1", "LEGTRIAGE_PORT": str(port)})
+    # Each server keeps its records in a folder of its own unless the caller names a store.
+    full_env.update({"LEGTRIAGE_HOST": "127.0.0.1", "LEGTRIAGE_PORT": str(port),
+                     "LEGTRIAGE_DATA_DIR": tempfile.mkdtemp(prefix="legtriage-data-",
+                                                            dir=Path(log_path).parent)})
     if workers is not None:
         full_env["LEGTRIAGE_WORKERS"] = str(workers)
     full_env.update(env or {})

@@ -210,11 +210,14 @@ def token(key, issuer: str, audience: str) -> str:
 def app_from_environment(env: dict[str, str], monkeypatch):
     """The app built the way the container builds it: from these LEGTRIAGE_* variables alone."""
     from service import create_app
+    data_dir = os.environ["LEGTRIAGE_DATA_DIR"]  # the tests' (conftest.py), not the container's path
     for name in list(os.environ):
         if name.startswith(ENV_PREFIX):
             monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LEGTRIAGE_DATA_DIR", data_dir)
+    monkeypatch.delenv("LEGTRIAGE_DATABASE_URL", raising=False)
     return create_app()
 
 
@@ -354,6 +357,33 @@ def test_compose_takes_configuration_from_the_environment():
     assert settings.cors_origins == ("https://cds.clinic.example",)
 
 
+def test_compose_keeps_records_on_a_volume_and_offers_a_postgres_profile():
+    svc = compose_config()["services"]["legtriage"]
+    env = svc["environment"]
+    (data,) = [v for v in svc["volumes"] if v["target"] == env["LEGTRIAGE_DATA_DIR"]]
+    assert data["type"] == "volume" and data["source"] == "legtriage-data"
+    assert svc["read_only"] is True  # the volume is the one writable place besides /tmp
+    settings = load_settings(environ={k: v or "" for k, v in env.items()})
+    assert settings.database_url.startswith("sqlite:////var/lib/legtriage/")
+    assert "postgres" not in compose_config()["services"]  # only with the profile
+    full = compose_config("--profile", "postgres", DEPLOY_POSTGRES_PASSWORD="secret",
+                          LEGTRIAGE_DATABASE_URL="postgresql://legtriage:secret@postgres:5432/legtriage")
+    pg = full["services"]["postgres"]
+    assert pg["environment"]["POSTGRES_PASSWORD"] == "secret" and "ports" not in pg
+    assert any(v["target"] == "/var/lib/postgresql/data" for v in pg["volumes"])
+    url = load_settings(environ={k: v or "" for k, v in full["services"]["legtriage"]["environment"].items()})
+    assert url.database_url == "postgresql+psycopg://legtriage:secret@postgres:5432/legtriage"
+
+
+def test_the_image_keeps_records_on_a_volume():
+    runtime = dockerfile_instructions()
+    runtime = runtime[max(i for i, (w, _) in enumerate(runtime) if w == "FROM"):]
+    env = " ".join(a for w, a in runtime if w == "ENV")
+    assert "LEGTRIAGE_DATA_DIR=/var/lib/legtriage" in env
+    assert json.loads(next(a for w, a in runtime if w == "VOLUME")) == ["/var/lib/legtriage"]
+    assert any("install -d -o 10001 -g 10001" in a and "/var/lib/legtriage" in a for w, a in runtime if w == "RUN")
+
+
 # --------------------------------------------------------------------------- Kubernetes
 
 def k8s_docs() -> dict[str, dict]:
@@ -410,7 +440,7 @@ def test_kubernetes_selectors_and_targets_line_up():
 def test_kubernetes_environment_is_known_settings_with_valid_values():
     docs = k8s_docs()
     (ctr,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e["value"] for e in ctr.get("env", [])}
+    env = {e["name"]: e["value"] for e in ctr.get("env", []) if "value" in e}
     env.update(docs["ConfigMap"]["data"])
     unknown = {k for k in env if k.startswith(ENV_PREFIX)} - SETTING_VARS
     assert not unknown, f"the service refuses unknown settings: {unknown}"
@@ -421,7 +451,7 @@ def test_kubernetes_environment_is_known_settings_with_valid_values():
 def kubernetes_environment() -> dict[str, str]:
     docs = k8s_docs()
     (ctr,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
-    return {**{e["name"]: e["value"] for e in ctr.get("env", [])}, **docs["ConfigMap"]["data"]}
+    return {**{e["name"]: e["value"] for e in ctr.get("env", []) if "value" in e}, **docs["ConfigMap"]["data"]}
 
 
 def test_kubernetes_mounts_the_jwks_read_only_where_the_settings_point():
@@ -436,6 +466,20 @@ def test_kubernetes_mounts_the_jwks_read_only_where_the_settings_point():
     assert mount["readOnly"] is True
     assert "subPath" not in mount, "a subPath mount never sees the ConfigMap's updates (key rotation)"
     assert f"{mount['mountPath']}/{item['path']}" == kubernetes_environment()["LEGTRIAGE_AUTH_JWKS_FILE"]
+
+
+def test_kubernetes_reads_the_database_url_from_a_secret_and_purges_daily():
+    docs = k8s_docs()
+    for pod in (docs["Deployment"]["spec"]["template"]["spec"],
+                docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]):
+        (ctr,) = pod["containers"]
+        (url,) = [e for e in ctr["env"] if e["name"] == "LEGTRIAGE_DATABASE_URL"]
+        assert url["valueFrom"]["secretKeyRef"] == {"name": "legtriage-database-app", "key": "uri"}
+        assert ctr["securityContext"]["readOnlyRootFilesystem"] is True
+    (job,) = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert job["command"][-3:] == ["-m", "service.store", "purge"]
+    assert docs["CronJob"]["spec"]["concurrencyPolicy"] == "Forbid"
+    assert load_settings(environ=kubernetes_environment()).audit_open_lab is False
 
 
 def test_kubernetes_issuer_and_audience_are_placeholders_to_change():

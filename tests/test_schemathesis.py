@@ -78,8 +78,10 @@ def test_the_spec_holds_with_auth_on(tmp_path):
     jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "fuzz"}]}))
     now = int(time.time())
+    # The token holds the audit scope, so the audit search is fuzzed past its scope check too.
     token = jwt.encode({"iss": "https://ehr.example.org", "aud": "https://legtriage.example.org",
-                        "iat": now, "exp": now + 1800}, key, algorithm="RS384", headers={"kid": "fuzz"})
+                        "iat": now, "exp": now + 1800, "scope": "system/AuditEvent.rs"},
+                       key, algorithm="RS384", headers={"kid": "fuzz"})
     env = {"LEGTRIAGE_AUTH_ENABLED": "true", "LEGTRIAGE_AUTH_JWKS_FILE": str(tmp_path / "jwks.json"),
            "LEGTRIAGE_AUTH_ISSUERS": "https://ehr.example.org",
            "LEGTRIAGE_AUTH_AUDIENCE": "https://legtriage.example.org"}

@@ -25,6 +25,21 @@ if [ "$(cat "$clients/.installed" 2>/dev/null)" != "${clients_tools[*]}" ]; then
   fi
 fi
 
+# --- PostgreSQL for the records-store tests (tests/pg.py starts a throwaway cluster on 127.0.0.1 from
+# these binaries; no server is run by the package here). SKIP_POSTGRES_TESTS=1 skips the
+# install and the PostgreSQL half of those tests.
+if [ "${SKIP_POSTGRES_TESTS:-}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  mkdir -p .cache
+  if [ "$(id -u)" = 0 ]; then
+    echo "test-tools: installing postgresql from Debian (records-store tests)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } \
+      >.cache/apt-postgresql.log 2>&1 \
+      || { tail -n 20 .cache/apt-postgresql.log >&2; echo "test-tools: postgresql install failed" >&2; }
+  else
+    echo "test-tools: PostgreSQL is missing; as root: apt-get install postgresql" >&2
+  fi
+fi
+
 # --- Browser tests (tests/browser): Debian's Chromium, driven by Playwright, and LHC-Forms from npm.
 # SKIP_BROWSER_TESTS=1 skips both installs (and the tests, which otherwise fail without them).
 # A failed install warns and goes on, so the rest of the suite still runs and the browser tests

@@ -1,10 +1,14 @@
 """FHIR REST endpoints and the $triage operation."""
 from __future__ import annotations
 
+from dataclasses import replace
+from urllib.parse import urlencode
+
 from flask import Blueprint, g, request
 
-from service import pipeline, records
+from service import audit, pipeline, records
 from service.errors import FhirError, fhir_response
+from service.records import StoreUnavailable
 from service.fhir_io import incoming
 from service.fhir_io.conformance import capability_statement, library, searchset
 from service.state import state
@@ -24,9 +28,11 @@ def triage():
     query_version, query_name = incoming.query_rules_version(request.args)
     body = incoming.read_json(request)
     given = incoming.unwrap(body, query_version)
+    records.note(**audit.qr_references(given.qr))
     where = query_name if given.rules_version_where == "rules-version" else given.rules_version_where
     result = pipeline.triage(given.qr, given.root, given.rules_version, where)
     g.rules_version, g.disposition = result.module.version, result.assessment.disposition.code
+    records.note(rules_version=g.rules_version, disposition=g.disposition)
     return fhir_response(result.bundle)
 
 
@@ -36,7 +42,8 @@ def metadata():
     s = state()
     return fhir_response(capability_statement(s.catalog, s.settings.public_base_url, s.started,
                                               auth_enabled=s.settings.auth_enabled,
-                                              cors=bool(s.settings.cors_origins)))
+                                              cors=bool(s.settings.cors_origins),
+                                              audit=s.settings.records_enabled))
 
 
 @bp.get("/Questionnaire/<id>")
@@ -142,3 +149,48 @@ def _self_url() -> str:
     """This request's URL on the configured public base, never on the client's Host header."""
     query = request.query_string.decode("latin-1")
     return f"{state().settings.public_base_url}{request.path}" + (f"?{query}" if query else "")
+
+
+@bp.get("/AuditEvent")
+def search_audit_event():
+    """The audit trail, newest first: search by date, patient, outcome; paged by _count and next links."""
+    s = state()
+    if not s.settings.records_enabled:
+        raise FhirError.one(404, "not-found", "Recording is off (LEGTRIAGE_RECORDS_ENABLED=false): "
+                            "there is no audit trail.")
+    if s.settings.auth_enabled:
+        if not audit.AUDIT_SCOPES & audit.token_scopes(g.get("token_claims")):
+            raise FhirError.one(403, "forbidden", "Reading the audit trail needs a token whose scope "
+                                "holds system/AuditEvent.rs or system/AuditEvent.read.")
+    elif not s.settings.audit_open_lab:
+        raise FhirError.one(403, "forbidden", "The audit trail is closed while authentication is off: "
+                            "turn on LEGTRIAGE_AUTH_ENABLED and use a token with scope "
+                            "system/AuditEvent.rs (or, in a lab only, LEGTRIAGE_AUDIT_OPEN_LAB=true).")
+    query = audit.parse_search(request.args)
+    try:
+        found = s.records.search_audits(replace(query, count=query.count + 1))
+    except StoreUnavailable:
+        return audit.unavailable("The audit store cannot be read right now. Try again shortly.")
+    page, more = found[:query.count], len(found) > query.count
+    base = f"{s.settings.public_base_url}/fhir/AuditEvent"
+    params = [(k, v) for k, v in request.args.items(multi=True) if k != "_cursor"]
+    links = [{"relation": "self", "url": _url(base, request.args.items(multi=True))}]
+    if more:
+        links.append({"relation": "next",
+                      "url": _url(base, params + [("_cursor", audit.cursor_of(page[-1]))])})
+    library_ids = {m.version: m.id for m in s.registry.modules.values()}
+    return fhir_response({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": links,
+        # No read interaction: the ids are urn:uuid, not URLs this server resolves.
+        "entry": [{"fullUrl": f"urn:uuid:{r.id}",
+                   "resource": audit.audit_event(r, s.settings.public_base_url, library_ids),
+                   "search": {"mode": "match"}} for r in page],
+    })
+
+
+def _url(base: str, params) -> str:
+    """A link on the public base URL (LEGTRIAGE_PUBLIC_BASE_URL), never the request's Host."""
+    params = list(params)
+    return f"{base}?{urlencode(params)}" if params else base

@@ -14,9 +14,11 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """200 when the rules and mappings are loaded."""
+    """200 when the rules and mappings are loaded and the records store takes records."""
     s = current_app.extensions.get("legtriage")
     if s is None:
         return jsonify(status="loading"), 503
+    if not s.records.ready():
+        return jsonify(status="store-unavailable"), 503, {"Retry-After": "5"}
     return jsonify(status="ready", rulesVersions=s.registry.versions,
                    defaultRulesVersion=s.registry.default_version)

@@ -10,11 +10,14 @@ SOFTWARE_VERSION = "0.1.0"
 
 
 def capability_statement(catalog: Catalog, public_base_url: str, date: str,
-                         auth_enabled: bool = False, cors: bool = False) -> dict:
+                         auth_enabled: bool = False, cors: bool = False, audit: bool = True) -> dict:
     read = [{"code": "read"}]
     rest: dict = {
         "mode": "server",
-        "documentation": "Triage with POST /fhir/QuestionnaireResponse/$triage. Nothing is stored.",
+        "documentation": ("Triage with POST /fhir/QuestionnaireResponse/$triage. Each call leaves one "
+                          "AuditEvent (references and codes only); searching them needs a token with "
+                          "scope system/AuditEvent.rs or system/AuditEvent.read." if audit else
+                          "Triage with POST /fhir/QuestionnaireResponse/$triage. Nothing is stored."),
     }
     if auth_enabled:
         rest["security"] = {
@@ -60,9 +63,25 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
                  "documentation": "The answer lists of the Questionnaire's choice items and the "
                                   "disposition codes: "
                                   + ", ".join(vs["url"] for vs in catalog.value_sets.values())},
-            ],
+            ] + ([AUDIT_EVENT] if audit else []),
         }],
     })
+
+
+AUDIT_EVENT = {
+    "type": "AuditEvent",
+    "documentation": "The audit trail, newest first, read-only. Paged: follow the next link.",
+    "interaction": [{"code": "search-type"}],
+    "searchParam": [
+        {"name": "date", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-date",
+         "type": "date", "documentation": "When recorded; prefixes eq, ge, le, gt, lt"},
+        {"name": "patient", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-patient",
+         "type": "reference", "documentation": "Patient/123 or 123"},
+        {"name": "outcome", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome",
+         "type": "token", "documentation": "0, 4, 8 or 12 (audit-event-outcome), comma-separated"},
+        {"name": "_count", "type": "number", "documentation": "page size, 1 to 1000 (default 50)"},
+    ],
+}
 
 
 def library(module: RuleModule) -> dict:

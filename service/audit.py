@@ -1,0 +1,286 @@
+"""The audit trail: one record per $triage and CDS Hooks call, and the FHIR R4 AuditEvent it shows as.
+
+Recording: a view says `records.note(kind=...)` (and later what it learnt: patient, rules version,
+disposition); the after_request hook below adds the HTTP status and the caller (the verified
+token's iss/sub, else anonymous) and writes the record before the response leaves. When the store
+cannot take it, the caller gets 503 with Retry-After and an OperationOutcome instead of the
+result: no answer goes out whose record is missing (DESIGN.md, "Records").
+
+Codes, all from the value sets the FHIR R4 AuditEvent binds (https://hl7.org/fhir/R4/auditevent.html):
+- type: audit-event-type `rest` "RESTful Operation"
+  (http://terminology.hl7.org/CodeSystem/audit-event-type, https://hl7.org/fhir/R4/codesystem-audit-event-type.html)
+- subtype: restful-interaction `operation` for $triage (http://hl7.org/fhir/restful-interaction,
+  https://hl7.org/fhir/R4/codesystem-restful-interaction.html); a CDS Hooks service call has no
+  code there, so it is a Coding with a display only
+- action: audit-event-action `E` Execute (http://hl7.org/fhir/audit-event-action)
+- outcome: audit-event-outcome `0` success, `4` minor failure (4xx), `8` serious failure (5xx)
+  (http://hl7.org/fhir/audit-event-outcome)
+- agent.type: participation-role-type, from DICOM's Audit Active Participant Role ID codes:
+  `110153` "Source Role ID" for the caller (http://dicom.nema.org/resources/ontology/DCM,
+  https://hl7.org/fhir/R4/valueset-participation-role-type.html)
+- source.type: security-source-type `4` "Application Server"
+  (http://terminology.hl7.org/CodeSystem/security-source-type, https://hl7.org/fhir/R4/valueset-audit-source-type.html)
+- entity.type: audit-entity-type `1` Person (the patient), `2` System Object (the
+  QuestionnaireResponse, the rule module) (http://terminology.hl7.org/CodeSystem/audit-entity-type)
+- entity.role: object-role `1` Patient, `4` Domain Resource (the QuestionnaireResponse, the rule
+  module's Library) (http://terminology.hl7.org/CodeSystem/object-role,
+  https://hl7.org/fhir/R4/codesystem-object-role.html)
+The rules version, disposition and CDS service id travel as entity.detail (type + valueString) of
+the rule-module entity: R4 has no coded element for them.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from flask import Flask, Response, g
+
+from service.errors import Issue, fhir_response, operation_outcome
+from service.records import AuditRecord, StoreUnavailable, outcome_code
+
+RETRY_AFTER_SECONDS = 5
+AUDIT_SCOPES = frozenset({"system/AuditEvent.rs", "system/AuditEvent.read"})
+
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+OUTCOMES = {"0": "Success", "4": "Minor failure", "8": "Serious failure", "12": "Major failure"}
+TYPE_REST = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
+             "display": "RESTful Operation"}
+SUBTYPE = {
+    "triage": {"system": "http://hl7.org/fhir/restful-interaction", "code": "operation",
+               "display": "operation"},
+    "cds-hook": {"display": "CDS Hooks service call"},
+}
+SOURCE_TYPE = {"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4",
+               "display": "Application Server"}
+CALLER = {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]}
+PERSON = {"system": ENTITY_TYPE, "code": "1", "display": "Person"}
+SYSTEM_OBJECT = {"system": ENTITY_TYPE, "code": "2", "display": "System Object"}
+ROLE_PATIENT = {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}
+ROLE_DOMAIN_RESOURCE = {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"}
+
+# What may be stored of a reference a client sent: `Type/id` (optionally absolute, or with a
+# version) or a urn:uuid, within FHIR's id rules. Anything else is not kept: it may be free text.
+_REFERENCE = re.compile(r"(?:https?://[A-Za-z0-9.\-:]{1,100}(?:/[A-Za-z0-9\-._~%]{1,64}){0,6}/)?"
+                        r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?"
+                        r"|urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def reference(value: object) -> str | None:
+    """`value` if it is a plain FHIR reference, else None."""
+    return value if isinstance(value, str) and _REFERENCE.fullmatch(value) else None
+
+
+def qr_references(qr: object) -> dict:
+    """note() fields for a QuestionnaireResponse: its own reference (when it has an id) and its subject's."""
+    if not isinstance(qr, dict):
+        return {}
+    subject = qr.get("subject")
+    qr_id = qr.get("id")
+    return {"patient": reference(subject.get("reference")) if isinstance(subject, dict) else None,
+            "questionnaire_response": (f"QuestionnaireResponse/{qr_id}"
+                                       if isinstance(qr_id, str) and _ID.fullmatch(qr_id) else None)}
+
+
+def init_app(app: Flask) -> None:
+    """Write the audit record of each call whose view noted one (to state().records), before its
+    response leaves."""
+
+    @app.after_request
+    def record_audit(response: Response) -> Response:
+        noted: AuditRecord | None = g.get("audit")
+        if noted is None:
+            return response
+        claims = g.get("token_claims") or {}
+        record = replace(noted, status=response.status_code,
+                         agent_iss=noted.agent_iss or _claim(claims, "iss"),
+                         agent_sub=noted.agent_sub or _claim(claims, "sub"))
+        try:
+            app.extensions["legtriage"].records.audit(record)
+        except StoreUnavailable:
+            return unavailable("The audit store cannot record this call right now, so its result "
+                               "is withheld. Try again shortly.")
+        return response
+
+
+def register_errors(app: Flask) -> None:
+    """A view that needs the store while it is down (a CDS card to remember, feedback to keep)
+    answers 503 with Retry-After, not 500."""
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(err: StoreUnavailable) -> Response:
+        return unavailable("The records store cannot be reached right now. Try again shortly.")
+
+
+def unavailable(text: str) -> Response:
+    issue = Issue("transient", text)
+    return fhir_response(operation_outcome([issue]), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def _claim(claims: dict, name: str) -> str | None:
+    value = claims.get(name)
+    return value[:255] if isinstance(value, str) and value else None
+
+
+def token_scopes(claims: dict | None) -> set[str]:
+    """The scopes of a token: SMART's space-separated `scope`, or a `scope`/`scp` list."""
+    if not claims:
+        return set()
+    scopes: set[str] = set()
+    for name in ("scope", "scp"):
+        value = claims.get(name)
+        if isinstance(value, str):
+            scopes.update(value.split())
+        elif isinstance(value, list):
+            scopes.update(v for v in value if isinstance(v, str))
+    return scopes
+
+
+def audit_event(record: AuditRecord, public_base_url: str, library_ids: dict[str, str]) -> dict:
+    """The FHIR R4 AuditEvent of a stored record (codes above)."""
+    outcome = outcome_code(record.status)
+    who = ({"identifier": {k: v for k, v in (("system", record.agent_iss), ("value", record.agent_sub)) if v}}
+           if record.agent_iss or record.agent_sub else {"display": "anonymous"})
+    entities = []
+    if record.patient:
+        entities.append({"what": {"reference": record.patient}, "type": PERSON, "role": ROLE_PATIENT})
+    if record.questionnaire_response:
+        entities.append({"what": {"reference": record.questionnaire_response}, "type": SYSTEM_OBJECT,
+                         "role": ROLE_DOMAIN_RESOURCE})
+    if record.rules_version or record.disposition or record.service:
+        detail = [{"type": name, "valueString": value} for name, value in (
+            ("rulesVersion", record.rules_version), ("disposition", record.disposition),
+            ("cdsService", record.service)) if value]
+        what = ({"reference": f"Library/{library_ids[record.rules_version]}"}
+                if record.rules_version in library_ids else {})
+        what["display"] = f"rule module {record.rules_version or '(none ran)'}"
+        entities.append({"what": what, "type": SYSTEM_OBJECT, "role": ROLE_DOMAIN_RESOURCE,
+                         "detail": detail})
+    event = {
+        "resourceType": "AuditEvent",
+        "id": record.id,
+        "type": TYPE_REST,
+        "subtype": [SUBTYPE.get(record.kind, {"display": record.kind})],
+        "action": "E",
+        "recorded": record.recorded,
+        "outcome": outcome,
+        "outcomeDesc": f"HTTP {record.status}",
+        "agent": [{"type": CALLER, "who": who, "requestor": True}],
+        "source": {"site": public_base_url, "observer": {"display": "legtriage"}, "type": [SOURCE_TYPE]},
+    }
+    if entities:
+        event["entity"] = entities
+    return event
+
+
+# ---- search: GET /fhir/AuditEvent ------------------------------------------------------------
+
+SEARCH_PARAMS = ("date", "patient", "outcome", "_count", "_cursor", "_format")
+DEFAULT_COUNT, MAX_COUNT = 50, 1000
+_DATE = re.compile(r"(?P<prefix>eq|ge|le|gt|lt)?(?P<y>[0-9]{4})(?:-(?P<m>[0-9]{2})(?:-(?P<d>[0-9]{2})"
+                   r"(?:T(?P<H>[0-9]{2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?P<f>\.[0-9]{1,6})?)?"
+                   r"(?P<tz>Z|[+-][0-9]{2}:[0-9]{2})?)?)?)?")
+_CURSOR = re.compile(r"([0-9]{1,18})\.([0-9a-f\-]{36})")  # 18 digits: within a signed 64-bit column
+_COUNT = re.compile(r"[0-9]{1,9}")
+
+
+def _bad(text: str, expression: str | None = None):
+    from service.errors import FhirError
+    return FhirError.one(400, "invalid", text, expression)
+
+
+def date_range(value: str) -> tuple[str, int, int]:
+    """A date search value as (prefix, start, end): the instants it covers at its own precision,
+    in microseconds since the epoch, end exclusive (FHIR search, "date" parameters). A time
+    without an offset is UTC."""
+    from datetime import datetime, timedelta, timezone
+
+    m = _DATE.fullmatch(value)
+    if not m:
+        raise _bad(f"date must be [eq|ge|le|gt|lt]YYYY[-MM[-DD[Thh:mm[:ss[.ffffff]][Z|+hh:mm]]]], "
+                   f"not {value[:40]!r}.", "date")
+    p = m.groupdict()
+    try:
+        tz = timezone.utc
+        if p["tz"] and p["tz"] != "Z":
+            sign = 1 if p["tz"][0] == "+" else -1
+            tz = timezone(sign * timedelta(hours=int(p["tz"][1:3]), minutes=int(p["tz"][4:6])))
+        start = datetime(int(p["y"]), int(p["m"] or 1), int(p["d"] or 1), int(p["H"] or 0),
+                         int(p["M"] or 0), int(p["S"] or 0),
+                         int((p["f"] or ".0")[1:].ljust(6, "0")), tzinfo=tz)
+    except (ValueError, OverflowError):
+        raise _bad(f"date {value[:40]!r} is not a real date or time.", "date") from None
+    try:
+        if p["f"]:
+            end = start + timedelta(microseconds=10 ** (7 - len(p["f"])))
+        elif p["S"]:
+            end = start + timedelta(seconds=1)
+        elif p["M"]:
+            end = start + timedelta(minutes=1)
+        elif p["d"]:
+            end = start + timedelta(days=1)
+        elif p["m"]:
+            end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+        else:
+            end = start.replace(year=start.year + 1)
+    except (ValueError, OverflowError):  # past the end of year 9999: nothing comes after it
+        end = datetime.max.replace(tzinfo=timezone.utc)
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    us = timedelta(microseconds=1)
+    return p["prefix"] or "eq", (start - epoch) // us, (end - epoch) // us
+
+
+def parse_search(args) -> "AuditQuery":
+    """GET /fhir/AuditEvent's query (a werkzeug MultiDict) as an AuditQuery; 400 naming the
+    parameter for anything it cannot honour."""
+    from service.records import AuditQuery
+
+    unknown = sorted(set(args) - set(SEARCH_PARAMS))
+    if unknown:
+        raise _bad(f"Unsupported search parameter(s): {', '.join(unknown)[:120]}; use "
+                   f"{', '.join(SEARCH_PARAMS[:5])}.", unknown[0][:64])
+    since, until = None, None
+    for value in args.getlist("date"):
+        prefix, start, end = date_range(value)
+        low = {"eq": start, "ge": start, "gt": end}.get(prefix)
+        high = {"eq": end, "le": end, "lt": start}.get(prefix)
+        since = low if low is not None and (since is None or low > since) else since
+        until = high if high is not None and (until is None or high < until) else until
+    for name in ("patient", "outcome", "_count", "_cursor"):
+        if len(args.getlist(name)) > 1:
+            raise _bad(f"Give {name} once (outcome takes a comma-separated list).", name)
+    patient = args.get("patient")
+    if patient is not None:
+        if "/" not in patient and _ID.fullmatch(patient):
+            patient = f"Patient/{patient}"
+        if reference(patient) is None:
+            raise _bad("patient must be a Patient id or reference (Patient/123).", "patient")
+    outcomes: tuple[str, ...] = ()
+    if args.get("outcome") is not None:
+        codes = [v.rpartition("|")[2] for v in args["outcome"].split(",")]
+        systems = {v.rpartition("|")[0] for v in args["outcome"].split(",") if "|" in v}
+        if not set(codes) <= set(OUTCOMES) or not systems <= {"http://hl7.org/fhir/audit-event-outcome"}:
+            raise _bad("outcome must be audit-event-outcome codes: 0, 4, 8, 12 (comma-separated).",
+                       "outcome")
+        outcomes = tuple(sorted(set(codes)))
+    count = DEFAULT_COUNT
+    if args.get("_count") is not None:
+        if not _COUNT.fullmatch(args["_count"]) or int(args["_count"]) < 1:
+            raise _bad("_count must be a whole number of at least 1.", "_count")
+        count = min(int(args["_count"]), MAX_COUNT)
+    before = None
+    if args.get("_cursor") is not None:
+        m = _CURSOR.fullmatch(args["_cursor"])
+        if not m:
+            raise _bad("_cursor is not one this server gave out: follow the next link as it is.",
+                       "_cursor")
+        before = (int(m[1]), m[2])
+    return AuditQuery(since_us=since, until_us=until, patient=patient, outcomes=outcomes,
+                      count=count, before=before)
+
+
+def cursor_of(record: AuditRecord) -> str:
+    from service.records import instant_us
+    return f"{instant_us(record.recorded)}.{record.id}"

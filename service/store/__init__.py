@@ -1,0 +1,331 @@
+"""The records store on SQL: SQLite in the data directory (one machine), PostgreSQL for replicas.
+
+One code path for both (SQLAlchemy 2 Core, psycopg 3 for PostgreSQL); the schema is made and
+upgraded by the Alembic migrations in migrations/versions, at start and by
+`python -m service.store migrate`. Every write commits before the call returns: the $triage or CDS
+Hooks answer leaves only once its audit record is durable (service/audit.py).
+
+Migrations run under a lock, so that the gunicorn workers and several replicas starting at once do
+not race: an flock(2) on a file beside the SQLite database, a transaction-scoped advisory lock on
+PostgreSQL. gunicorn preloads the app, so the master migrates once before it forks; each process
+then opens its own connections (a connection is never shared across fork()). At start the schema
+revision is read with plain SQL; only a schema behind HEAD is migrated, by Alembic in a child
+process, so that serving processes never load Alembic.
+
+SQLite runs in WAL mode (readers never block the writer; writers from all workers queue on a busy
+timeout instead of failing) with synchronous=FULL: a committed audit record survives a power loss,
+not only a crash of the process.
+
+When the database cannot be reached (or the schema not be made), every write raises
+StoreUnavailable; the service then answers 503 with Retry-After instead of an unrecorded result.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Sequence, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, ReportRow,
+                             StoreUnavailable, build_report, instant, instant_us as _us, now_us,
+                             outcome_code)
+from service.store.schema import audit_event, cds_card, cds_feedback
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_MS = 10_000  # all workers' writes queue on one lock; none waits this long
+PG_CONNECT_TIMEOUT_S = 3
+MIGRATION_LOCK_KEY = 0x6C656774  # "legt": the PostgreSQL advisory lock of the migrations
+RETRY_SCHEMA_SECONDS = 2.0
+VERSION_TABLE = "legtriage_schema_version"
+HEAD = "0001"  # the newest migration in migrations/versions (tests/test_store.py checks)  # after a failed start, try to reach the database again at most this often
+
+
+T = TypeVar("T")
+_INSERT_AUDIT = audit_event.insert()
+_INSERT_CARD = cds_card.insert()
+
+
+class SqlStore:
+    """RecordStore on a SQLAlchemy URL (sqlite:///… or postgresql+psycopg://…)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        if self.url.drivername in ("postgresql", "postgres"):
+            self.url = self.url.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default
+        self.dialect = self.url.get_backend_name()
+        self._engine_pid: int | None = None
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+        self._schema_ok = False
+        self._last_try = 0.0
+
+    # ---- connections ---------------------------------------------------------------------------
+
+    def engine(self) -> Engine:
+        """This process's engine: made on first use in each process, so that a forked worker
+        never uses a connection its parent opened."""
+        pid = os.getpid()
+        if self._engine_pid != pid:
+            with self._lock:
+                if self._engine_pid != pid:
+                    if self._engine is not None:
+                        self._engine.dispose(close=False)  # the parent's connections stay the parent's
+                    self._engine, self._engine_pid = self._make_engine(), pid
+        return self._engine
+
+    def _make_engine(self) -> Engine:
+        if self.dialect == "sqlite":
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+            @event.listens_for(engine, "connect")
+            def pragmas(dbapi_connection, _record) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                cursor.execute("PRAGMA synchronous=FULL")
+                cursor.close()
+
+            return engine
+        return sa.create_engine(self.url, pool_size=2, max_overflow=4, pool_recycle=1800,
+                                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
+                                              "application_name": "legtriage"})
+
+    def close(self) -> None:
+        """Close this process's connections (before gunicorn forks, and in tests)."""
+        if self._engine is not None and self._engine_pid == os.getpid():
+            self._engine.dispose()
+        self._engine, self._engine_pid = None, None
+
+    def _tx(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one transaction, retried once on a connection the server dropped (a
+        restarted PostgreSQL); StoreUnavailable when the database cannot be reached."""
+        self._ensure_schema()
+        for attempt in (1, 2):
+            try:
+                with self.engine().begin() as conn:
+                    return work(conn)
+            except IntegrityError:
+                raise
+            except DBAPIError as err:
+                if err.connection_invalidated and attempt == 1:
+                    continue
+                raise StoreUnavailable(f"records store: {type(err.orig).__name__}") from None
+            except SQLAlchemyError as err:
+                raise StoreUnavailable(f"records store: {type(err).__name__}") from None
+        raise AssertionError("unreachable")
+
+    # ---- schema --------------------------------------------------------------------------------
+
+    def migrate(self) -> str:
+        """Upgrade the schema to the newest migration, under the migration lock; the revision."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-start chatter; ours below
+        try:
+            with self._migration_file_lock(), self.engine().begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                cfg.attributes["connection"] = conn
+                context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+                before = context.get_current_revision()
+                command.upgrade(cfg, "head")
+                revision = context.get_current_revision()
+        except (SQLAlchemyError, OSError) as err:
+            raise StoreUnavailable(f"records store: migration failed: {type(err).__name__}") from None
+        self._schema_ok = True
+        if revision != before:
+            log.info("records store: schema upgraded from %s to %s", before or "(empty)", revision)
+        return revision
+
+    @contextmanager
+    def _migration_file_lock(self) -> Iterator[None]:
+        if self.dialect != "sqlite":
+            yield
+            return
+        db = Path(self.url.database)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with open(db.with_name(db.name + ".migrate-lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None: no schema yet), without Alembic."""
+        try:
+            with self.engine().connect() as conn:
+                if not sa.inspect(conn).has_table(VERSION_TABLE):
+                    return None
+                return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+        except (SQLAlchemyError, OSError) as err:
+            raise StoreUnavailable(f"records store: {type(err).__name__}") from None
+
+    def _upgrade(self) -> None:
+        """Bring the schema to HEAD. Alembic (and Mako) run in a child process, so that the
+        serving processes never load them (~10 MB per gunicorn worker); when the schema is
+        already at HEAD (every start but the first of a new version) nothing is spawned."""
+        if self.revision() == HEAD:
+            self._schema_ok = True
+            return
+        child = subprocess.run(
+            [sys.executable, "-c", "import sys; from service.store import SqlStore; "
+             "s = SqlStore(sys.stdin.read()); print(s.migrate()); s.close()"],
+            input=self.url.render_as_string(hide_password=False), text=True, capture_output=True,
+            cwd=Path(__file__).resolve().parents[2], timeout=300)
+        if child.returncode != 0:
+            last = (child.stderr.strip().splitlines() or ["?"])[-1]
+            raise StoreUnavailable(f"records store: migration failed: {last[:200]}")
+        if child.stdout.strip() != HEAD:
+            raise StoreUnavailable(f"records store: migrated to {child.stdout.strip()!r}, expected {HEAD}")
+        self._schema_ok = True
+
+    def start(self) -> bool:
+        """Migrate at start; a database not reachable yet is retried on first use (a replica may
+        start before its database): False then, and /readyz says not ready."""
+        try:
+            self._upgrade()
+            return True
+        except StoreUnavailable as err:
+            log.warning("%s; retrying on use", err)
+            self._last_try = time.monotonic()
+            return False
+        finally:
+            self.close()  # no open connection is inherited by forked workers
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ok:
+            return
+        now = time.monotonic()
+        if now - self._last_try < RETRY_SCHEMA_SECONDS:
+            raise StoreUnavailable("records store: not reachable")
+        self._last_try = now
+        try:
+            self._upgrade()
+        finally:
+            if not self._schema_ok:
+                self.close()
+
+    # ---- writes --------------------------------------------------------------------------------
+
+    def audit(self, record: AuditRecord) -> None:
+        row = dict(
+            id=record.id or str(uuid.uuid4()),
+            recorded_us=_us(record.recorded) if record.recorded else now_us(),
+            kind=record.kind, status=record.status, outcome=outcome_code(record.status),
+            service=record.service, agent_iss=record.agent_iss, agent_sub=record.agent_sub,
+            patient=record.patient, questionnaire_response=record.questionnaire_response,
+            rules_version=record.rules_version, disposition=record.disposition, tenant=record.tenant)
+        # One statement with bound parameters (compiled once, cached): values(**row) would build
+        # and compile a new statement per call, at twice the CPU (docs/performance.md).
+        self._tx(lambda conn: conn.execute(_INSERT_AUDIT, row))
+
+    def card_issued(self, record: CardRecord) -> None:
+        issued = _us(record.issued) if record.issued else now_us()
+        row = dict(card_uuid=record.card_uuid, hook_instance=record.hook_instance, service=record.service,
+                   disposition=record.disposition, rules_version=record.rules_version, issued_us=issued,
+                   tenant=record.tenant)
+        try:
+            self._tx(lambda conn: conn.execute(_INSERT_CARD, row))
+        except IntegrityError:
+            pass  # the same card again (its uuid is deterministic): kept once
+
+    def feedback(self, records: Sequence[FeedbackRecord]) -> None:
+        if not records:
+            return
+        received = now_us()
+        rows = [{
+                "card_uuid": f.card_uuid, "service": f.service, "outcome": f.outcome,
+                "outcome_timestamp": f.outcome_timestamp,
+                "accepted_suggestions": list(f.accepted_suggestions),
+                "override_code": f.override_code, "override_system": f.override_system,
+                "iss": f.iss, "tenant": f.tenant, "received_us": received} for f in records]
+        self._tx(lambda conn: conn.execute(cds_feedback.insert(), rows))
+
+    # ---- reads ---------------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        try:
+            self._tx(lambda conn: conn.execute(sa.select(sa.literal(1))).scalar_one())
+            return True
+        except StoreUnavailable:
+            return False
+
+    def search_audits(self, query: AuditQuery) -> list[AuditRecord]:
+        t = audit_event.c
+        stmt = sa.select(audit_event)
+        if query.since_us is not None:
+            stmt = stmt.where(t.recorded_us >= query.since_us)
+        if query.until_us is not None:
+            stmt = stmt.where(t.recorded_us < query.until_us)
+        if query.patient is not None:
+            stmt = stmt.where(t.patient == query.patient)
+        if query.outcomes:
+            stmt = stmt.where(t.outcome.in_(query.outcomes))
+        if query.before is not None:
+            at, id_ = query.before
+            stmt = stmt.where(sa.or_(t.recorded_us < at, sa.and_(t.recorded_us == at, t.id < id_)))
+        stmt = stmt.order_by(t.recorded_us.desc(), t.id.desc()).limit(query.count)
+        rows = self._tx(lambda conn: conn.execute(stmt).mappings().all())
+        return [AuditRecord(kind=r["kind"], recorded=instant(r["recorded_us"]), status=r["status"],
+                            service=r["service"], agent_iss=r["agent_iss"], agent_sub=r["agent_sub"],
+                            patient=r["patient"], questionnaire_response=r["questionnaire_response"],
+                            rules_version=r["rules_version"], disposition=r["disposition"],
+                            id=r["id"], tenant=r["tenant"]) for r in rows]
+
+    def count_audits(self) -> int:
+        return self._tx(lambda conn: conn.execute(
+            sa.select(sa.func.count()).select_from(audit_event)).scalar_one())
+
+    def purge_audits(self, before_us: int) -> int:
+        return self._tx(lambda conn: conn.execute(
+            audit_event.delete().where(audit_event.c.recorded_us < before_us)).rowcount)
+
+    def report(self) -> list[ReportRow]:
+        c, f = cds_card.c, cds_feedback.c
+        key = (c.service, c.disposition, c.rules_version)
+        joined = cds_feedback.outerjoin(cds_card, c.card_uuid == f.card_uuid)
+        def counts(conn: Connection):
+            issued = conn.execute(sa.select(*key, sa.func.count()).group_by(*key)).all()
+            answered = conn.execute(
+                sa.select(sa.func.coalesce(c.service, f.service), c.disposition, c.rules_version,
+                          sa.func.count(sa.distinct(f.card_uuid)))
+                .select_from(joined).group_by(sa.func.coalesce(c.service, f.service),
+                                              c.disposition, c.rules_version)).all()
+            items = conn.execute(
+                sa.select(sa.func.coalesce(c.service, f.service), c.disposition, c.rules_version,
+                          f.outcome, f.override_code, sa.func.count())
+                .select_from(joined).group_by(sa.func.coalesce(c.service, f.service), c.disposition,
+                                              c.rules_version, f.outcome, f.override_code)).all()
+            return issued, answered, items
+
+        issued, answered, items = self._tx(counts)
+        return build_report(Counter({tuple(r[:3]): r[3] for r in issued}),
+                            Counter({tuple(r[:3]): r[3] for r in answered}),
+                            Counter({tuple(r[:5]): r[5] for r in items}))
+
+
+def open_store(settings) -> "SqlStore":
+    """The store the settings name (LEGTRIAGE_DATABASE_URL, else SQLite in LEGTRIAGE_DATA_DIR)."""
+    return SqlStore(settings.database_url)
+

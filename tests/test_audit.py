@@ -1,0 +1,251 @@
+"""The audit trail over HTTP: one AuditEvent per $triage and CDS Hooks call, what it holds, who may
+search it, and what a caller gets when the store cannot record (DESIGN.md, "Records")."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Blueprint, jsonify
+
+from service import create_app, records
+from service.records import AuditQuery, CardRecord, FeedbackRecord, StoreUnavailable
+from service.state import state
+from tests.support import FHIR_JSON, example, post_triage
+from tests.test_auth import AUDIENCE, ISSUER, jwks, keys, sign  # noqa: F401 (fixture)
+from tests.test_fhir_validity import assert_valid_fhir
+
+AUDIT = "/fhir/AuditEvent"
+PUBLIC = "https://triage.clinic.example"
+STROKE = example("qr-emergency-stroke")
+
+
+def add_fake_cds_route(app):
+    """A stand-in for the CDS Hooks service view (issue 13, not on this branch): it notes what the
+    real one notes and remembers its card the way the real one will."""
+    bp = Blueprint("cds_hooks", __name__)
+
+    @bp.post("/cds-services/<service_id>")
+    def service(service_id):
+        records.note(kind="cds-hook", service=service_id, patient="Patient/cds-1",
+                     rules_version="1.0.0", disposition="urgent")
+        state().records.card_issued(CardRecord(f"card-{service_id}", "hook-1", service_id, "urgent", "1.0.0"))
+        return jsonify(cards=[])
+
+    @bp.post("/cds-services/<service_id>/feedback")
+    def feedback(service_id):  # not an audited call: it only keeps what it is told
+        state().records.feedback([FeedbackRecord(f"card-{service_id}", service_id, "accepted",
+                                                 "2026-12-01T10:00:00Z", ("s-1",))])
+        return jsonify({})
+
+    app.register_blueprint(bp)
+    return app
+
+
+@pytest.fixture()
+def lab(tmp_path):
+    """Auth off, audit search opened for a lab, SQLite in a temp dir, a public URL unlike the Host."""
+    return add_fake_cds_route(create_app({"data_dir": str(tmp_path), "audit_open_lab": True,
+                                          "public_base_url": PUBLIC}))
+
+
+def events(client, query: str = "", **headers) -> dict:
+    resp = client.get(AUDIT + query, headers=headers)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+    assert resp.mimetype == FHIR_JSON
+    return resp.get_json()
+
+
+def test_each_triage_call_leaves_one_audit_event_with_references_and_codes(lab):
+    client = lab.test_client()
+    qr = {**STROKE, "id": "qr-77"}
+    assert post_triage(client, qr).status_code == 200
+    bundle = events(client)
+    assert len(bundle["entry"]) == 1
+    event = bundle["entry"][0]["resource"]
+    assert_valid_fhir(event)
+    assert event["type"]["code"] == "rest" and event["subtype"][0]["code"] == "operation"
+    assert (event["action"], event["outcome"], event["outcomeDesc"]) == ("E", "0", "HTTP 200")
+    assert event["agent"] == [{"type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM",
+                                                    "code": "110153", "display": "Source Role ID"}]},
+                               "who": {"display": "anonymous"}, "requestor": True}]
+    assert event["source"]["site"] == PUBLIC and event["source"]["type"][0]["code"] == "4"
+    what = [e["what"] for e in event["entity"]]
+    assert what[0] == {"reference": STROKE["subject"]["reference"]}
+    assert what[1] == {"reference": "QuestionnaireResponse/qr-77"}
+    assert what[2]["reference"] == "Library/leg-numbness-rules-1-0-0"
+    assert event["entity"][2]["detail"] == [{"type": "rulesVersion", "valueString": "1.0.0"},
+                                            {"type": "disposition", "valueString": "emergency"}]
+
+
+def test_nothing_of_the_answers_or_free_text_is_stored(lab, tmp_path):
+    client = lab.test_client()
+    qr = {**STROKE, "subject": {"reference": "Jane Doe, born 1950", "display": "Jane Doe"}}
+    resp = post_triage(client, qr)
+    assert resp.status_code in (200, 422)
+    stored = (tmp_path / "legtriage.sqlite3").read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("legtriage.sqlite3-*"))
+    assert b"Jane" not in stored and b"1950" not in stored
+    assert b"red-flags" not in stored and b"numbness.side" not in stored
+    event = events(client)["entry"][0]["resource"]
+    assert not any(e["role"]["code"] == "1" for e in event.get("entity", []))  # no patient reference kept
+
+
+def test_refused_and_failed_calls_are_recorded_with_their_outcome(lab):
+    client = lab.test_client()
+    assert post_triage(client, {"resourceType": "Patient"}).status_code == 422
+    assert post_triage(client, b"{not json").status_code == 400
+    outcomes = [(e["resource"]["outcome"], e["resource"]["outcomeDesc"]) for e in events(client)["entry"]]
+    assert outcomes == [("4", "HTTP 400"), ("4", "HTTP 422")]
+
+
+def test_a_call_that_fails_inside_is_recorded_as_a_serious_failure(lab, monkeypatch):
+    from service import pipeline
+
+    def explode(module, facts):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline, "evaluate", explode)
+    client = lab.test_client()
+    assert post_triage(client, STROKE).status_code == 500
+    event = events(client)["entry"][0]["resource"]
+    assert (event["outcome"], event["outcomeDesc"]) == ("8", "HTTP 500")
+    assert event["entity"][0]["what"] == {"reference": STROKE["subject"]["reference"]}
+
+
+def test_cds_hook_calls_and_feedback_go_to_the_same_store(lab):
+    client = lab.test_client()
+    assert client.post("/cds-services/leg-numbness-triage", json={}).status_code == 200
+    event = events(client)["entry"][0]["resource"]
+    assert_valid_fhir(event)
+    assert event["subtype"] == [{"display": "CDS Hooks service call"}]
+    assert {"type": "cdsService", "valueString": "leg-numbness-triage"} in event["entity"][1]["detail"]
+    with lab.app_context():
+        state().records.feedback([FeedbackRecord("card-leg-numbness-triage", "leg-numbness-triage",
+                                                 "overridden", "2026-12-01T10:00:00Z",
+                                                 override_code="not-relevant")])
+        [row] = state().records.report()
+    assert (row.disposition, row.cards, row.overridden, row.override_rate) == ("urgent", 1, 1, 1.0)
+
+
+def test_calls_that_are_not_audited_leave_nothing(lab):
+    client = lab.test_client()
+    for path in ("/fhir/metadata", "/fhir/Library", "/healthz", "/readyz", AUDIT):
+        client.get(path)
+    assert events(client)["entry"] == []
+
+
+def test_search_by_date_patient_outcome_and_paging_links_on_the_public_url(lab):
+    client = lab.test_client()
+    for i in range(5):
+        post_triage(client, {**STROKE, "subject": {"reference": f"Patient/p{i % 2}"}})
+    post_triage(client, {"resourceType": "Patient"})
+    assert len(events(client, "?patient=Patient/p0")["entry"]) == 3
+    assert len(events(client, "?patient=p1")["entry"]) == 2
+    assert len(events(client, "?outcome=4")["entry"]) == 1
+    assert len(events(client, "?outcome=http://hl7.org/fhir/audit-event-outcome|0,4")["entry"]) == 6
+    recorded = [e["resource"]["recorded"] for e in events(client)["entry"]]
+    assert len(events(client, f"?date=ge{recorded[-1][:10]}&date=le{recorded[0][:10]}")["entry"]) == 6
+    assert events(client, "?date=lt2000-01-01")["entry"] == []
+    assert len(events(client, f"?date=gt{recorded[1]}")["entry"]) == 1
+    assert len(events(client, f"?date={recorded[2]}")["entry"]) == 1
+
+    assert len(events(client, "?_count=4&patient=Patient/p0&outcome=0")["entry"]) == 3
+    page1 = events(client, "?_count=4&date=ge2000", Host="evil.example")
+    links = {link["relation"]: link["url"] for link in page1["link"]}
+    assert links["self"] == f"{PUBLIC}/fhir/AuditEvent?_count=4&date=ge2000"
+    nxt = urlsplit(links["next"])
+    assert f"{nxt.scheme}://{nxt.netloc}{nxt.path}" == f"{PUBLIC}/fhir/AuditEvent"
+    assert parse_qs(nxt.query)["date"] == ["ge2000"] and parse_qs(nxt.query)["_count"] == ["4"]
+    page2 = events(client, "?" + nxt.query)
+    ids = [e["resource"]["id"] for e in page1["entry"] + page2["entry"]]
+    assert len(ids) == 6 == len(set(ids)) and not any(l["relation"] == "next" for l in page2["link"])
+
+
+@pytest.mark.parametrize("query, expression", [
+    ("?date=yesterday", "date"), ("?date=2026-13-01", "date"), ("?date=ne2026-01-01", "date"),
+    ("?outcome=1", "outcome"), ("?outcome=http://example.org|0", "outcome"), ("?_count=0", "_count"),
+    ("?_count=x", "_count"), ("?_cursor=abc", "_cursor"), ("?patient=Jane%20Doe", "patient"),
+    ("?patient=a&patient=b", "patient"), ("?name=x", "name"),
+])
+def test_bad_search_parameters_get_400_naming_them(lab, query, expression):
+    resp = lab.test_client().get(AUDIT + query)
+    assert resp.status_code == 400
+    issue = resp.get_json()["issue"][0]
+    assert issue["expression"] == [expression], issue
+
+
+def test_closed_when_auth_is_off_unless_a_lab_opens_it(tmp_path):
+    resp = create_app({"data_dir": str(tmp_path)}).test_client().get(AUDIT)
+    assert resp.status_code == 403 and resp.mimetype == FHIR_JSON
+    assert "LEGTRIAGE_AUTH_ENABLED" in resp.get_json()["issue"][0]["diagnostics"]
+
+
+def test_with_auth_on_it_needs_a_token_with_an_audit_scope(tmp_path, keys):  # noqa: F811
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(jwks(keys["RS384"])))
+    app = create_app({"data_dir": str(tmp_path), "auth_enabled": True, "auth_issuers": [ISSUER],
+                      "auth_audience": [AUDIENCE], "auth_jwks_file": str(path),
+                      "audit_open_lab": True})  # the lab setting opens nothing once auth is on
+    client = app.test_client()
+    bearer = lambda **claims: {"Authorization": f"Bearer {sign(keys['RS384'], **claims)}"}  # noqa: E731
+    assert post_triage(client, STROKE, **bearer(sub="ehr-client-7")).status_code == 200
+    assert client.get(AUDIT).status_code == 401
+    assert client.get(AUDIT, headers=bearer()).status_code == 403
+    assert client.get(AUDIT, headers=bearer(scope="system/Patient.read user/AuditEvent.read")).status_code == 403
+    for scope in ("system/AuditEvent.rs", "openid system/AuditEvent.read"):
+        resp = client.get(AUDIT, headers=bearer(scope=scope))
+        assert resp.status_code == 200, scope
+    entries = resp.get_json()["entry"]
+    # the search itself is not an audited call: only the $triage is there
+    assert [e["resource"]["agent"][0]["who"] for e in entries] == [
+        {"identifier": {"system": ISSUER, "value": "ehr-client-7"}}]
+
+
+class DownStore:
+    """A store whose database is gone: every write and read fails as SqlStore's do then."""
+
+    def audit(self, record):
+        raise StoreUnavailable("down")
+
+    card_issued = feedback = search_audits = audit
+
+    def ready(self):
+        return False
+
+
+def test_store_down_means_503_with_retry_after_never_an_unrecorded_200(tmp_path):
+    app = add_fake_cds_route(create_app({"data_dir": str(tmp_path), "audit_open_lab": True}))
+    store = app.extensions["legtriage"].records
+    app.extensions["legtriage"] = replace(app.extensions["legtriage"], records=DownStore())
+    client = app.test_client()
+    for resp in (post_triage(client, STROKE), post_triage(client, {"resourceType": "Patient"}),
+                 client.post("/cds-services/leg-numbness-triage", json={}), client.get(AUDIT),
+                 client.post("/cds-services/leg-numbness-triage/feedback", json={})):
+        assert resp.status_code == 503, resp.get_data(as_text=True)[:300]
+        assert resp.headers["Retry-After"] == "5" and resp.mimetype == FHIR_JSON
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert resp.get_json()["issue"][0]["code"] == "transient"
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.get_json()["status"] == "store-unavailable"
+    assert client.get("/healthz").status_code == 200  # alive: no restart would help
+    assert store.search_audits(AuditQuery()) == []
+
+
+def test_recording_off_records_nothing_and_has_no_audit_trail(tmp_path):
+    app = create_app({"data_dir": str(tmp_path / "d"), "records_enabled": False, "audit_open_lab": True})
+    client = app.test_client()
+    assert post_triage(client, STROKE).status_code == 200
+    assert client.get(AUDIT).status_code == 404
+    assert not (tmp_path / "d").exists()
+    resources = client.get("/fhir/metadata").get_json()["rest"][0]["resource"]
+    assert "AuditEvent" not in {r["type"] for r in resources}
+
+
+def test_capability_statement_lists_the_audit_search(lab):
+    cs = lab.test_client().get("/fhir/metadata").get_json()
+    assert_valid_fhir(cs)
+    [audit_event] = [r for r in cs["rest"][0]["resource"] if r["type"] == "AuditEvent"]
+    assert audit_event["interaction"] == [{"code": "search-type"}]
+    assert {p["name"] for p in audit_event["searchParam"]} == {"date", "patient", "outcome", "_count"}
