@@ -159,10 +159,11 @@ def load_form(path: Path) -> Form:
         if kind not in FORM_ITEM_TYPES:
             raise fail(where, f"item type {kind!r} cannot answer a fact ({', '.join(FORM_ITEM_TYPES)})")
         answers = spec.get("answers")
+        answers_at = where + ["answers"]
         if isinstance(answers, str):
             if answers not in lists:
-                raise fail(where + ["answers"], f"no answer list {answers!r} under answer-lists")
-            answers = lists[answers]
+                raise fail(answers_at, f"no answer list {answers!r} under answer-lists")
+            answers, answers_at = lists[answers], ["answer-lists", answers]
         fact = spec["fact"]
         if kind == "choice" and not answers:
             raise fail(where, "a choice item needs `answers`: what each coding means")
@@ -172,13 +173,13 @@ def load_form(path: Path) -> Form:
         for n, answer in enumerate(answers or []):
             key = (answer["system"], answer["code"])
             if key in mapped:
-                raise fail(where + ["answers", str(n)], f"{key[0]}|{key[1]} is mapped twice")
+                raise fail(answers_at + [str(n)], f"{key[0]}|{key[1]} is mapped twice")
             if answer.get("not_reported"):
                 mapped[key] = NOT_REPORTED
                 continue
             problem = _fact_value_problem(fact, answer["value"])
             if problem:
-                raise fail(where + ["answers", str(n), "value"], problem)
+                raise fail(answers_at + [str(n), "value"], f"{link_id}: {problem}")
             mapped[key] = answer["value"]
         if kind != "choice":
             probe = {"integer": 1, "boolean": True}[kind]
@@ -316,3 +317,58 @@ def coverage(form: Form, module) -> Coverage:
                              for s, c in sorted(item.options - set(item.answers)))
     return Coverage(form, tuple(sorted(form.facts)), tuple(s for s in signs if s not in form.facts),
                     form.unmapped, unmapped_answers)
+
+
+def coverage_report(cov: Coverage, labels: dict[str, str]) -> str:
+    """The coverage of one mapping as Markdown; `labels` names each fact in words."""
+    form = cov.form
+    word = lambda fact: f"{labels.get(fact, fact)} (`{fact}`)"  # noqa: E731
+    lines = [f"# Coverage of {form.canonical}", "", f"Mapping: `{form.path.name}`; "
+             f"{len(form.items)} items mapped onto {len(cov.reached)} facts.", "",
+             "## Facts the form reaches", ""]
+    lines += [f"- {word(f)} <- `{next(i.link_id for i in form.items.values() if i.fact == f)}`"
+              for f in cov.reached]
+    lines += ["", "## Warning signs the form cannot ask", "",
+              "Never read as \"no\": the result names them and its safety net asks about them.", ""]
+    lines += [f"- {word(f)}" for f in cov.not_asked] or ["- none"]
+    lines += ["", "## Items of the form no fact reads (ignored with a warning)", ""]
+    lines += [f"- `{link}`" for link in cov.unmapped_items] or ["- none"]
+    lines += ["", "## Answer codings the form offers that the mapping does not know (422)", ""]
+    lines += [f"- `{link}`: {s}|{c}" for link, s, c in cov.unmapped_answers] or ["- none"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m service.forms MAPPING.yaml...: check each mapping and print its coverage."""
+    import argparse
+    import sys
+
+    from service.catalog import load_catalog
+    from service.config import PROJECT_ROOT
+    from service.triage.rules import discover
+
+    parser = argparse.ArgumentParser(prog="python -m service.forms", description=main.__doc__)
+    parser.add_argument("mappings", nargs="+", type=Path, help="mapping files (mappings/forms/*.yaml)")
+    parser.add_argument("--rules-version", help="rule module whose warning signs count (default: newest)")
+    args = parser.parse_args(argv)
+    modules = discover()
+    module = modules.get(args.rules_version) if args.rules_version else list(modules.values())[-1]
+    if module is None:
+        parser.error(f"unknown rules version {args.rules_version}; published: {', '.join(modules)}")
+    catalog = load_catalog(PROJECT_ROOT / "mappings")
+    texts = {i["linkId"]: i.get("text", i["linkId"]) for i in _flat_items(catalog.questionnaire["item"])}
+    labels = {fact: texts[link] for link, fact in catalog.fact_map.items()}
+    status = 0
+    for path in args.mappings:
+        try:
+            form = load_form(path)
+        except FormError as err:
+            print(f"error: {err}", file=sys.stderr)
+            status = 1
+            continue
+        print(coverage_report(coverage(form, module), labels))
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
