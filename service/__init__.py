@@ -35,6 +35,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     except UnknownRulesVersion as err:
         raise ConfigError(f"invalid configuration: LEGTRIAGE_DEFAULT_RULES_VERSION: {err.requested} is "
                           f"not published; published: {', '.join(err.available)}") from None
+    if catalog.forms:  # what each foreign form cannot ask, worked out before gunicorn forks
+        from service.forms import not_asked
+        for foreign in catalog.forms.values():
+            for module in registry.modules.values():
+                not_asked(foreign.form, module)
     app.extensions["legtriage"] = State(settings, catalog, registry, BundleBuilder(catalog), now_iso(),
                                            MemoryStore())
 

@@ -94,7 +94,8 @@ class Form:
     questionnaire: dict
     items: dict[str, FormItem]  # mapped items by linkId
     unmapped: tuple[str, ...]  # linkIds of the form that no fact reads
-    path: Path
+    path: Path  # the mapping file
+    questionnaire_file: str = ""  # the Questionnaire's file name, beside the mapping
 
     @property
     def canonical(self) -> str:
@@ -205,7 +206,8 @@ def load_form(path: Path) -> Form:
                    f"it does not reach {', '.join(missing)}")
     unmapped = tuple(link for link, i in form_items.items()
                      if link not in items and i.get("type") != "display")
-    return Form(questionnaire["url"], questionnaire["version"], questionnaire, items, unmapped, path)
+    return Form(questionnaire["url"], questionnaire["version"], questionnaire, items, unmapped, path,
+                data["resource"])
 
 
 def _fact_value_problem(fact: str, value: Any) -> str | None:
@@ -300,6 +302,17 @@ def warning_sign_facts(module) -> tuple[str, ...]:
     together = {n for a, b in combinations([n for n in booleans if n not in alone], 2)
                 if lifts(a, b) for n in (a, b)}
     return tuple(n for n in booleans if n in alone or n in together)
+
+
+_SIGNS: dict[str, tuple[object, tuple[str, ...]]] = {}  # rules version -> (module, its signs)
+
+
+def not_asked(form: Form, module) -> tuple[str, ...]:
+    """The warning signs of `module` that `form` cannot ask (found once per rule module)."""
+    cached = _SIGNS.get(module.version)
+    if cached is None or cached[0] is not module:
+        cached = _SIGNS[module.version] = (module, warning_sign_facts(module))
+    return tuple(f for f in cached[1] if f not in form.facts)
 
 
 @dataclass(frozen=True)

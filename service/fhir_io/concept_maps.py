@@ -1,7 +1,7 @@
 """Each foreign form's mapping as a FHIR R4 ConceptMap, so a terminology team can review it."""
 from __future__ import annotations
 
-from service.catalog import ANSWERS_SYSTEM, Catalog
+from service.catalog import Catalog
 from service.forms import NOT_REPORTED, Form
 from service.fhir_io.outgoing import BASE
 
@@ -41,7 +41,7 @@ def concept_map(form: Form, catalog: Catalog) -> dict:
                                                  f"{ours} = {str(value).lower()} (valueBoolean)"}]
             by_system.setdefault(system, []).append(element)
         for system, elements in by_system.items():
-            groups.append({"source": system, "target": ANSWERS_SYSTEM, "element": elements})
+            groups.append({"source": system, "target": catalog.answers_system, "element": elements})
     unmapped_value = [i.link_id for i in form.items.values() if not i.answers]
     description = (f"How the answers of {form.canonical} become the facts of the leg numbness "
                    f"triage (mappings/forms/{form.path.name}). One group per mapped item.")
