@@ -41,6 +41,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         records.start()  # migrations; in gunicorn's master before it forks (preload_app)
     else:
         records = NullStore()
+    if catalog.forms:  # what each foreign form cannot ask, worked out before gunicorn forks
+        from service.forms import not_asked
+        for foreign in catalog.forms.values():
+            for module in registry.modules.values():
+                not_asked(foreign.form, module)
     app.extensions["legtriage"] = State(settings, catalog, registry, BundleBuilder(catalog), now_iso(),
                                            records)
 

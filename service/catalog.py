@@ -15,6 +15,7 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from service.fhir_io.narrative import with_text
+from service.forms import Form, FormError, load_forms
 from service.triage.facts import FACT_NAMES
 from service.triage.model import Disposition
 
@@ -83,6 +84,37 @@ class Item:
 
 
 @dataclass(frozen=True)
+class ForeignForm:
+    """Another hospital's Questionnaire as the response checks read it (service/fhir_io/incoming.py).
+
+    Like our own form's index, but each choice answer is "system|code": a foreign form codes its
+    answers in several systems (LOINC, SNOMED CT, its own). Only mapped items are in `items`.
+    """
+
+    form: Form
+    items: dict[str, Item]
+    answers_system = None  # each coding names its own system
+
+    @property
+    def required_link_ids(self) -> list[str]:
+        return [i.link_id for i in self.items.values() if i.required]
+
+
+def coding_key(system: object, code: object) -> str:
+    return f"{system}|{code}"
+
+
+def _foreign_form(form: Form, path: Path, validate_fhir: bool) -> ForeignForm:
+    if validate_fhir:
+        _validate_fhir(form.questionnaire, path.parent / path.name)
+    items = {link: Item(link_id=link, type=i.type, required=i.required, repeats=False,
+                        codes=frozenset(coding_key(s, c) for s, c in i.answers),
+                        min_value=None, max_value=None, path="")
+             for link, i in form.items.items()}
+    return ForeignForm(form, items)
+
+
+@dataclass(frozen=True)
 class Catalog:
     questionnaire: dict
     questionnaire_url: str
@@ -103,6 +135,7 @@ class Catalog:
     # lists and of the disposition extension (served for EHR validators)
     structure_definitions: dict[str, dict] = field(default_factory=dict)
     value_sets: dict[str, dict] = field(default_factory=dict)
+    forms: dict[str, ForeignForm] = field(default_factory=dict)  # other hospitals' forms, by url
 
     @property
     def required_link_ids(self) -> list[str]:
@@ -217,7 +250,8 @@ def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
         disposition_system=dispositions["url"], disposition_displays=disposition_displays,
         disposition_priorities=priorities, systems=terms["systems"],
         structure_definitions={k: with_text(v) for k, v in definitions.items()},
-        value_sets={k: with_text(v) for k, v in value_sets.items()})
+        value_sets={k: with_text(v) for k, v in value_sets.items()},
+        forms=_load_forms(d / "forms", questionnaire["url"], validate_fhir))
 
 
 
@@ -284,3 +318,14 @@ def _check_value_sets(questionnaire: dict, codesystems: dict[str, dict], definit
             if bound and bound not in canonicals:
                 raise CatalogError(f"structuredefinition-{sid}.json: {element['path']} is bound to "
                                    f"{bound}, not a ValueSet of mappings/")
+
+
+def _load_forms(forms_dir: Path, our_url: str, validate_fhir: bool) -> dict[str, ForeignForm]:
+    try:
+        forms = load_forms(forms_dir) if forms_dir.is_dir() else {}
+    except FormError as err:
+        raise CatalogError(str(err)) from None
+    if our_url in forms:
+        raise CatalogError(f"{forms[our_url].path}: maps our own Questionnaire; facts.yaml does that")
+    return {url: _foreign_form(form, form.path.parent / form.questionnaire_file, validate_fhir)
+            for url, form in forms.items()}

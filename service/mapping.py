@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from service.catalog import Catalog
+from service.forms import NOT_REPORTED, REPEATING_FACTS, Form
 from service.triage.facts import Facts, load_facts
 
 
@@ -53,3 +54,24 @@ def fact_values(values: Mapping[str, list[Any]], catalog: Catalog) -> tuple[dict
         else:
             facts[fact] = got[0]
     return facts, warnings
+
+
+def form_answers_to_facts(values: Mapping[str, list[Any]], form: Form) -> tuple[Facts, list[MappingWarning]]:
+    """Another hospital's answers (linkId -> "system|code" or plain values) to validated Facts.
+
+    Each mapped coding becomes its fact's value; one that the mapping calls not reported ("Unknown")
+    leaves the fact unreported, exactly as an unanswered question does.
+    """
+    facts: dict[str, Any] = {}
+    for link_id, item in form.items.items():
+        got = values.get(link_id)
+        if not got:
+            continue
+        value = got[0]
+        if item.type == "choice":
+            system, _, code = value.partition("|")
+            value = item.answers[(system, code)]
+            if value is NOT_REPORTED:
+                continue
+        facts[item.fact] = [value] if item.fact in REPEATING_FACTS else value
+    return load_facts(facts), []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service import mapping
+from service import forms, mapping
 from service.errors import Issue
 from service.fhir_io import incoming
 from service.state import state
@@ -37,9 +37,18 @@ def triage(qr: dict, root: str, rules_version: str | None = None,
     s = state()
     incoming.validate_structure(qr, root)
     incoming.check_modifiers(qr, root)
-    answers = incoming.check_against_questionnaire(qr, root, s.catalog)
-    module = s.registry.get(rules_version, asked_by=rules_version_where)
-    facts, set_aside = mapping.answers_to_facts(answers.values, s.catalog)
+    foreign = s.catalog.forms.get((qr.get("questionnaire") or "").partition("|")[0])
+    if foreign is None:
+        answers = incoming.check_against_questionnaire(qr, root, s.catalog)
+        module = s.registry.get(rules_version, asked_by=rules_version_where)
+        facts, set_aside = mapping.answers_to_facts(answers.values, s.catalog)
+        form, not_asked = None, ()
+    else:  # another hospital's form, through its mapping file (mappings/forms/)
+        answers = incoming.check_against_form(qr, root, foreign)
+        module = s.registry.get(rules_version, asked_by=rules_version_where)
+        facts, set_aside = mapping.form_answers_to_facts(answers.values, foreign.form)
+        form, not_asked = foreign.form, forms.not_asked(foreign.form, module)
     assessment = evaluate(module, facts)
     warnings = answers.warnings + [Issue("business-rule", w.text, severity="warning") for w in set_aside]
-    return Triaged(qr, module, assessment, s.builder.build(assessment, module, qr, warnings))
+    bundle = s.builder.build(assessment, module, qr, warnings, form=form, not_asked=not_asked)
+    return Triaged(qr, module, assessment, bundle)

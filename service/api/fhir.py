@@ -10,6 +10,8 @@ from service import audit, pipeline, records
 from service.errors import FhirError, fhir_response
 from service.records import StoreUnavailable
 from service.fhir_io import incoming
+from service.fhir_io.concept_maps import concept_map
+from service.fhir_io.narrative import with_text
 from service.fhir_io.conformance import capability_statement, library, searchset
 from service.state import state
 
@@ -48,14 +50,13 @@ def metadata():
 
 @bp.get("/Questionnaire/<id>")
 def read_questionnaire(id: str):
-    """The leg-numbness Questionnaire."""
-    return _read(state().catalog.questionnaire, id)
+    """The leg-numbness Questionnaire, or another hospital's form that the service maps."""
+    return _read(_questionnaires().get(id, {"resourceType": "Questionnaire"}), id)
 
 
 @bp.get("/Questionnaire")
 def search_questionnaire():
     """Search Questionnaires by url (and version)."""
-    cat = state().catalog
     url, version = request.args.get("url"), request.args.get("version")
     unknown = set(request.args) - {"url", "version", "_format"}
     if unknown:
@@ -63,9 +64,34 @@ def search_questionnaire():
                             f"{', '.join(sorted(unknown))[:120]}; use url or version.")
     if url and "|" in url:
         url, version = url.split("|", 1)
-    found = [cat.questionnaire] if (url in (None, cat.questionnaire_url)
-                                    and version in (None, cat.questionnaire_version)) else []
+    found = [q for q in _questionnaires().values()
+             if url in (None, q["url"]) and version in (None, q["version"])]
     return fhir_response(searchset(found, _self_url()))
+
+
+def _questionnaires() -> dict[str, dict]:
+    """Ours first, then each foreign form, by id."""
+    cat = state().catalog
+    return {cat.questionnaire["id"]: cat.questionnaire,
+            **{f.form.questionnaire["id"]: with_text(f.form.questionnaire) for f in cat.forms.values()}}
+
+
+@bp.get("/ConceptMap")
+def search_concept_map():
+    """One ConceptMap per foreign form's mapping file."""
+    return fhir_response(searchset(list(_concept_maps().values()), request.url))
+
+
+@bp.get("/ConceptMap/<id>")
+def read_concept_map(id: str):
+    """How one foreign form's answers become the triage's facts."""
+    return _read(_concept_maps().get(id, {"resourceType": "ConceptMap"}), id)
+
+
+def _concept_maps() -> dict[str, dict]:
+    cat = state().catalog
+    maps = (with_text(concept_map(f.form, cat)) for f in cat.forms.values())
+    return {m["id"]: m for m in maps}
 
 
 @bp.get("/OperationDefinition/<id>")

@@ -48,7 +48,13 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
                  "operation": [{"name": "triage",
                                 "definition": catalog.operation_definition["url"]}]},
                 {"type": "Questionnaire", "interaction": read + [{"code": "search-type"}],
-                 "searchParam": [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}]},
+                 "searchParam": [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}],
+                 "documentation": "The leg-numbness Questionnaire, and the other hospitals' forms "
+                                  "$triage accepts: " + ", ".join(
+                                      [f"{catalog.questionnaire_url}|{catalog.questionnaire_version}"]
+                                      + [f.form.canonical for f in catalog.forms.values()]) + "."},
+                {"type": "ConceptMap", "interaction": read + [{"code": "search-type"}],
+                 "documentation": "How each other hospital's form maps onto the triage's facts."},
                 {"type": "Library", "interaction": read + [{"code": "search-type"}]},
                 {"type": "CodeSystem", "interaction": read,
                  "documentation": "Served: " + ", ".join(f"CodeSystem/{id}" for id in sorted(catalog.codesystems))

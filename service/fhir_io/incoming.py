@@ -12,7 +12,7 @@ from flask import Request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 
-from service.catalog import Catalog
+from service.catalog import Catalog, ForeignForm, coding_key
 from service.errors import FhirError, Issue
 from service.fhir_io import structure
 
@@ -220,9 +220,62 @@ def check_against_questionnaire(qr: dict, root: str, catalog: Catalog) -> Answer
     return Answers(values, warnings)
 
 
-def _walk(items: list[dict], where: str, catalog: Catalog, values: dict[str, list[Any]],
-          issues: list[Issue], warnings: list[Issue]) -> None:
-    for i, item in enumerate(items):
+def check_against_form(qr: dict, root: str, foreign: ForeignForm) -> Answers:
+    """The checks of check_against_questionnaire for another hospital's form and its mapping.
+
+    Items of the form that the mapping does not use are set aside with a warning; an answer coding
+    the mapping does not know is refused (422 naming the item); a required item answered with what
+    the mapping calls not reported ("Unknown") counts as not answered.
+    """
+    form = foreign.form
+    issues: list[Issue] = []
+    _, _, version = (qr.get("questionnaire") or "").partition("|")
+    if version and version != form.version:
+        issues.append(Issue("not-supported", f"Unknown version {version[:40]!r} of {form.url}: this "
+                            f"service maps {form.canonical}.", f"{root}.questionnaire"))
+    if qr.get("status") == "entered-in-error":
+        issues.append(Issue("business-rule", "A response entered in error cannot be triaged.",
+                            f"{root}.status"))
+    issues += check_subject(qr, root)
+    warnings = status_warnings(qr, root)
+    values: dict[str, list[Any]] = {}
+
+    def walk(items: list, where: str) -> None:
+        for i, item in enumerate(items):
+            link_id = item.get("linkId") if isinstance(item, dict) else None
+            if link_id in form.unmapped:
+                if item.get("item"):  # a group of the form: its items may be mapped
+                    walk(item["item"], f"{where}[{i}].item")
+                elif item.get("answer"):
+                    warnings.append(Issue("not-supported", f"{link_id!r} of {form.url} is not used "
+                                          "by the triage (its mapping reads no fact from it): ignored.",
+                                          f"{where}[{i}].linkId", severity="warning"))
+            else:
+                _walk([item], where, foreign, values, issues, warnings, index=i)
+
+    walk(qr.get("item") or [], f"{root}.item")
+    for link_id in foreign.required_link_ids:
+        said = [v for v in values.get(link_id, []) if _reported(form, link_id, v)]
+        if not said:
+            issues.append(Issue("required", f"Required question {link_id!r} is not answered "
+                                "(an answer that says 'unknown' is no answer).", f"{root}.item"))
+    if issues:
+        raise FhirError(422, issues)
+    return Answers(values, warnings)
+
+
+def _reported(form, link_id: str, key: Any) -> bool:
+    from service.forms import NOT_REPORTED
+    item = form.items[link_id]
+    if item.type != "choice":
+        return True
+    system, _, code = key.partition("|")
+    return item.answers.get((system, code)) is not NOT_REPORTED
+
+
+def _walk(items: list[dict], where: str, catalog: Catalog | ForeignForm, values: dict[str, list[Any]],
+          issues: list[Issue], warnings: list[Issue], index: int = 0) -> None:
+    for i, item in enumerate(items, index):
         here = f"{where}[{i}]"
         link_id = item.get("linkId")
         spec = catalog.items.get(link_id)
@@ -279,7 +332,15 @@ def _answer_value(answer: dict, spec, where: str, issues: list[Issue], system: s
             return None
     else:
         ok = isinstance(value, dict)
-        if ok:
+        if ok and system is None:  # another hospital's form: each coding names its own system
+            key = coding_key(value.get("system"), value.get("code"))
+            if key not in spec.codes:
+                issues.append(Issue("code-invalid", f"{spec.link_id!r}: the answer "
+                                    f"{key[:120]} is not one the form's mapping knows; it maps "
+                                    f"{', '.join(sorted(spec.codes))}.", f"{where}.{wanted}"))
+                return None
+            value = key
+        elif ok:
             if value.get("system") != system or value.get("code") not in spec.codes:
                 issues.append(Issue("code-invalid", f"{spec.link_id!r} takes codes "
                                     f"{', '.join(sorted(spec.codes))} of {system}; got "

@@ -34,16 +34,24 @@ class BundleBuilder:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.link_ids = {fact: link for link, fact in catalog.fact_map.items()}
+        texts = {i["linkId"]: i.get("text", i["linkId"]) for i in _flat(catalog.questionnaire["item"])}
+        self.fact_words = {fact: texts[link] for link, fact in catalog.fact_map.items()}
 
     def build(self, assessment: Assessment, module: RuleModule, qr: dict,
-              warnings: list[Issue], timestamp: str | None = None) -> dict:
+              warnings: list[Issue], timestamp: str | None = None, form=None,
+              not_asked: tuple[str, ...] = ()) -> dict:
+        """`form` and `not_asked`: another hospital's form that was answered (its linkIds are named
+        in the rationale), and the warning signs (facts) it cannot ask, which the result names."""
         timestamp = timestamp or now_iso()
         digest = hashlib.sha256(orjson.dumps(qr, option=orjson.OPT_SORT_KEYS)
                                 + b"|" + module.version.encode()).hexdigest()
         subject = qr["subject"]
         basis = _reference_to(qr)
         ra_id = _make_id(digest, "RiskAssessment")
-        entries = [self.risk_assessment(assessment, module, ra_id, subject, basis, timestamp)]
+        link_ids = ({i.fact: link for link, i in form.items.items()} if form is not None
+                    else self.link_ids)
+        entries = [self.risk_assessment(assessment, module, ra_id, subject, basis, timestamp,
+                                        link_ids, form, not_asked)]
         for proposal in assessment.proposals:
             sr_id = _make_id(digest, f"ServiceRequest/{proposal.key}")
             entries.append(self.service_request(assessment, proposal, sr_id, ra_id, subject, basis,
@@ -64,12 +72,13 @@ class BundleBuilder:
         }
 
     def risk_assessment(self, a: Assessment, module: RuleModule, ra_id: str, subject: dict,
-                        basis: dict, timestamp: str) -> dict:
+                        basis: dict, timestamp: str, link_ids: dict[str, str] | None = None,
+                        form=None, not_asked: tuple[str, ...] = ()) -> dict:
         predictions = [{
             "outcome": self.concept(self.catalog.conditions[p.cause]),
             "qualitativeRisk": {"coding": [{"system": RISK_SYSTEM, "code": p.risk.code,
                                             "display": RISK_DISPLAY[p.risk]}]},
-            "rationale": self.rationale(p.findings),
+            "rationale": self.rationale(p.findings, link_ids),
         } for p in a.predictions]
         resource = {
             "resourceType": "RiskAssessment",
@@ -92,6 +101,14 @@ class BundleBuilder:
             f"{adv.text} (source: {', '.join(sorted({c.file for c in adv.cites}))})"
             for adv in a.advice)
         resource["note"] = [{"text": self.summary(a)}]
+        if not_asked:
+            signs = "; ".join(self.fact_words[f] for f in not_asked)
+            resource["mitigation"] += (
+                f"\nThe form answered ({form.canonical}) did not ask about these warning signs, so "
+                f"they are unknown, not absent: {signs}. Ask about each of them now: any one of "
+                "them can make this more urgent, as the advice above says.")
+            resource["note"].append({"text": f"Not asked by {form.canonical} (unknown, not "
+                                             f"absent): {signs}."})
         return resource
 
     def service_request(self, a: Assessment, proposal, sr_id: str, ra_id: str, subject: dict,
@@ -135,9 +152,9 @@ class BundleBuilder:
         return {"coding": [{"system": self.catalog.disposition_system, "code": d.code,
                             "display": display}], "text": display}
 
-    def rationale(self, findings: tuple[Finding, ...]) -> str:
+    def rationale(self, findings: tuple[Finding, ...], link_ids: dict[str, str] | None = None) -> str:
         parts = []
-        link_ids = self.link_ids
+        link_ids = link_ids or self.link_ids
         for f in findings:
             rule, cite = f.rule, f.rule.cites[0]
             text = f"{rule.title} [{rule.id}]"
@@ -160,6 +177,12 @@ def _make_id(digest: str, what: str) -> str:
     """uuid5 of the request's digest and the part: the same input (and rules version) always gives
     the same ids."""
     return str(uuid.uuid5(ID_NAMESPACE, f"{digest}/{what}"))
+
+
+def _flat(items: list[dict]):
+    for item in items:
+        yield item
+        yield from _flat(item.get("item", []))
 
 
 def _reference_to(qr: dict) -> dict:
