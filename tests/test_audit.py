@@ -14,7 +14,7 @@ from service.records import AuditQuery, CardRecord, FeedbackRecord, StoreUnavail
 from service.state import state
 from tests.support import FHIR_JSON, example, post_triage
 from tests.test_auth import AUDIENCE, ISSUER, jwks, keys, sign  # noqa: F401 (fixture)
-from tests.test_fhir_validity import assert_valid_fhir
+from tests.fhir_io.test_outgoing import assert_valid_fhir
 
 AUDIT = "/fhir/AuditEvent"
 PUBLIC = "https://triage.clinic.example"
