@@ -11,11 +11,16 @@ from service.catalog import CatalogError, load_catalog
 from tests.support import ROOT, disposition, example, post_triage, risk_assessment
 
 
-def edited_mappings(tmp_path, name: str, edit) -> str:
+def edited_mappings(tmp_path, name: str, edit, moved: tuple[str, str] | None = None) -> str:
+    """A copy of mappings/ with `name` edited; `moved` (old, new): a CodeSystem url that moved,
+    so the ValueSets drawing on it follow (the catalog holds them to the CodeSystems)."""
     mappings = tmp_path / "mappings"
     shutil.copytree(ROOT / "mappings", mappings)
     path = mappings / name
     path.write_text(edit(path.read_text()))
+    if moved:
+        for vs in mappings.glob("valueset-*.json"):
+            vs.write_text(vs.read_text().replace(*moved))
     return str(mappings)
 
 
@@ -28,7 +33,9 @@ def test_disposition_display_and_priority_come_from_the_code_system(tmp_path):
         urgent["property"][0]["valueCode"] = "asap"
         return json.dumps(cs)
 
-    mappings = edited_mappings(tmp_path, "codesystem-triage-disposition.json", edit)
+    mappings = edited_mappings(tmp_path, "codesystem-triage-disposition.json", edit,
+                               moved=("http://legtriage.example.org/fhir/CodeSystem/triage-disposition",
+                                      "http://example.org/fhir/CodeSystem/dispositions-from-the-file"))
     client = create_app({"mappings_dir": mappings}).test_client()
     bundle = post_triage(client, example("qr-urgent-dvt")).get_json()
     assert disposition(bundle) == "urgent"
@@ -44,7 +51,8 @@ def test_disposition_display_and_priority_come_from_the_code_system(tmp_path):
 def test_the_answer_system_comes_from_the_code_system(tmp_path):
     url = "http://legtriage.example.org/fhir/CodeSystem/leg-numbness-answers"
     mappings = edited_mappings(tmp_path, "codesystem-leg-numbness-answers.json",
-                               lambda text: text.replace(url, "http://example.org/answers"))
+                               lambda text: text.replace(url, "http://example.org/answers"),
+                               moved=(url, "http://example.org/answers"))
     client = create_app({"mappings_dir": mappings}).test_client()
     assert post_triage(client, example("qr-urgent-dvt")).status_code == 422  # the old system: unknown
     moved = example("qr-urgent-dvt")
@@ -75,7 +83,9 @@ def test_a_disposition_code_system_without_a_rules_disposition_fails(tmp_path):
         cs["count"] = len(cs["concept"])
         return json.dumps(cs)
 
-    mappings = edited_mappings(tmp_path, "codesystem-triage-disposition.json", edit)
+    mappings = edited_mappings(tmp_path, "codesystem-triage-disposition.json", edit,
+                               moved=("http://legtriage.example.org/fhir/CodeSystem/triage-disposition",
+                                      "http://example.org/fhir/CodeSystem/dispositions-from-the-file"))
     with pytest.raises(CatalogError, match="triage-disposition.*self-care"):
         load_catalog(mappings)
 

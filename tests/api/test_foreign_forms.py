@@ -187,6 +187,7 @@ def test_a_version_the_service_does_not_map_is_refused(client):
 
 def test_the_foreign_form_and_its_concept_map_are_served(client):
     read = client.get("/fhir/Questionnaire/neuro-intake").get_json()
+    assert read.pop("text")["status"] == "generated"  # the narrative every served resource has
     assert read == NEURO.questionnaire
     search = client.get(f"/fhir/Questionnaire?url={NEURO.url}").get_json()
     assert [e["resource"]["id"] for e in search["entry"]] == ["neuro-intake"]

@@ -82,10 +82,25 @@ def request_body(case: dict) -> dict:
                                                                      subject="Patient/golden")
 
 
+def without_narrative(bundle_bytes: bytes) -> bytes:
+    """The Bundle as the service wrote it, less each resource's generated narrative (`text`).
+
+    Since issue 16 every resource carries a narrative generated from its own elements, for every
+    rule version alike: presentation, not what the rules decided. The digest is taken without it,
+    so it still holds a published version to every element it answered with when it was frozen.
+    """
+    import orjson
+
+    bundle = orjson.loads(bundle_bytes)
+    for entry in bundle["entry"]:
+        entry["resource"].pop("text", None)
+    return orjson.dumps(bundle)
+
+
 def observe(bundle_bytes: bytes) -> dict:
     """What a clinician and a client see of one answer, in a stable, reviewable shape."""
     bundle = json.loads(bundle_bytes)
-    blanked = bundle_bytes.replace(bundle["timestamp"].encode(), b"<timestamp>")
+    blanked = without_narrative(bundle_bytes).replace(bundle["timestamp"].encode(), b"<timestamp>")
     entries = [e["resource"] for e in bundle["entry"]]
     ra = entries[0]
     text = lambda concept: concept.get("text") or concept["coding"][0]["code"]  # noqa: E731
