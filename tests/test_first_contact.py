@@ -51,7 +51,7 @@ def test_skipping_the_browser_tests_leaves_the_rest_of_the_suite_working():
     for switch in ("LEGTRIAGE_SKIP_BROWSER", "SKIP_BROWSER_TESTS"):
         result = subprocess.run(
             ["scripts/test", "-q", "-p", "no:cacheprovider", "tests/browser",
-             "tests/test_fhir_surface.py", "tests/test_gunicorn.py"],
+             "tests/api/test_fhir_read.py", "tests/test_gunicorn.py"],
             cwd=ROOT, env=clean_env(**{switch: "1"}),
             capture_output=True, text=True, timeout=600)
         out = result.stdout + result.stderr

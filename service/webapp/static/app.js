@@ -21,8 +21,10 @@
 
   // The person at the desk has no record here: a random, meaningless Patient reference lets the
   // service build its RiskAssessment without identifying anyone.
-  const deskSubject = {reference: "urn:uuid:" + uuid(), type: "Patient",
-                       display: "The person at the desk (not identified)"};
+  // Not a patient of any record: a logical reference by a one-off identifier (a urn:uuid
+  // reference would point at nothing, and the service refuses one).
+  const deskSubject = {identifier: {system: "urn:ietf:rfc:3986", value: "urn:uuid:" + uuid()},
+                       type: "Patient", display: "The person at the desk (not identified)"};
   let smart = null;      // fhirclient Client after an EHR launch
   let patient = null;    // the EHR's Patient
   let sent = null;       // the QuestionnaireResponse of the last triage
