@@ -75,8 +75,8 @@ def offline(chromium):
 
 @pytest.fixture(scope="session")
 def screenshot(tmp_path_factory):
-    """Save a full-page PNG (in LEGTRIAGE_SCREENSHOT_DIR if set, else a pytest temp dir)."""
-    wanted = os.environ.get("LEGTRIAGE_SCREENSHOT_DIR")
+    """Save a full-page PNG (in SCREENSHOT_DIR if set, else a pytest temp dir)."""
+    wanted = os.environ.get("SCREENSHOT_DIR")
     folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
 

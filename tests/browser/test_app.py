@@ -6,7 +6,7 @@ checks the page before and after; only 127.0.0.1 is reachable and every other re
 (zero expected). The SMART launch runs against a test-double EHR (tests/browser/ehr.py) on 127.0.0.1
 that checks PKCE S256 and the state, and records what "Save to record" writes.
 
-LEGTRIAGE_SCREENSHOT_DIR=docs/img keeps the screenshots used by docs/app.md.
+SCREENSHOT_DIR=docs/img keeps the screenshots used by docs/app.md.
 """
 from __future__ import annotations
 
@@ -196,8 +196,8 @@ def assert_accessible(page, when: str) -> None:
 
 @pytest.fixture(scope="session")
 def shoot(tmp_path_factory):
-    """Screenshots for docs/app.md: into LEGTRIAGE_SCREENSHOT_DIR when set, else a temp dir."""
-    wanted = os.environ.get("LEGTRIAGE_SCREENSHOT_DIR")
+    """Screenshots for docs/app.md: into SCREENSHOT_DIR when set, else a temp dir."""
+    wanted = os.environ.get("SCREENSHOT_DIR")
     folder = Path(wanted) if wanted else tmp_path_factory.mktemp("app-screens")
     folder.mkdir(parents=True, exist_ok=True)
 
