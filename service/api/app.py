@@ -45,7 +45,25 @@ def page():
     if not request.path.endswith("/"):  # the page's relative links need /app/
         query = request.query_string.decode("latin-1")
         return redirect("app/" + ("?" + query if query else ""), 308)  # relative: works behind a prefix
-    return _missing_page() or _html(render_template("index.html", config=_page_config()))
+    questionnaire = _asked_questionnaire()
+    if questionnaire is None:
+        return _html(render_template("launch-problem.html", problem=(
+            "This service does not triage that questionnaire. Leave out ?questionnaire= for the "
+            "leg numbness form, or name one of the forms listed at /fhir/Questionnaire.")), 404)
+    return _missing_page() or _html(render_template("index.html", config=_page_config(questionnaire)))
+
+
+def _asked_questionnaire() -> dict | None:
+    """Ours, or the other hospital's form named by ?questionnaire=url[|version] (None: unknown)."""
+    catalog = state().catalog
+    asked = request.args.get("questionnaire")
+    if not asked:
+        return catalog.questionnaire
+    url, _, version = asked.partition("|")
+    for q in [catalog.questionnaire] + [f.form.questionnaire for f in catalog.forms.values()]:
+        if q["url"] == url and version in ("", q["version"]):
+            return q
+    return None
 
 
 @bp.get("/launch")
@@ -120,12 +138,12 @@ def template_helpers() -> dict:
     return {"style_nonce": style_nonce}
 
 
-def _page_config() -> dict:
+def _page_config(questionnaire: dict) -> dict:
     s = state()
     dispositions = {c["code"]: {"display": c["display"], "definition": c["definition"]}
                     for c in s.catalog.codesystems[DISPOSITION_SYSTEM]["concept"]}
     return {
-        "questionnaire": s.catalog.questionnaire,
+        "questionnaire": questionnaire,
         "dispositions": dispositions,
         # The RiskAssessment's mitigation holds the advice and then the safety net, one per line;
         # the page tells them apart by the rule module's own safety-net texts.

@@ -124,9 +124,14 @@ class AppPage:
         self.page.locator("#triage:enabled").wait_for()  # (wait_for_function's eval meets the CSP)
         config = self.page.evaluate("JSON.parse(document.getElementById('legtriage-config').textContent)")
         self.items = {}
-        for group in config["questionnaire"]["item"]:
-            for item in group["item"]:
-                self.items[item["linkId"]] = item
+
+        def index(items: list[dict]) -> None:  # groups (our form) or flat (another hospital's)
+            for item in items:
+                if item["type"] != "group":
+                    self.items[item["linkId"]] = item
+                index(item.get("item", []))
+
+        index(config["questionnaire"]["item"])
 
     def question(self, link_id: str):
         label = re.compile("^" + re.escape(self.items[link_id]["text"]) + "$")
@@ -220,6 +225,38 @@ def app_page(offline, axe_installed, assets_installed):
 
 
 # ---- the page on its own ------------------------------------------------------------------------
+
+NEURO_INTAKE = "http://clinic.example.org/fhir/Questionnaire/neuro-intake"
+
+
+def test_the_page_renders_another_hospitals_form_and_triages_it(app_page, app_server):
+    """/app/?questionnaire=… renders a mapped foreign form (issue 15); its result names what it did not ask."""
+    page = app_page.open(app_server.base + "/app/?questionnaire=" + NEURO_INTAKE).page
+    labels = page.locator("lhc-item.lhc-item-question .lhc-de-label .question").all_inner_texts()
+    assert labels == [item["text"] for item in app_page.items.values()]
+    assert "side" in app_page.items and "onset-sudden" in app_page.items
+    app_page.fill({"side": "7771000", "onset-sudden": "LA33-6", "face-arm": "LA33-6"})
+    with page.expect_response(lambda r: r.url.endswith("/$triage")) as answer:
+        app_page.triage()
+    assert answer.value.status == 200
+    sent = json.loads(answer.value.request.post_data)
+    assert sent["questionnaire"].split("|")[0] == NEURO_INTAKE
+    banner = app_page.result.locator(".banner")
+    banner.wait_for()
+    assert banner.get_attribute("data-disposition") == "emergency"
+    text = app_page.result.inner_text()
+    assert "unknown, not absent" in text and "Sudden, severe headache" in text
+    assert_accessible(page, "after triage of another hospital's form")
+    assert app_page.console == []
+
+
+def test_an_unknown_questionnaire_is_a_404_page(app_server):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(app_server.base + "/app/?questionnaire=http://example.org/other", timeout=5)
+    assert err.value.code == 404 and "does not triage that questionnaire" in err.value.read().decode()
 
 def test_the_form_shows_every_question_and_passes_axe(app_page, app_server, shoot):
     page = app_page.open(app_server.base + "/app/").page

@@ -19,10 +19,9 @@
     for (const item of list || []) { items[item.linkId] = item; index(item.item); }
   })(questionnaire.item);
 
-  // The person at the desk has no record here: a random, meaningless Patient reference lets the
-  // service build its RiskAssessment without identifying anyone.
-  // Not a patient of any record: a logical reference by a one-off identifier (a urn:uuid
-  // reference would point at nothing, and the service refuses one).
+  // The person at the desk has no record here: a one-off, meaningless identifier lets the service
+  // build its RiskAssessment without identifying anyone (a urn:uuid reference would point at
+  // nothing, and the service refuses one).
   const deskSubject = {identifier: {system: "urn:ietf:rfc:3986", value: "urn:uuid:" + uuid()},
                        type: "Patient", display: "The person at the desk (not identified)"};
   let smart = null;      // fhirclient Client after an EHR launch
