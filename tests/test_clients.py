@@ -171,7 +171,7 @@ def expected(server) -> list[dict]:
     for name in files:
         qr = json.loads((ROOT / name).read_text())
         bodies = {name: qr}
-        if name == files[0]:
+        if name == files[0] and qr["resourceType"] == "QuestionnaireResponse":
             bodies[f"{name} (Parameters)"] = {"resourceType": "Parameters", "parameter": [
                 {"name": "questionnaireResponse", "resource": qr}, {"name": "rulesVersion", "valueString": "1.0.0"}]}
         for label, body in bodies.items():
