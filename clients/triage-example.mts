@@ -44,9 +44,10 @@ const client = createClient<paths>({
 });
 
 for (const file of files) {
-  const qr: Schemas["QuestionnaireResponse"] = JSON.parse(readFileSync(file, "utf8"));
+  // examples/ holds Parameters bodies too: resourceType narrows the request to its type.
+  const qr: Schemas["TriageRequest"] = JSON.parse(readFileSync(file, "utf8"));
   const bodies: [string, Schemas["TriageRequest"]][] = [[file, qr]];
-  if (file === files[0]) {
+  if (file === files[0] && qr.resourceType === "QuestionnaireResponse") {
     bodies.push([`${file} (Parameters)`, {
       resourceType: "Parameters",
       parameter: [

@@ -40,6 +40,13 @@ def summary(bundle: TriageBundle) -> dict:
     }
 
 
+def request_body(data: dict) -> QuestionnaireResponse | TriageParameters:
+    """An example file as the generated model of its resourceType (examples/ holds Parameters too)."""
+    if data.get("resourceType") == "Parameters":
+        return TriageParameters.from_dict(data)
+    return QuestionnaireResponse.from_dict(data)
+
+
 def main(base_url: str, files: list[str]) -> None:
     sent: list[str] = []
 
@@ -50,9 +57,10 @@ def main(base_url: str, files: list[str]) -> None:
                     httpx_args={"event_hooks": {"request": [remember_content_type]}})
     with client:
         for name in files:
-            qr = QuestionnaireResponse.from_dict(json.loads(Path(name).read_text()))
+            qr = request_body(json.loads(Path(name).read_text()))
             bodies = {name: qr}
-            if name == files[0]:  # the same answers as a Parameters body, with a pinned rules version
+            if name == files[0] and isinstance(qr, QuestionnaireResponse):
+                # the same answers as a Parameters body, with a pinned rules version
                 bodies[f"{name} (Parameters)"] = TriageParameters(resource_type="Parameters", parameter=[
                     QuestionnaireResponseParameter(name="questionnaireResponse", resource=qr),
                     RulesVersionParameter(name="rulesVersion", value_string="1.0.0")])
