@@ -5,7 +5,7 @@ and bench/ceiling.py (same Flask, same body parsed, a fixed Bundle returned). wr
 the same mix of the example QuestionnaireResponses, in rounds that alternate between the two so
 that a noisy moment of the machine hits both alike. Reports requests/s, p50 and p99 latency at 16
 connections and at 1, the ratio $triage/ceiling, worker RSS and the time from start to the first
-$triage response; prints a table and writes the same as JSON. With --compare CHECKOUT a third
+$triage response; prints a table and writes the same as JSON. With --compare CHECKOUT one more
 server, the service of another checkout (an older commit), runs in the same rounds, so a change is
 measured side by side with what it replaces. Servers start through tests/servers.py, the launcher the
 tests and the load test use. See docs/performance.md.
