@@ -5,7 +5,7 @@ and bench/ceiling.py (same Flask, same body parsed, a fixed Bundle returned). wr
 the same mix of the example QuestionnaireResponses, in rounds that alternate between the two so
 that a noisy moment of the machine hits both alike. Reports requests/s, p50 and p99 latency at 16
 connections and at 1, the ratio $triage/ceiling, worker RSS and the time from start to the first
-$triage response; prints a table and writes the same as JSON. With --compare CHECKOUT a third
+$triage response; prints a table and writes the same as JSON. With --compare CHECKOUT one more
 server, the service of another checkout (an older commit), runs in the same rounds, so a change is
 measured side by side with what it replaces. Servers start through tests/servers.py, the launcher the
 tests and the load test use. See docs/performance.md.
@@ -14,6 +14,12 @@ The CDS Hooks patient-view call is measured on the same service server, in the s
 mix of QuestionnaireResponses, each as the legNumbnessQR prefetch (a searchset Bundle) of a hook
 call, authored an hour before the run so that each gets its card. Its worker CPU per call is the
 service's CPU time over the run divided by the calls.
+
+The service runs with recording on (the default: one audit record per call, SQLite in a temp
+folder), and beside it, in the same interleaved rounds, with recording off
+(LEGTRIAGE_RECORDS_ENABLED=false) and, where PostgreSQL is installed, with its records in a
+throwaway PostgreSQL cluster (tests/pg.py, fsync on): the differences of their $triage figures are
+what a record costs per call.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +151,7 @@ class Server:
     workdir: Path
     gunicorn_args: str
     root: Path = ROOT
+    settings: dict = field(default_factory=dict)  # LEGTRIAGE_* for this server, over the environment's
     running: servers.Server | None = None
     first_response_s: float | None = None
 
@@ -156,6 +163,9 @@ class Server:
         # The service's settings as this environment gives them (LEGTRIAGE_WORKERS for a trial),
         # GUNICORN_CMD_ARGS over gunicorn.conf.py for --gunicorn-args.
         env = {k: v for k, v in os.environ.items() if k.startswith("LEGTRIAGE_")}
+        # Its own SQLite folder, known here so that the records it wrote can be counted at the end.
+        env["LEGTRIAGE_DATA_DIR"] = str(self.data_dir)
+        env.update(self.settings)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         if self.gunicorn_args:
             env["GUNICORN_CMD_ARGS"] = self.gunicorn_args
@@ -174,6 +184,10 @@ class Server:
             raise SystemExit(f"bench: {self.name} did not answer within {limit_s} s; see "
                              f"{self.workdir / (self.name + '.log')}") from None
         self.first_response_s = time.monotonic() - self.running.started
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / f"{self.name}-data"
 
     def post(self, body: bytes) -> int:
         return self.running.request("POST", TRIAGE, body, FHIR_JSON)
@@ -258,6 +272,8 @@ def main(argv: list[str]) -> int:
                         help="also run the service of another checkout (e.g. a `git worktree` of an "
                              "older commit, with its own .venv or a link to this one) in the same "
                              "interleaved rounds, against the same ceiling")
+    parser.add_argument("--no-postgres", action="store_true",
+                        help="leave out the run with records in PostgreSQL")
     args = parser.parse_args(argv)
     if args.smoke:
         args.rounds, args.duration = 1, 1
@@ -274,50 +290,73 @@ def main(argv: list[str]) -> int:
     hook_script.write_text(lua_script(hooks, HOOK, "application/json"))
     service = Server("service", None, workdir, args.gunicorn_args)
     ceiling = Server("ceiling", "bench.ceiling:app", workdir, args.gunicorn_args)
-    every = [service, ceiling]
-    if args.compare:
-        every.append(Server("compared", None, workdir, args.gunicorn_args, root=args.compare.resolve()))
-    # (name in the results, server, wrk script): the hook call runs on the service's own server
-    targets = [(s.name, s, script) for s in every]
-    targets.insert(1, ("cds-hook", service, hook_script))
-    runs: dict[str, dict[int, list[dict]]] = {name: {16: [], 1: []} for name, _, _ in targets}
+    records_off = Server("records_off", None, workdir, args.gunicorn_args,
+                         settings={"LEGTRIAGE_RECORDS_ENABLED": "false"})
+    every = [service, ceiling, records_off]
+    cluster = None if args.no_postgres else postgres_cluster()
     try:
-        for server in every:
-            server.start(mix[0])
-        for body in mix:  # every body of the mix is a valid request: 200, not an error page
+        if cluster is not None:
+            every.append(Server("postgres", None, workdir, args.gunicorn_args,
+                                settings={"LEGTRIAGE_DATABASE_URL": cluster.new_database()}))
+        if args.compare:
+            every.append(Server("compared", None, workdir, args.gunicorn_args, root=args.compare.resolve()))
+        # (name in the results, server, wrk script): the hook call runs on the service's own server
+        targets = [(s.name, s, script) for s in every]
+        targets.insert(1, ("cds-hook", service, hook_script))
+        runs: dict[str, dict[int, list[dict]]] = {name: {16: [], 1: []} for name, _, _ in targets}
+        # 200s per server, to hold against the records it wrote: the probe, the mix checks, then wrk's
+        answered = {server.name: 1 + len(mix) for server in every}
+        answered[service.name] += len(hooks)
+        try:
             for server in every:
-                status = server.post(body)
-                if status != 200:
-                    raise SystemExit(f"bench: {server.name} answered {status} to a body of the mix")
-        for body in hooks:  # every hook call of the mix gets its one card
-            status, cards = hook_card_count(service.port, body)
-            if status != 200 or cards != 1:
-                raise SystemExit(f"bench: the service answered {status} with {cards} cards to a hook "
-                                 "call of the mix")
-        for _, server, wrk_script in targets:
-            wrk(server.port, wrk_script, 16, warmup)
-        for r in range(args.rounds):
-            order = targets[r % len(targets):] + targets[:r % len(targets)]  # each goes first in turn
-            for connections in (16, 1):
-                for name, server, wrk_script in order:
-                    cpu = server.cpu_seconds()
-                    result = wrk(server.port, wrk_script, connections, args.duration)
-                    result["cpu_ms_per_request"] = 1000 * (server.cpu_seconds() - cpu) / result["requests"]
-                    runs[name][connections].append(result)
-                    print(f"round {r + 1}/{args.rounds} {name:8s} c={connections:<2d} "
-                          f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
-                          f"p99 {result['p99_ms']:6.2f} ms  worker CPU {result['cpu_ms_per_request']:.3f} ms/req",
-                          file=sys.stderr, flush=True)
-        rss = {server.name: server.worker_rss_mb() for server in every}
+                server.start(mix[0])
+            for body in mix:  # every body of the mix is a valid request: 200, not an error page
+                for server in every:
+                    status = server.post(body)
+                    if status != 200:
+                        raise SystemExit(f"bench: {server.name} answered {status} to a body of the mix")
+            for body in hooks:  # every hook call of the mix gets its one card
+                status, cards = hook_card_count(service.port, body)
+                if status != 200 or cards != 1:
+                    raise SystemExit(f"bench: the service answered {status} with {cards} cards to a hook "
+                                     "call of the mix")
+            for _, server, wrk_script in targets:
+                answered[server.name] += wrk(server.port, wrk_script, 16, warmup)["requests"]
+            for r in range(args.rounds):
+                order = targets[r % len(targets):] + targets[:r % len(targets)]  # each goes first in turn
+                for connections in (16, 1):
+                    for name, server, wrk_script in order:
+                        cpu = server.cpu_seconds()
+                        db_cpu = cluster_cpu_seconds(cluster) if name == "postgres" else 0.0
+                        result = wrk(server.port, wrk_script, connections, args.duration)
+                        result["cpu_ms_per_request"] = 1000 * (server.cpu_seconds() - cpu) / result["requests"]
+                        if name == "postgres":
+                            result["db_cpu_ms_per_request"] = (
+                                1000 * (cluster_cpu_seconds(cluster) - db_cpu) / result["requests"])
+                        runs[name][connections].append(result)
+                        answered[server.name] += result["requests"]
+                        print(f"round {r + 1}/{args.rounds} {name:11s} c={connections:<2d} "
+                              f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
+                              f"p99 {result['p99_ms']:6.2f} ms  worker CPU {result['cpu_ms_per_request']:.3f} ms/req",
+                              file=sys.stderr, flush=True)
+            rss = {server.name: server.worker_rss_mb() for server in every}
+        finally:
+            for server in every:
+                server.stop()
+        recorded = {server.name: count_records(server) for server in every
+                    if server.name in ("service", "postgres")}
     finally:
-        for server in every:
-            server.stop()
+        if cluster is not None:
+            cluster.remove()
 
     def median(name: str, connections: int, key: str) -> float:
         return round(statistics.median(r[key] for r in runs[name][connections]), 3)
 
     figures = {name: {f"c{c}": {k: median(name, c, k) for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")}
                       for c in (16, 1)} for name in runs}
+    if "postgres" in runs:
+        for c in (16, 1):
+            figures["postgres"][f"c{c}"]["db_cpu_ms_per_request"] = median("postgres", c, "db_cpu_ms_per_request")
 
     def ratios(name: str) -> list[float]:
         return [round(s["rps"] / c["rps"], 3) for s, c in zip(runs[name][16], runs["ceiling"][16])]
@@ -328,6 +367,9 @@ def main(argv: list[str]) -> int:
         **{server.name: {**figures[server.name], "worker_rss_mb": rss[server.name],
                          "first_response_s": round(server.first_response_s, 3)} for server in every},
         "cds-hook": figures["cds-hook"],
+        "records": record_costs(figures),
+        "records_written": recorded,
+        "answered_200": {name: answered[name] for name in recorded},
         "runs": runs,
         "settings": {"smoke": args.smoke, "rounds": args.rounds, "duration_s": args.duration,
                      "wrk_threads": "min(2, connections)", "mix": {**MIX, f"{WRAPPED} (in Parameters)": 1},
@@ -356,6 +398,60 @@ def main(argv: list[str]) -> int:
     print(report(result))
     print(f"\nwritten to {args.out}")
     return 0
+
+
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster (tests/pg.py) with fsync on, or None where there is none."""
+    from tests.pg import Cluster, bin_dir
+
+    if bin_dir() is None:
+        print("bench: PostgreSQL is not installed: no run with records in PostgreSQL", file=sys.stderr)
+        return None
+    return Cluster(fsync=True).start()
+
+
+def cluster_cpu_seconds(cluster) -> float:
+    """CPU time of the PostgreSQL postmaster and its backends (those alive and those exited)."""
+    pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    ticks = 0
+    for p, own_only in [(pid, False)] + [(int(x), True) for x in out.split()]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(x) for x in fields[11:13 if own_only else 15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def count_records(server: Server) -> int:
+    """Audit records the server wrote (every 200, of $triage and of a hook call, leaves one)."""
+    from service.store import SqlStore
+
+    url = server.settings.get("LEGTRIAGE_DATABASE_URL") or \
+        f"sqlite:///{server.data_dir / 'legtriage.sqlite3'}"
+    store = SqlStore(url)
+    try:
+        return store.count_audits()
+    finally:
+        store.close()
+
+
+def record_costs(figures: dict) -> dict:
+    """What recording adds per $triage call: recording on minus recording off, per store."""
+    off = figures["records_off"]
+    out = {}
+    for name, label in (("service", "sqlite"), ("postgres", "postgresql")):
+        if name in figures:
+            on = figures[name]
+            out[label] = {
+                "worker_cpu_ms_per_call": round(on["c16"]["cpu_ms_per_request"] - off["c16"]["cpu_ms_per_request"], 3),
+                "p50_ms_at_1": round(on["c1"]["p50_ms"] - off["c1"]["p50_ms"], 3),
+                "rps_at_16_vs_off": round(on["c16"]["rps"] / off["c16"]["rps"], 3),
+            }
+            if "db_cpu_ms_per_request" in on["c16"]:
+                out[label]["db_server_cpu_ms_per_call"] = on["c16"]["db_cpu_ms_per_request"]
+    return out
 
 
 def report(r: dict) -> str:
@@ -396,6 +492,24 @@ def report(r: dict) -> str:
     if o:
         lines.append(f"compared ({o['root']}, {o['commit']}): ratio {o['ratio']:.3f} per round "
                      f"{o['ratio_per_round']}, in the same rounds")
+    lines += ["", "Records ($triage above records every call in SQLite, the default):",
+              f"{'':24s}" + "".join(f"{h:>12s}" for h in ("SQLite", "PostgreSQL", "off", "ceiling"))]
+    cols = [s, r.get("postgres"), r["records_off"], c]
+    for label, conn, key, fmt in rows:
+        lines.append(f"{label:24s}" + "".join(
+            f"{x[conn][key]:>12{fmt}}" if x else f"{'-':>12s}" for x in cols))
+    if r.get("postgres"):
+        lines.append(f"{'PostgreSQL CPU ms/call':24s}{'':12s}{r['postgres']['c16']['db_cpu_ms_per_request']:>12.3f}")
+    for store, cost in r["records"].items():
+        extra = (f", PostgreSQL server CPU {cost['db_server_cpu_ms_per_call']:.3f} ms"
+                 if "db_server_cpu_ms_per_call" in cost else "")
+        lines.append(f"a record in {store} costs {cost['worker_cpu_ms_per_call']:+.3f} ms of worker CPU per call"
+                     f"{extra}, {cost['p50_ms_at_1']:+.2f} ms p50 at 1 connection; req/s at 16 = "
+                     f"{cost['rps_at_16_vs_off']:.3f} x recording off")
+    # wrk stops each run with requests in flight, which the server still answers (and records) but
+    # wrk does not count: up to 16 per run more records than counted 200s.
+    lines.append(f"records written: {r['records_written']}; 200s wrk counted: {r['answered_200']} "
+                 f"(wrk leaves up to 16 in flight per run uncounted)")
     return "\n".join(lines)
 
 
