@@ -274,3 +274,25 @@ def test_capability_statement_lists_the_audit_search(lab):
     [audit_event] = [r for r in cs["rest"][0]["resource"] if r["type"] == "AuditEvent"]
     assert audit_event["interaction"] == [{"code": "search-type"}]
     assert {p["name"] for p in audit_event["searchParam"]} == {"date", "patient", "outcome", "_count"}
+
+
+def test_what_a_caller_sends_longer_than_its_column_is_refused_not_a_503(sql_lab):
+    """An unknown service id is not recorded (it is whatever the caller typed), and feedback
+    values too long for the store are a 400 naming them, on PostgreSQL as on SQLite."""
+    client = sql_lab.test_client()
+    resp = post_hook(client, fresh(cds_example("patient-view-urgent")), "/cds-services/" + "x" * 80)
+    assert resp.status_code == 404, resp.get_data(as_text=True)[:300]
+    [entry] = events(client)["entry"]
+    assert (entry["resource"]["outcomeDesc"], entry["resource"].get("entity")) == ("HTTP 404", None)
+    reason = {"code": "already-arranged", "system": OVERRIDE_REASON}
+    for field, item in (
+            ("feedback[0].card", {"card": "c" * 65}),
+            ("feedback[0].outcomeTimestamp", {"outcomeTimestamp": "2026-12-01T10:00:00." + "1" * 30 + "Z"}),
+            ("feedback[0].overrideReason.reason.code", {"overrideReason": {"reason": {**reason, "code": "c" * 65}}}),
+            ("feedback[0].overrideReason.reason.system",
+             {"overrideReason": {"reason": {**reason, "system": "http://x.example/" + "s" * 240}}})):
+        body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-12-01T10:00:00Z",
+                              "overrideReason": {"reason": reason}, **item}]}
+        resp = post_hook(client, body, PATIENT_VIEW + "/feedback")
+        assert resp.status_code == 400, (field, resp.get_data(as_text=True)[:300])
+        assert field in [e for i in resp.get_json(force=True)["issue"] for e in i.get("expression", [])]
