@@ -120,6 +120,8 @@ class RecordStore(Protocol):
     def search_audits(self, query: AuditQuery) -> list[AuditRecord]: ...
     def purge_audits(self, before_us: int) -> int: ...
     def report(self) -> list[ReportRow]: ...
+    def card(self, card_uuid: str) -> CardRecord | None: ...
+    def feedback_on(self, card_uuid: str) -> list[FeedbackRecord]: ...
 
 
 # ---- time --------------------------------------------------------------------------------------
@@ -211,6 +213,15 @@ class MemoryStore:
             items = list(self.feedbacks)
         return _report_from(cards, items)
 
+    def card(self, card_uuid: str) -> CardRecord | None:
+        with self._lock:
+            return self.cards.get(card_uuid)
+
+    def feedback_on(self, card_uuid: str) -> list[FeedbackRecord]:
+        """The feedback kept on one card, in the order it came."""
+        with self._lock:
+            return [f for f in self.feedbacks if f.card_uuid == card_uuid]
+
 
 class NullStore:
     """LEGTRIAGE_RECORDS_ENABLED=false: nothing is recorded (for measuring what recording costs)."""
@@ -234,6 +245,12 @@ class NullStore:
         return 0
 
     def report(self) -> list[ReportRow]:
+        return []
+
+    def card(self, card_uuid: str) -> CardRecord | None:
+        return None
+
+    def feedback_on(self, card_uuid: str) -> list[FeedbackRecord]:
         return []
 
 

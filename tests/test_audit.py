@@ -6,13 +6,17 @@ import json
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-from flask import Blueprint, jsonify
+import os
+import subprocess
+import sys
 
-from service import create_app, records
-from service.records import AuditQuery, CardRecord, FeedbackRecord, StoreUnavailable
-from service.state import state
-from tests.support import FHIR_JSON, example, post_triage
+import pytest
+
+from service import create_app
+from service.records import AuditQuery, StoreUnavailable
+from service.triage.engine import Registry
+from tests.cds_support import PATIENT_VIEW, cds_example, fresh, post_hook
+from tests.support import FHIR_JSON, ROOT, example, post_triage
 from tests.test_auth import AUDIENCE, ISSUER, jwks, keys, sign  # noqa: F401 (fixture)
 from tests.fhir_io.test_outgoing import assert_valid_fhir
 
@@ -21,33 +25,10 @@ PUBLIC = "https://triage.clinic.example"
 STROKE = example("qr-emergency-stroke")
 
 
-def add_fake_cds_route(app):
-    """A stand-in for the CDS Hooks service view (issue 13, not on this branch): it notes what the
-    real one notes and remembers its card the way the real one will."""
-    bp = Blueprint("cds_hooks", __name__)
-
-    @bp.post("/cds-services/<service_id>")
-    def service(service_id):
-        records.note(kind="cds-hook", service=service_id, patient="Patient/cds-1",
-                     rules_version="1.0.0", disposition="urgent")
-        state().records.card_issued(CardRecord(f"card-{service_id}", "hook-1", service_id, "urgent", "1.0.0"))
-        return jsonify(cards=[])
-
-    @bp.post("/cds-services/<service_id>/feedback")
-    def feedback(service_id):  # not an audited call: it only keeps what it is told
-        state().records.feedback([FeedbackRecord(f"card-{service_id}", service_id, "accepted",
-                                                 "2026-12-01T10:00:00Z", ("s-1",))])
-        return jsonify({})
-
-    app.register_blueprint(bp)
-    return app
-
-
 @pytest.fixture()
 def lab(tmp_path):
     """Auth off, audit search opened for a lab, SQLite in a temp dir, a public URL unlike the Host."""
-    return add_fake_cds_route(create_app({"data_dir": str(tmp_path), "audit_open_lab": True,
-                                          "public_base_url": PUBLIC}))
+    return create_app({"data_dir": str(tmp_path), "audit_open_lab": True, "public_base_url": PUBLIC})
 
 
 def events(client, query: str = "", **headers) -> dict:
@@ -74,8 +55,9 @@ def test_each_triage_call_leaves_one_audit_event_with_references_and_codes(lab):
     what = [e["what"] for e in event["entity"]]
     assert what[0] == {"reference": STROKE["subject"]["reference"]}
     assert what[1] == {"reference": "QuestionnaireResponse/qr-77"}
-    assert what[2]["reference"] == "Library/leg-numbness-rules-1-0-0"
-    assert event["entity"][2]["detail"] == [{"type": "rulesVersion", "valueString": "1.0.0"},
+    rules = Registry().default_version
+    assert what[2]["reference"] == f"Library/leg-numbness-rules-{rules.replace('.', '-')}"
+    assert event["entity"][2]["detail"] == [{"type": "rulesVersion", "valueString": rules},
                                             {"type": "disposition", "valueString": "emergency"}]
 
 
@@ -114,19 +96,62 @@ def test_a_call_that_fails_inside_is_recorded_as_a_serious_failure(lab, monkeypa
     assert event["entity"][0]["what"] == {"reference": STROKE["subject"]["reference"]}
 
 
-def test_cds_hook_calls_and_feedback_go_to_the_same_store(lab):
-    client = lab.test_client()
-    assert client.post("/cds-services/leg-numbness-triage", json={}).status_code == 200
-    event = events(client)["entry"][0]["resource"]
+OVERRIDE_REASON = "http://legtriage.example.org/fhir/CodeSystem/cds-override-reason"
+
+
+@pytest.fixture()
+def sql_lab(database_url, tmp_path):
+    """The lab on each SQL store: SQLite, and a fresh database on the test PostgreSQL."""
+    app = create_app({"data_dir": str(tmp_path), "database_url": database_url, "audit_open_lab": True,
+                      "public_base_url": PUBLIC})
+    yield app
+    app.extensions["legtriage"].records.close()  # no connection left for the garbage collector
+
+
+def test_a_hook_call_leaves_one_audit_event_and_its_feedback_joins_its_card_in_the_report(
+        sql_lab, database_url):
+    """End to end on the SQL store (SQLite and PostgreSQL): the real CDS Hooks views, the audit
+    trail over HTTP, and `python -m service.store report` reading what they left."""
+    app = sql_lab
+    client = app.test_client()
+    rules = Registry().default_version
+    resp = post_hook(client, fresh(cds_example("patient-view-urgent")))
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    [card] = resp.get_json()["cards"]
+
+    [entry] = events(client)["entry"]
+    event = entry["resource"]
     assert_valid_fhir(event)
     assert event["subtype"] == [{"display": "CDS Hooks service call"}]
-    assert {"type": "cdsService", "valueString": "leg-numbness-triage"} in event["entity"][1]["detail"]
-    with lab.app_context():
-        state().records.feedback([FeedbackRecord("card-leg-numbness-triage", "leg-numbness-triage",
-                                                 "overridden", "2026-12-01T10:00:00Z",
-                                                 override_code="not-relevant")])
-        [row] = state().records.report()
-    assert (row.disposition, row.cards, row.overridden, row.override_rate) == ("urgent", 1, 1, 1.0)
+    assert (event["outcome"], event["outcomeDesc"]) == ("0", "HTTP 200")
+    assert event["agent"][0]["who"] == {"display": "anonymous"}
+    assert [e["what"].get("reference") for e in event["entity"]] == [
+        "Patient/example-3", "QuestionnaireResponse/urgent-dvt", f"Library/leg-numbness-rules-{rules.replace('.', '-')}"]
+    assert event["entity"][2]["detail"] == [{"type": "rulesVersion", "valueString": rules},
+                                            {"type": "disposition", "valueString": "urgent"},
+                                            {"type": "cdsService", "valueString": "leg-numbness-triage"}]
+
+    feedback = {"feedback": [{"card": card["uuid"], "outcome": "overridden",
+                              "outcomeTimestamp": "2026-12-01T10:00:00Z",
+                              "overrideReason": {"reason": {"code": "already-arranged", "system": OVERRIDE_REASON},
+                                                 "userComment": "Seen in clinic today."}}]}
+    assert post_hook(client, feedback, PATIENT_VIEW + "/feedback").status_code == 200
+    assert len(events(client)["entry"]) == 1  # feedback is not an audited call
+    [kept] = app.extensions["legtriage"].records.feedback_on(card["uuid"])
+    assert (kept.override_code, kept.user_comment) == ("already-arranged", "Seen in clinic today.")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
+    env["LEGTRIAGE_DATABASE_URL"] = database_url
+    run = lambda *a: subprocess.run([sys.executable, "-m", "service.store", *a], cwd=ROOT, env=env,  # noqa: E731
+                                    capture_output=True, text=True, timeout=60)
+    md = run("report")
+    assert md.returncode == 0, md.stderr
+    assert f"| leg-numbness-triage | urgent | {rules} | 1 | 1 | 0 | 1 | 0.0 % | 100.0 % |" in md.stdout
+    assert f"| leg-numbness-triage | urgent | {rules} | already-arranged | 1 |" in md.stdout
+    [row] = json.loads(run("report", "--json").stdout)["rows"]
+    assert (row["disposition"], row["rulesVersion"], row["cards"], row["cardsWithFeedback"],
+            row["overridden"], row["overrideRate"]) == ("urgent", rules, 1, 1, 1, 1.0)
+    assert "Seen in clinic" not in md.stdout  # the comment is kept, not reported
 
 
 def test_calls_that_are_not_audited_leave_nothing(lab):
@@ -216,13 +241,13 @@ class DownStore:
 
 
 def test_store_down_means_503_with_retry_after_never_an_unrecorded_200(tmp_path):
-    app = add_fake_cds_route(create_app({"data_dir": str(tmp_path), "audit_open_lab": True}))
+    app = create_app({"data_dir": str(tmp_path), "audit_open_lab": True})
     store = app.extensions["legtriage"].records
     app.extensions["legtriage"] = replace(app.extensions["legtriage"], records=DownStore())
     client = app.test_client()
     for resp in (post_triage(client, STROKE), post_triage(client, {"resourceType": "Patient"}),
-                 client.post("/cds-services/leg-numbness-triage", json={}), client.get(AUDIT),
-                 client.post("/cds-services/leg-numbness-triage/feedback", json={})):
+                 post_hook(client, fresh(cds_example("patient-view-urgent"))), client.get(AUDIT),
+                 post_hook(client, cds_example("feedback-accepted"), PATIENT_VIEW + "/feedback")):
         assert resp.status_code == 503, resp.get_data(as_text=True)[:300]
         assert resp.headers["Retry-After"] == "5" and resp.mimetype == FHIR_JSON
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
@@ -249,3 +274,25 @@ def test_capability_statement_lists_the_audit_search(lab):
     [audit_event] = [r for r in cs["rest"][0]["resource"] if r["type"] == "AuditEvent"]
     assert audit_event["interaction"] == [{"code": "search-type"}]
     assert {p["name"] for p in audit_event["searchParam"]} == {"date", "patient", "outcome", "_count"}
+
+
+def test_what_a_caller_sends_longer_than_its_column_is_refused_not_a_503(sql_lab):
+    """An unknown service id is not recorded (it is whatever the caller typed), and feedback
+    values too long for the store are a 400 naming them, on PostgreSQL as on SQLite."""
+    client = sql_lab.test_client()
+    resp = post_hook(client, fresh(cds_example("patient-view-urgent")), "/cds-services/" + "x" * 80)
+    assert resp.status_code == 404, resp.get_data(as_text=True)[:300]
+    [entry] = events(client)["entry"]
+    assert (entry["resource"]["outcomeDesc"], entry["resource"].get("entity")) == ("HTTP 404", None)
+    reason = {"code": "already-arranged", "system": OVERRIDE_REASON}
+    for field, item in (
+            ("feedback[0].card", {"card": "c" * 65}),
+            ("feedback[0].outcomeTimestamp", {"outcomeTimestamp": "2026-12-01T10:00:00." + "1" * 30 + "Z"}),
+            ("feedback[0].overrideReason.reason.code", {"overrideReason": {"reason": {**reason, "code": "c" * 65}}}),
+            ("feedback[0].overrideReason.reason.system",
+             {"overrideReason": {"reason": {**reason, "system": "http://x.example/" + "s" * 240}}})):
+        body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-12-01T10:00:00Z",
+                              "overrideReason": {"reason": reason}, **item}]}
+        resp = post_hook(client, body, PATIENT_VIEW + "/feedback")
+        assert resp.status_code == 400, (field, resp.get_data(as_text=True)[:300])
+        assert field in [e for i in resp.get_json(force=True)["issue"] for e in i.get("expression", [])]

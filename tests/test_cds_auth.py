@@ -101,6 +101,7 @@ def assert_401(resp) -> None:
     assert resp.status_code == 401, resp.get_data(as_text=True)[:300]
     assert resp.headers["WWW-Authenticate"] == 'Bearer realm="legtriage-cds-hooks"'
     body = resp.get_json(force=True)
+    assert body.pop("text")["status"] == "generated"  # the narrative every OperationOutcome carries
     assert body == {"resourceType": "OperationOutcome", "issue": [
         {"severity": "error", "code": "login", "diagnostics": "Authentication is required."}]}
 

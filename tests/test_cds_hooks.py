@@ -246,7 +246,7 @@ def test_same_call_same_uuids_new_hook_instance_new_card(client):
 def test_cards_are_recorded_as_issued(app, client):
     body = fresh(cds_example("patient-view-urgent"))
     card = card_of(post_hook(client, body))
-    record = app.extensions["legtriage"].records.cards[card["uuid"]]
+    record = app.extensions["legtriage"].records.card(card["uuid"])
     assert (record.hook_instance, record.service, record.disposition, record.rules_version) == \
         (body["hookInstance"], "leg-numbness-triage", "urgent", RULES)
 
@@ -513,7 +513,7 @@ def test_feedback_round_trip(app, client):
     """Check 27: the card, then accepted and overridden feedback stored with it."""
     card = card_of(post_hook(client, fresh(cds_example("patient-view-emergency"))))
     store = app.extensions["legtriage"].records
-    before = len(store.feedbacks)
+    before = len(store.feedback_on(card["uuid"]))
     accepted = {"feedback": [{"card": card["uuid"], "outcome": "accepted",
                               "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
                               "outcomeTimestamp": "2026-11-20T08:20:00Z"}]}
@@ -527,17 +527,17 @@ def test_feedback_round_trip(app, client):
                                "overrideReason": {"reason": {"code": "already-arranged", "system":
                                                   "http://legtriage.example.org/fhir/CodeSystem/cds-override-reason"}}}]}
     assert post_hook(client, code_only, PATIENT_VIEW + "/feedback").status_code == 200
-    new = store.feedbacks[before:]
+    new = store.feedback_on(card["uuid"])[before:]
     assert [f.outcome for f in new] == ["accepted", "overridden", "overridden"]
     assert new[0].accepted_suggestions == (card["suggestions"][0]["uuid"],)
     assert all(f.card_uuid == card["uuid"] and f.service == "leg-numbness-triage" for f in new)
-    assert store.cards[card["uuid"]].disposition == "emergency"
+    assert store.card(card["uuid"]).disposition == "emergency"
     assert new[1].user_comment == "Ambulance already called." and new[1].override_code is None
     assert (new[2].override_code, new[2].override_system) == \
         ("already-arranged", "http://legtriage.example.org/fhir/CodeSystem/cds-override-reason")
     # repeats happen (CDS Hooks): stored again, not refused
     assert post_hook(client, accepted, PATIENT_VIEW + "/feedback").status_code == 200
-    assert len(store.feedbacks) == before + 4
+    assert len(store.feedback_on(card["uuid"])) == before + 4
 
 
 @pytest.mark.parametrize("edit, field", [
@@ -591,9 +591,10 @@ def test_store_unavailable_is_503_with_retry_after():
                  post_hook(client, cds_example("feedback-accepted"), PATIENT_VIEW + "/feedback")):
         assert resp.status_code == 503 and resp.headers["Retry-After"]
         assert resp.get_json(force=True)["resourceType"] == "OperationOutcome"
-    # no card issued means no card: a call with no questionnaire needs no store
+    # a call that issues no card is still audited (DESIGN.md, "Records"): no unrecorded answer either
     empty = hook_call(None, "x", prefetch={"legNumbnessQR": None})
-    assert post_hook(client, empty).status_code == 200
+    resp = post_hook(client, empty)
+    assert resp.status_code == 503 and resp.headers["Retry-After"]
 
 
 def test_audit_note_says_what_the_call_concerned(app):

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, MemoryStore,
                              StoreUnavailable, instant, instant_us, now_us)
-from service.store import SqlStore
+from service.store import HEAD, SqlStore
 from service.store.schema import metadata
 from tests.support import ROOT
 
@@ -32,7 +32,7 @@ def test_migrations_make_exactly_the_schema_the_code_uses(store):
 
     with store.engine().connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"version_table": "legtriage_schema_version"})
-        assert ctx.get_current_revision() == "0001"
+        assert ctx.get_current_revision() == HEAD
         diffs = [d for d in compare_metadata(ctx, metadata)
                  if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name == "legtriage_schema_version")]
     assert diffs == []
@@ -64,9 +64,9 @@ def test_migrating_again_and_from_many_threads_at_once_is_safe(database_url):
     stores = [SqlStore(database_url) for _ in range(6)]
     with ThreadPoolExecutor(6) as pool:
         revisions = list(pool.map(lambda s: s.migrate(), stores))
-    assert revisions == ["0001"] * 6
+    assert revisions == [HEAD] * 6
     stores[0].audit(AuditRecord(kind="triage", status=200))
-    assert stores[0].migrate() == "0001" and stores[1].count_audits() == 1
+    assert stores[0].migrate() == HEAD and stores[1].count_audits() == 1
     for s in stores:
         s.close()
 
@@ -136,7 +136,8 @@ FEEDBACK = [
     FeedbackRecord("u-1", "leg-numbness-triage", "accepted", "2026-11-30T10:00:00Z", ("s-1",)),
     FeedbackRecord("u-2", "leg-numbness-triage", "overridden", "2026-11-30T10:01:00Z",
                    override_code="patient-declined", override_system="http://legtriage.example.org/x"),
-    FeedbackRecord("u-2", "leg-numbness-triage", "overridden", "2026-11-30T10:02:00Z"),
+    FeedbackRecord("u-2", "leg-numbness-triage", "overridden", "2026-11-30T10:02:00Z",
+                   user_comment="Ambulance already called.", iss="https://ehr.example", tenant="north"),
     FeedbackRecord("u-3", "leg-numbness-triage", "accepted", "2026-11-30T10:03:00Z", ("s-9", "s-8")),
     FeedbackRecord("u-x", "leg-numbness-triage", "accepted", "2026-11-30T10:04:00Z", ("s-7",)),
 ]
@@ -165,6 +166,11 @@ def test_feedback_is_kept_with_its_card_and_reported(store):
         kept = conn.execute(sa.text("SELECT accepted_suggestions FROM cds_feedback "
                                     "WHERE card_uuid = 'u-3'")).scalar_one()
     assert (json.loads(kept) if isinstance(kept, str) else kept) == ["s-9", "s-8"]
+    assert store.feedback_on("u-2") == FEEDBACK[1:3]  # every field back, in the order it came
+    assert store.feedback_on("u-4") == [] and store.card("u-9") is None
+    card = store.card("u-1")
+    assert (card.hook_instance, card.disposition, card.rules_version) == ("h-1", "emergency", "1.0.0")
+    assert card.issued.endswith("Z")
 
 
 def test_the_memory_store_reports_the_same():
@@ -173,6 +179,7 @@ def test_the_memory_store_reports_the_same():
         mem.card_issued(card)
     mem.feedback(FEEDBACK)
     assert _report(mem) == EXPECTED_REPORT
+    assert mem.feedback_on("u-2") == FEEDBACK[1:3] and mem.card("u-1") == CARDS[0]
 
 
 def test_report_command_prints_markdown_and_json(database_url, tmp_path):
@@ -196,7 +203,7 @@ def test_report_command_prints_markdown_and_json(database_url, tmp_path):
     assert emergency["overrideRate"] == pytest.approx(2 / 3)
     purge = run("purge", "--days", "1")
     assert purge.returncode == 0 and "removed 0" in purge.stdout
-    assert run("migrate").stdout.strip() == "schema at revision 0001"
+    assert run("migrate").stdout.strip() == f"schema at revision {HEAD}"
 
 
 def test_writes_from_many_threads_are_all_kept(store):

@@ -96,8 +96,10 @@ def discovery():
 @bp.post("/<id>")
 def call(id: str):
     """A hook call: a card for the patient's latest completed leg-numbness questionnaire."""
-    records.note(kind="cds-hook", service=id)
+    records.note(kind="cds-hook")
     service = _service(id)
+    # only a known id is recorded: an unknown one is whatever the caller typed
+    records.note(service=service.id)
     s = state()
     req = schemas.load(_cds().request_schemas[service.id], _read_body())
     context = req["context"]

@@ -74,8 +74,14 @@ class CodingSchema(_Lenient):
     display = fields.String(validate=NON_EMPTY)
 
 
+class ReasonCodingSchema(CodingSchema):
+    # the records store's columns (service/store/schema.py, cds_feedback)
+    system = fields.String(required=True, validate=validate.Length(1, 255))
+    code = fields.String(required=True, validate=validate.Length(1, 64))
+
+
 class OverrideReasonSchema(_Lenient):
-    reason = fields.Nested(CodingSchema)
+    reason = fields.Nested(ReasonCodingSchema)
     userComment = fields.String(validate=NON_EMPTY)
 
     @validates_schema
@@ -98,11 +104,11 @@ def _rfc3339(value: str) -> None:
 
 
 class FeedbackItemSchema(_Lenient):
-    card = fields.String(required=True, validate=NON_EMPTY)
+    card = fields.String(required=True, validate=validate.Length(1, 64))  # cds_feedback.card_uuid
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema), validate=NON_EMPTY)
     overrideReason = fields.Nested(OverrideReasonSchema)
-    outcomeTimestamp = fields.String(required=True, validate=_rfc3339)
+    outcomeTimestamp = fields.String(required=True, validate=[validate.Length(max=40), _rfc3339])
 
     @validates_schema
     def outcome_fits(self, data: dict, **kwargs: Any) -> None:

@@ -50,9 +50,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # all workers' writes queue on one lock; none waits this long
 PG_CONNECT_TIMEOUT_S = 3
 MIGRATION_LOCK_KEY = 0x6C656774  # "legt": the PostgreSQL advisory lock of the migrations
-RETRY_SCHEMA_SECONDS = 2.0
+RETRY_SCHEMA_SECONDS = 2.0  # after a failed start, try to reach the database again at most this often
 VERSION_TABLE = "legtriage_schema_version"
-HEAD = "0001"  # the newest migration in migrations/versions (tests/test_store.py checks)  # after a failed start, try to reach the database again at most this often
+HEAD = "0002"  # the newest migration in migrations/versions (tests/test_store.py checks)
 
 
 T = TypeVar("T")
@@ -259,7 +259,8 @@ class SqlStore:
                 "outcome_timestamp": f.outcome_timestamp,
                 "accepted_suggestions": list(f.accepted_suggestions),
                 "override_code": f.override_code, "override_system": f.override_system,
-                "iss": f.iss, "tenant": f.tenant, "received_us": received} for f in records]
+                "iss": f.iss, "tenant": f.tenant, "received_us": received,
+                "user_comment": f.user_comment} for f in records]
         self._tx(lambda conn: conn.execute(cds_feedback.insert(), rows))
 
     # ---- reads ---------------------------------------------------------------------------------
@@ -292,6 +293,25 @@ class SqlStore:
                             patient=r["patient"], questionnaire_response=r["questionnaire_response"],
                             rules_version=r["rules_version"], disposition=r["disposition"],
                             id=r["id"], tenant=r["tenant"]) for r in rows]
+
+    def card(self, card_uuid: str) -> CardRecord | None:
+        r = self._tx(lambda conn: conn.execute(
+            sa.select(cds_card).where(cds_card.c.card_uuid == card_uuid)).mappings().first())
+        if r is None:
+            return None
+        return CardRecord(r["card_uuid"], r["hook_instance"], r["service"], r["disposition"],
+                          r["rules_version"], issued=instant(r["issued_us"]), tenant=r["tenant"])
+
+    def feedback_on(self, card_uuid: str) -> list[FeedbackRecord]:
+        """The feedback kept on one card, in the order it came."""
+        f = cds_feedback.c
+        rows = self._tx(lambda conn: conn.execute(
+            sa.select(cds_feedback).where(f.card_uuid == card_uuid).order_by(f.id)).mappings().all())
+        return [FeedbackRecord(r["card_uuid"], r["service"], r["outcome"], r["outcome_timestamp"],
+                               accepted_suggestions=tuple(r["accepted_suggestions"]),
+                               override_code=r["override_code"], override_system=r["override_system"],
+                               iss=r["iss"], tenant=r["tenant"], user_comment=r["user_comment"])
+                for r in rows]
 
     def count_audits(self) -> int:
         return self._tx(lambda conn: conn.execute(

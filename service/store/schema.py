@@ -2,7 +2,8 @@
 this module is what the code reads and writes through, and must match the newest migration
 (tests/test_store.py compares the two).
 
-Only references and codes are kept: no answers, no tokens, no free text from a request.
+Only references and codes are kept: no answers, no tokens, no free text from a request, except
+the comment a clinician types when overriding a CDS card (the CDS Hooks brief keeps it; never logged).
 Times are integer microseconds since the Unix epoch (UTC): the same type, ordering and range
 comparisons on SQLite and PostgreSQL, with no time-zone conversions in between.
 """
@@ -55,5 +56,6 @@ cds_feedback = sa.Table(
     sa.Column("iss", sa.String(255)),
     sa.Column("tenant", sa.String(64)),
     sa.Column("received_us", sa.BigInteger, nullable=False),
+    sa.Column("user_comment", sa.Text),  # migration 0002
     sa.Index("ix_cds_feedback_card", "card_uuid"),
 )
