@@ -56,17 +56,8 @@ def read_questionnaire(id: str):
 
 @bp.get("/Questionnaire")
 def search_questionnaire():
-    """Search Questionnaires by url (and version)."""
-    url, version = request.args.get("url"), request.args.get("version")
-    unknown = set(request.args) - {"url", "version", "_format"}
-    if unknown:
-        raise FhirError.one(400, "not-supported", f"Unsupported search parameter(s): "
-                            f"{', '.join(sorted(unknown))[:120]}; use url or version.")
-    if url and "|" in url:
-        url, version = url.split("|", 1)
-    found = [q for q in _questionnaires().values()
-             if url in (None, q["url"]) and version in (None, q["version"])]
-    return fhir_response(searchset(found, _self_url()))
+    """Search Questionnaires by url (and version): ours and the other hospitals' forms."""
+    return _search_canonical(list(_questionnaires().values()))
 
 
 def _questionnaires() -> dict[str, dict]:
@@ -161,7 +152,7 @@ def _search_canonical(resources: list[dict]):
     if url and "|" in url:
         url, version = url.split("|", 1)
     found = [r for r in resources if url in (None, r["url"]) and version in (None, r.get("version"))]
-    return fhir_response(searchset(found, request.url))
+    return fhir_response(searchset(found, _self_url()))
 
 
 def _read(resource: dict, id: str):

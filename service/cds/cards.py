@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from service.fhir_io.outgoing import show_value
 from service.pipeline import Triaged
 from service.triage.model import Disposition
 
@@ -152,7 +153,7 @@ class CardMaker:
             lines.append("**Why**")
             link_ids = {fact: link for link, fact in self.catalog.fact_map.items()}
             for f in a.findings:
-                evidence = ", ".join(f"{link_ids.get(n, n)} = {_show(v)}" for n, v in f.evidence)
+                evidence = ", ".join(f"{link_ids.get(n, n)} = {show_value(v)}" for n, v in f.evidence)
                 cite = f.rule.cites[0]
                 source = module.sources.get(cite.file, cite.file)
                 line = f"- {f.rule.title}" + (f" ({evidence})" if evidence else "")
@@ -190,11 +191,3 @@ class CardMaker:
         else:
             out.pop("supportingInfo", None)
         return out
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, frozenset):
-        return "+".join(sorted(value))
-    return str(value)

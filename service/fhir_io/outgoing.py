@@ -159,7 +159,7 @@ class BundleBuilder:
             rule, cite = f.rule, f.rule.cites[0]
             text = f"{rule.title} [{rule.id}]"
             if f.evidence:
-                text += " (" + ", ".join(f"{link_ids.get(name, name)} = {_show(value)}"
+                text += " (" + ", ".join(f"{link_ids.get(name, name)} = {show_value(value)}"
                                          for name, value in f.evidence) + ")"
             text += f". Source {cite.file}: \"{cite.quote}\""
             if rule.common_sense:
@@ -193,7 +193,8 @@ def _reference_to(qr: dict) -> dict:
     return {"type": "QuestionnaireResponse", "display": "The QuestionnaireResponse sent to $triage"}
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A fact's value as the rationale shows it (yes/no, codes joined by +)."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, frozenset):
