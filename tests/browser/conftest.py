@@ -80,9 +80,11 @@ def screenshot(tmp_path_factory):
     folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
 
-    def take(page, name: str) -> Path:
+    def take(target, name: str) -> Path:
+        """`target`: a page (the full page) or a locator (that element)."""
         path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        options = {"full_page": True} if hasattr(target, "goto") else {}
+        target.screenshot(path=str(path), animations="disabled", **options)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         return path
 

@@ -199,22 +199,6 @@ def assert_accessible(page, when: str) -> None:
     assert serious == [], f"axe-core {when}: {serious}"
 
 
-@pytest.fixture(scope="session")
-def shoot(tmp_path_factory):
-    """Screenshots for docs/app.md: into SCREENSHOT_DIR when set, else a temp dir."""
-    wanted = os.environ.get("SCREENSHOT_DIR")
-    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("app-screens")
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def take(target, name: str) -> Path:
-        path = folder / f"{name}.png"
-        target.screenshot(path=str(path), animations="disabled")
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        return path
-
-    return take
-
-
 @pytest.fixture()
 def app_page(offline, axe_installed, assets_installed):
     offline.context.set_default_timeout(20_000)
@@ -258,19 +242,19 @@ def test_an_unknown_questionnaire_is_a_404_page(app_server):
         urllib.request.urlopen(app_server.base + "/app/?questionnaire=http://example.org/other", timeout=5)
     assert err.value.code == 404 and "does not triage that questionnaire" in err.value.read().decode()
 
-def test_the_form_shows_every_question_and_passes_axe(app_page, app_server, shoot):
+def test_the_form_shows_every_question_and_passes_axe(app_page, app_server, screenshot):
     page = app_page.open(app_server.base + "/app/").page
     labels = page.locator("lhc-item.lhc-item-question .lhc-de-label .question").all_inner_texts()
     assert labels == [item["text"] for item in app_page.items.values()]
     assert page.get_by_role("button", name="Triage", exact=True).is_enabled()
     assert page.get_by_role("button", name="Save to record").count() == 0  # not launched from an EHR
     assert_accessible(page, "before triage")
-    shoot(page, "app-form")
+    screenshot(page, "app-form")
     assert app_page.console == []
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_a_user_fills_the_form_and_reads_the_result(app_page, app_server, case, shoot):
+def test_a_user_fills_the_form_and_reads_the_result(app_page, app_server, case, screenshot):
     page = app_page.open(app_server.base + "/app/").page
     app_page.fill(CASES[case])
     with page.expect_response(lambda r: r.url.endswith("/$triage")) as answer:
@@ -306,11 +290,11 @@ def test_a_user_fills_the_form_and_reads_the_result(app_page, app_server, case, 
         source.locator("summary").click()
         assert quoted.is_visible() and len(quoted.inner_text()) > 20
     assert_accessible(page, f"after triage ({case})")
-    shoot(result, f"app-result-{case}")
+    screenshot(result, f"app-result-{case}")
     assert app_page.console == []
 
 
-def test_service_errors_show_next_to_the_question_they_concern(app_page, app_server, shoot):
+def test_service_errors_show_next_to_the_question_they_concern(app_page, app_server, screenshot):
     page = app_page.open(app_server.base + "/app/").page
     app_page.fill({"numbness.side": "both", "red-flags.weakness": True})  # onset forgotten
     with page.expect_response(lambda r: r.url.endswith("/$triage")) as answer:
@@ -323,7 +307,7 @@ def test_service_errors_show_next_to_the_question_they_concern(app_page, app_ser
     assert "How did the numbness start?" in summary.inner_text()
     assert not app_page.result.is_visible()
     onset.scroll_into_view_if_needed()
-    shoot(page, "app-error")
+    screenshot(page, "app-error")
     # Then the user answers it and the same form is triaged.
     app_page.fill({"numbness.onset": "sudden"})
     app_page.triage()
@@ -354,7 +338,7 @@ def launch(app_page: AppPage, server, ehr) -> AppPage:
     return app_page
 
 
-def test_ehr_launch_then_save_to_record_writes_one_transaction(app_page, app_server, ehr, shoot):
+def test_ehr_launch_then_save_to_record_writes_one_transaction(app_page, app_server, ehr, screenshot):
     before = len(ehr.transactions)
     page = launch(app_page, app_server, ehr).page
     # Authorization request: code flow, PKCE S256, a state, aud = the EHR's FHIR base (the EHR checked).
@@ -390,7 +374,7 @@ def test_ehr_launch_then_save_to_record_writes_one_transaction(app_page, app_ser
     # The picture shows the patient banner and the result; the filled form is in the other pictures.
     page.evaluate("() => { for (const id of ['form-section']) document.getElementById(id).hidden = true;"
                   " document.querySelector('.intro').hidden = true; }")
-    shoot(page.locator("main"), "app-ehr-saved")
+    screenshot(page.locator("main"), "app-ehr-saved")
 
     assert len(ehr.transactions) == before + 1  # one transaction, nothing else written
     bundle = ehr.transactions[-1]
