@@ -20,16 +20,19 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-# Only the lock: the dependency layers stay cached while the code changes.
-COPY requirements.lock ./
+# Only the locks: the dependency layers stay cached while the code changes.
+COPY requirements-pip.lock requirements.lock ./
 # An optional build secret "ca-bundle" (a PEM file) lets pip trust a
 # TLS-intercepting proxy: --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt
 # It is mounted for this step only and never stored in an image layer.
 # --require-hashes: exactly the pinned files of requirements.lock (scripts/lock writes it from
 # pyproject.toml), nothing resolved at build time. The application is copied, not installed.
+# The installer first, from its own lock: the base image's pip may be too old to install the lock
+# in hash mode once upstream has released newer versions of its packages (scripts/lib/venv.sh).
 RUN --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
  && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --require-hashes -r requirements-pip.lock \
  && /opt/venv/bin/pip install --require-hashes -r requirements.lock \
  && /opt/venv/bin/pip uninstall --yes setuptools pip \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \

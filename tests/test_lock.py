@@ -35,6 +35,7 @@ def read_lock(name: str) -> dict[str, tuple[str, list[str]]]:
 
 RUNTIME = read_lock("requirements.lock")
 TEST = read_lock("requirements-test.lock")
+INSTALLER = read_lock("requirements-pip.lock")
 
 
 def needs(requirements: list[str]) -> list[Requirement]:
@@ -61,7 +62,7 @@ def test_every_test_dependency_is_locked_within_its_range(req):
 
 
 def test_every_pin_carries_sha256_hashes():
-    for lock in (RUNTIME, TEST):
+    for lock in (RUNTIME, TEST, INSTALLER):
         for name, (version, hashes) in lock.items():
             assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), \
                 f"{name}=={version} has no sha256 hash: pip --require-hashes would refuse the lock"
@@ -84,3 +85,8 @@ def test_serve_and_the_image_install_from_the_lock():
     assert "--require-hashes -r \"$lock\"" in venv and "--no-deps -e ." in venv
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "--require-hashes" in dockerfile and "requirements.lock" in dockerfile
+
+
+def test_the_installer_lock_holds_pip_alone():
+    # Installed by the stock pip of a new venv before anything else (scripts/lib/venv.sh, issue 20).
+    assert set(INSTALLER) == {"pip"}
