@@ -46,8 +46,11 @@ def evaluate(module: RuleModule, facts: Facts) -> Assessment:
     reported = facts.known()
     findings = []
     for rule in module.rules:
-        read: dict[str, None] = {}
-        if rule.when(Recorder(facts, read)):
+        if rule.when(facts):
+            # Run again through a recorder for the facts it read (predicates are pure): only the
+            # rules that fired, a few of the module's, pay for the recording.
+            read: dict[str, None] = {}
+            rule.when(Recorder(facts, read))
             findings.append(Finding(
                 rule, tuple((name, reported[name]) for name in rule.uses if name in reported),
                 tuple((name, reported[name]) for name in read if name in reported)))
