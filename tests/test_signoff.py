@@ -72,7 +72,7 @@ def test_a_story_without_a_decision_or_a_reject_is_no_sign_off(tmp_path):
     app = create_app({"signoff_dir": write(tmp_path / "a", "1.1.0.yaml", signoff_text(decisions=missing))})
     lib = libraries(app)["1.1.0"]
     assert "approvalDate" not in lib and "reviewer" not in lib
-    assert f"Clinical sign-off pending: 1.1.0.yaml by Dr Jane Example" in lib["description"]
+    assert "Clinical sign-off pending: 1.1.0.yaml by Dr Jane Example" in lib["description"]
     assert f"no decision for: {first}" in lib["description"]
     assert_valid_fhir(lib)
 

@@ -144,7 +144,7 @@ def render(old: RuleModule, new: RuleModule, terms: dict) -> tuple[str, list[Sto
     moves = Counter((st.old, st.new) for st in found for _ in st.sets)
 
     out = [report.diff(old, new, terms).rstrip(), "",
-           f"## Every disposition change over the stored answer sets", "",
+           "## Every disposition change over the stored answer sets", "",
            f"{len(sets)} answer sets were run with {old.version} and {new.version}: "
            + ", ".join(f"{n} from {origin}" for origin, n in sorted(origins.items())) + ". "
            f"{changed} change disposition: {sum(len(st.sets) for st in less)} less urgent in "

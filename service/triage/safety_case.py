@@ -29,7 +29,7 @@ from service.config import PROJECT_ROOT
 from service.triage import release, review
 from service.triage.engine import Registry, evaluate
 from service.triage.facts import FACT_NAMES, Facts
-from service.triage.model import Assessment, Disposition
+from service.triage.model import Disposition
 from service.triage.rules import RuleModule
 
 OUT = PROJECT_ROOT / "docs" / "safety-case.md"
