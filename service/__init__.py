@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from service.records import NullStore
     from service.state import State
     from service.triage.engine import Registry, UnknownRulesVersion
+    from service.triage import signoff
 
     settings = load_settings(overrides=config)
     app = Flask(__name__, static_folder=None)  # no static files: no /static route answering 404
@@ -35,6 +36,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     except UnknownRulesVersion as err:
         raise ConfigError(f"invalid configuration: LEGTRIAGE_DEFAULT_RULES_VERSION: {err.requested} is "
                           f"not published; published: {', '.join(err.available)}") from None
+    try:  # the hospital's clinical sign-off files, checked now (file, line and story on error)
+        signoffs = signoff.load(settings.signoff_dir, registry.modules)
+    except signoff.SignoffError as err:
+        raise ConfigError(f"invalid configuration: LEGTRIAGE_SIGNOFF_DIR: {err}") from None
+    if settings.require_signoff and not signoffs.signed(registry.default_version):
+        raise ConfigError(
+            f"invalid configuration: LEGTRIAGE_REQUIRE_SIGNOFF is true but the default rule version "
+            f"{registry.default_version} has no clinical sign-off "
+            f"({signoffs.why_unsigned(registry.default_version)}); add its sign-off file to "
+            f"{settings.signoff_dir} or set LEGTRIAGE_DEFAULT_RULES_VERSION to a signed version")
     if settings.records_enabled:
         from service.store import open_store
         records = open_store(settings)
@@ -47,7 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             for module in registry.modules.values():
                 not_asked(foreign.form, module)
     app.extensions["legtriage"] = State(settings, catalog, registry, BundleBuilder(catalog), now_iso(),
-                                           records)
+                                           records, signoffs)
 
     logs.init_app(app)
     errors.register(app)

@@ -35,6 +35,8 @@
 | LEGTRIAGE_RECORDS_ENABLED        | true                     | false: record nothing (benchmarks only), no audit search |
 | LEGTRIAGE_AUDIT_RETENTION_DAYS   | 2190                     | audit events older than this are removed by `python -m service.store purge` |
 | LEGTRIAGE_AUDIT_OPEN_LAB         | false                    | true: GET /fhir/AuditEvent open while auth is off (a lab only) |
+| LEGTRIAGE_SIGNOFF_DIR            | ./mappings/signoff of the checkout | the hospital's clinical sign-off files, one per rule version |
+| LEGTRIAGE_REQUIRE_SIGNOFF        | false                    | true: only signed-off rule versions run (the default, and any pinned) |
 """
 from __future__ import annotations
 
@@ -92,6 +94,8 @@ class Settings:
     records_enabled: bool
     audit_retention_days: int
     audit_open_lab: bool
+    signoff_dir: Path
+    require_signoff: bool
 
 
 class CommaList(fields.Field):
@@ -202,6 +206,9 @@ class SettingsSchema(Schema):
     records_enabled = fields.Boolean(load_default=True)
     audit_retention_days = fields.Integer(load_default=2190, validate=validate.Range(1, 36500))
     audit_open_lab = fields.Boolean(load_default=False)
+    signoff_dir = fields.String(load_default=str(PROJECT_ROOT / "mappings" / "signoff"),
+                                validate=validate.Length(min=1))
+    require_signoff = fields.Boolean(load_default=False)
 
     @validates_schema
     def auth_needs_keys_and_allow_lists(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -245,6 +252,7 @@ class SettingsSchema(Schema):
         data["cds_fhir_servers"] = tuple(u.rstrip("/") for u in data["cds_fhir_servers"])
         data["app_assets_dir"] = Path(data["app_assets_dir"])
         data["data_dir"] = Path(data["data_dir"])
+        data["signoff_dir"] = Path(data["signoff_dir"])
         data["database_url"] = (_database_url(data["database_url"]) if data["database_url"]
                                 else f"sqlite:///{(data['data_dir'] / 'legtriage.sqlite3').resolve()}")
         return Settings(**data)
@@ -264,7 +272,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
             raw[key[len(ENV_PREFIX):].lower()] = value.strip()
     raw = {k: v for k, v in raw.items() if v != ""}
     raw.update(overrides or {})
-    for name in ("mappings_dir", "auth_jwks_file", "cds_issuers_file", "app_assets_dir", "data_dir"):
+    for name in ("mappings_dir", "auth_jwks_file", "cds_issuers_file", "app_assets_dir", "data_dir",
+                 "signoff_dir"):
         if isinstance(raw.get(name), Path):
             raw[name] = str(raw[name])
     try:

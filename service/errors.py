@@ -13,6 +13,7 @@ from werkzeug.routing import RequestRedirect
 
 from service.triage.engine import UnknownRulesVersion
 from service.triage.facts import InvalidFacts
+from service.triage.signoff import UnsignedRulesVersion
 
 from service.fhir_io.narrative import with_text
 
@@ -123,6 +124,12 @@ def register(app: Flask) -> None:
         return handle_fhir_error(FhirError.one(
             422, "not-supported", f"Unknown rules version {err.requested[:40]!r}; published versions: "
             f"{', '.join(err.available)}.", err.asked_by))
+
+    @app.errorhandler(UnsignedRulesVersion)
+    def handle_unsigned_rules_version(err: UnsignedRulesVersion) -> Response:
+        return handle_fhir_error(FhirError.one(
+            422, "business-rule", f"Rules version {err.version} has no clinical sign-off here and "
+            f"this service runs only signed-off versions: {err.why}.", err.asked_by))
 
     @app.errorhandler(InvalidFacts)
     def handle_invalid_facts(err: InvalidFacts) -> Response:

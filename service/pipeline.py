@@ -15,6 +15,7 @@ from service.state import state
 from service.triage.engine import evaluate
 from service.triage.model import Assessment
 from service.triage.rules import RuleModule
+from service.triage.signoff import UnsignedRulesVersion
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ def triage(qr: dict, root: str, rules_version: str | None = None,
         module = s.registry.get(rules_version, asked_by=rules_version_where)
         facts, set_aside = mapping.form_answers_to_facts(answers.values, foreign.form)
         form, not_asked = foreign.form, forms.not_asked(foreign.form, module)
+    if s.settings.require_signoff and s.signoffs is not None and not s.signoffs.signed(module.version):
+        raise UnsignedRulesVersion(module.version, s.signoffs.why_unsigned(module.version),
+                                   rules_version_where)
     assessment = evaluate(module, facts)
     warnings = answers.warnings + [Issue("business-rule", w.text, severity="warning") for w in set_aside]
     bundle = s.builder.build(assessment, module, qr, warnings, form=form, not_asked=not_asked)

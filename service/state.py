@@ -1,7 +1,7 @@
 """What the app loads once at start: settings, mappings, rule modules, the Bundle builder."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
@@ -10,6 +10,7 @@ from service.config import Settings
 from service.fhir_io.outgoing import BundleBuilder
 from service.records import RecordStore
 from service.triage.engine import Registry
+from service.triage.signoff import Signoffs
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class State:
     builder: BundleBuilder
     started: str
     records: RecordStore
+    signoffs: Signoffs | None = field(default=None)  # None: not checked (an app made without it)
 
 
 def state() -> State:

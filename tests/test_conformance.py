@@ -38,8 +38,9 @@ def emitted_extensions(client) -> dict[str, list[dict]]:
             resource = node if "resourceType" in node else resource
             for ext in node.get("extension", []):
                 found.setdefault(ext["url"], []).append((resource, ext))
-            for value in node.values():
-                walk(value, resource)
+            for key, value in node.items():
+                if key != "extension":  # an extension's own parts are checked with it
+                    walk(value, resource)
         elif isinstance(node, list):
             for value in node:
                 walk(value, resource)
@@ -61,6 +62,9 @@ def test_every_emitted_extension_has_a_served_definition_it_conforms_to(client):
         assert elements["Extension.url"]["fixedUri"] == url
         contexts = {c["expression"] for c in sd["context"]}
         value = elements["Extension.value[x]"]
+        if value.get("max") == "0":  # a complex extension: its parts are slices of Extension.extension
+            _conforms_as_complex_extension(sd, url, uses)
+            continue
         kinds = {t["code"] for t in value["type"]}
         bound = value["binding"]["valueSet"]
         vs = get(client, f"/fhir/ValueSet?url={bound}")["entry"][0]["resource"]
@@ -127,6 +131,28 @@ def _broken(tmp_path, name: str, change) -> None:
     change(data)
     path.write_text(json.dumps(data))
     return bad
+
+
+def _conforms_as_complex_extension(sd: dict, url: str, uses: list) -> None:
+    slices = {e["sliceName"]: e for e in sd["differential"]["element"] if e.get("sliceName")}
+    kinds = {e["id"].split(":")[1].split(".")[0]: e["type"][0]["code"]
+             for e in sd["differential"]["element"]
+             if e["id"].startswith("Extension.extension:") and e["id"].endswith(".value[x]")}
+    contexts = {c["expression"] for c in sd["context"]}
+    assert contexts == {"RiskAssessment.prediction"}
+    assert uses
+    for resource, ext in uses:
+        assert resource["resourceType"] == "RiskAssessment"
+        assert "value" not in "".join(ext)  # Extension.value[x] max 0
+        parts = ext["extension"]
+        assert {p["url"] for p in parts} <= set(slices)
+        for name, element in slices.items():
+            count = sum(p["url"] == name for p in parts)
+            assert count >= element["min"] and (element["max"] == "*" or count <= int(element["max"]))
+        for part in parts:
+            (key,) = [k for k in part if k.startswith("value")]
+            kind = kinds[part["url"]]
+            assert key == "value" + kind[0].upper() + kind[1:]
 
 
 @pytest.mark.parametrize("name, change, says", [

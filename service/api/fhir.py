@@ -94,7 +94,7 @@ def read_operation_definition(id: str):
 @bp.get("/Library")
 def search_library():
     """One Library per rule module version."""
-    libraries = [library(m) for m in state().registry.modules.values()]
+    libraries = [library(m, state().signoffs) for m in state().registry.modules.values()]
     return fhir_response(searchset(libraries, _self_url()))
 
 
@@ -104,7 +104,7 @@ def read_library(id: str):
     modules = list(state().registry.modules.values())
     for module in modules:
         if module.id == id:
-            return fhir_response(library(module))
+            return fhir_response(library(module, state().signoffs))
     raise FhirError.one(404, "not-found", f"No Library {id[:64]!r}. A Library id is "
                         f"leg-numbness-rules- and the rule version with dashes (1.0.0 -> "
                         f"leg-numbness-rules-1-0-0); published: {', '.join(m.id for m in modules)}.")

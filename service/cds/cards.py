@@ -7,7 +7,8 @@ One card per call. What each part says, and why:
 * ``summary`` under 140 characters (CDS Hooks 2.0.1; Inferno fails 140 and more), naming the
   disposition in capitals so it reads in a one-line sidebar.
 * ``detail`` in Markdown: likely causes, why (the rule, the answers it looked at and the quoted
-  source passage), the proposals, the advice, the rules version and the questionnaire's date, and
+  source passage; for a rule version whose explanations are clinical: the reason and the answers
+  in the Questionnaire's words and the source by its title, service/fhir_io/wording.py), the proposals, the advice, the rules version and the questionnaire's date, and
   that this is decision support, not a diagnosis.
 * ``source``: the rules and their version, the Library that publishes them, the disposition Coding.
 * one suggestion per ServiceRequest of the Bundle, one ``create`` action each; the clinician may
@@ -29,6 +30,7 @@ from typing import Any
 import orjson
 
 from service.fhir_io.outgoing import show_value
+from service.fhir_io.wording import Wording
 from service.pipeline import Triaged
 from service.triage.model import Disposition
 
@@ -61,6 +63,7 @@ class CardMaker:
         cs = catalog.codesystems[OVERRIDE_REASONS_ID]
         self.override_reasons = [{"code": c["code"], "system": cs["url"], "display": c["display"]}
                                  for c in cs["concept"]]
+        self._wording: Wording | None = None
 
     def triage_card(self, result: Triaged, hook_instance: str, patient_id: str, qr_id: str | None,
                     smart_link: bool) -> dict:
@@ -123,6 +126,11 @@ class CardMaker:
             "links": [self.smart_link("Complete the leg numbness questionnaire", context)],
         }
 
+    def wording(self) -> Wording:
+        if self._wording is None:
+            self._wording = Wording(self.catalog.questionnaire, self.catalog.fact_map)
+        return self._wording
+
     def smart_link(self, label: str, app_context: dict) -> dict:
         return {"label": label, "url": f"{self.base}/app/launch", "type": "smart",
                 "appContext": orjson.dumps(app_context).decode()}
@@ -149,7 +157,13 @@ class CardMaker:
             for p in a.predictions:
                 lines.append(f"- {self.catalog.conditions[p.cause]['text']} ({RISK_WORDS[p.risk.code]})")
             lines.append("")
-        if a.findings:
+        if a.findings and module.explanations == "clinical":
+            lines.append("**Why**")
+            wording = self.wording()
+            for f in a.findings:
+                lines.append(f"- {wording.reason(f, module)}")
+            lines.append("")
+        elif a.findings:
             lines.append("**Why**")
             link_ids = {fact: link for link, fact in self.catalog.fact_map.items()}
             for f in a.findings:
@@ -173,7 +187,8 @@ class CardMaker:
             for adv in a.advice:
                 lines.append(f"- {adv.text}")
             lines.append("")
-        lines.append(f"Rules: {module.title} {module.version} (legtriage).")
+        lines.append(f"{module.title} {module.version}." if module.explanations == "clinical"
+                     else f"Rules: {module.title} {module.version} (legtriage).")
         lines.append("")
         lines.append(NOT_A_DIAGNOSIS)
         return "\n".join(lines)

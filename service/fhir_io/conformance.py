@@ -90,8 +90,11 @@ AUDIT_EVENT = {
 }
 
 
-def library(module: RuleModule) -> dict:
-    """A Library describing one rule module version: its status, dates, what changed, its sources."""
+def library(module: RuleModule, signoffs=None) -> dict:
+    """A Library describing one rule module version: its status, dates, what changed, its sources,
+    and its clinical sign-off (`signoffs`, service/triage/signoff.py): a signed version has
+    approvalDate and reviewer; an unsigned one has neither, and its description says sign-off is
+    pending."""
     cited = sorted({c.file for r in module.rules for c in r.cites})
     canonical = f"{BASE}/Library/leg-numbness-rules"
     status = "active" if module.status == "active" else "retired"
@@ -115,18 +118,36 @@ def library(module: RuleModule) -> dict:
         "experimental": False,
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/library-type",
                              "code": "logic-library", "display": "Logic Library"}]},
-        # date: when the Library last changed (a retirement is a change); approvalDate: published
+        # date: when the Library last changed (a retirement is a change)
         "date": module.retired or module.date,
         "publisher": "legtriage",
         "description": f"{summary}\n\n{state}\n\nWhat changed: {module.changes}",
-        "approvalDate": module.date,
         "relatedArtifact": lineage + [
             {"type": "citation", "label": name, "display": module.sources.get(name, name),
              "citation": f"shared/sources/{name}"}
             for name in cited
         ],
     }
+    signed = signoffs.signed(module.version) if signoffs is not None else None
+    if signed is not None:  # approvalDate, then lastReviewDate's place: R4's element order
+        resource = _insert_after(resource, "publisher", {"approvalDate": signed.date.isoformat()})
+        resource = _insert_after(resource, "approvalDate", {
+            "reviewer": [{"name": f"{signed.reviewer} ({signed.role})"}]})
+        resource["description"] += (f"\n\nClinical sign-off: {signed.reviewer}, {signed.role}, on "
+                                    f"{signed.date.isoformat()}.")
+    else:
+        why = signoffs.why_unsigned(module.version) if signoffs is not None else "not checked"
+        resource["description"] += f"\n\nClinical sign-off pending: {why}."
     return with_text(resource)
+
+
+def _insert_after(resource: dict, key: str, new: dict) -> dict:
+    out: dict = {}
+    for k, v in resource.items():
+        out[k] = v
+        if k == key:
+            out.update(new)
+    return out
 
 
 def searchset(resources: list[dict], self_url: str) -> dict:

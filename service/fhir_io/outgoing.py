@@ -11,6 +11,7 @@ import orjson
 from service.catalog import Catalog
 from service.errors import Issue, operation_outcome
 from service.fhir_io import narrative
+from service.fhir_io.wording import Wording, clinical_title, evidence_extension
 from service.triage.model import Assessment, Disposition, Finding, Risk
 from service.triage.rules import RuleModule
 
@@ -36,6 +37,7 @@ class BundleBuilder:
         self.link_ids = {fact: link for link, fact in catalog.fact_map.items()}
         texts = {i["linkId"]: i.get("text", i["linkId"]) for i in _flat(catalog.questionnaire["item"])}
         self.fact_words = {fact: texts[link] for link, fact in catalog.fact_map.items()}
+        self.wording = Wording(catalog.questionnaire, catalog.fact_map)
 
     def build(self, assessment: Assessment, module: RuleModule, qr: dict,
               warnings: list[Issue], timestamp: str | None = None, form=None,
@@ -55,7 +57,7 @@ class BundleBuilder:
         for proposal in assessment.proposals:
             sr_id = _make_id(digest, f"ServiceRequest/{proposal.key}")
             entries.append(self.service_request(assessment, proposal, sr_id, ra_id, subject, basis,
-                                                timestamp))
+                                                timestamp, module.explanations == "clinical"))
         if warnings:
             outcome = operation_outcome(warnings)
             # resourceType first, then id, as in the other entries (each is made in that order)
@@ -74,12 +76,20 @@ class BundleBuilder:
     def risk_assessment(self, a: Assessment, module: RuleModule, ra_id: str, subject: dict,
                         basis: dict, timestamp: str, link_ids: dict[str, str] | None = None,
                         form=None, not_asked: tuple[str, ...] = ()) -> dict:
+        clinical = module.explanations == "clinical"
+        evidence_links = link_ids or self.link_ids
         predictions = [{
+            # the rules behind the cause and the answers each read, as data (every version)
+            "extension": [evidence_extension(f, evidence_links) for f in p.findings],
             "outcome": self.concept(self.catalog.conditions[p.cause]),
             "qualitativeRisk": {"coding": [{"system": RISK_SYSTEM, "code": p.risk.code,
                                             "display": RISK_DISPLAY[p.risk]}]},
-            "rationale": self.rationale(p.findings, link_ids),
+            "rationale": (self.clinical_rationale(p.findings, module) if clinical
+                          else self.rationale(p.findings, link_ids)),
         } for p in a.predictions]
+        for prediction in predictions:
+            if not prediction["extension"]:
+                del prediction["extension"]
         resource = {
             "resourceType": "RiskAssessment",
             "id": ra_id,
@@ -97,11 +107,23 @@ class BundleBuilder:
         }
         if predictions:
             resource["prediction"] = predictions
-        resource["mitigation"] = "\n".join(
-            f"{adv.text} (source: {', '.join(sorted({c.file for c in adv.cites}))})"
-            for adv in a.advice)
-        resource["note"] = [{"text": self.summary(a)}]
-        if not_asked:
+        if clinical:
+            resource["mitigation"] = "\n".join(adv.text for adv in a.advice)
+            resource["note"] = [{"text": self.clinical_summary(a)}]
+        else:
+            resource["mitigation"] = "\n".join(
+                f"{adv.text} (source: {', '.join(sorted({c.file for c in adv.cites}))})"
+                for adv in a.advice)
+            resource["note"] = [{"text": self.summary(a)}]
+        if not_asked and clinical:
+            signs = "; ".join(self.fact_words[f] for f in not_asked)
+            resource["mitigation"] += (
+                f"\nThe form that was answered did not ask about these warning signs, so they are "
+                f"unknown, not absent: {signs}. Ask about each of them now: any one of them can "
+                "make this more urgent, as the advice above says.")
+            resource["note"].append({"text": "Not asked on the form that was answered (unknown, "
+                                             f"not absent): {signs}."})
+        elif not_asked:
             signs = "; ".join(self.fact_words[f] for f in not_asked)
             resource["mitigation"] += (
                 f"\nThe form answered ({form.canonical}) did not ask about these warning signs, so "
@@ -112,7 +134,7 @@ class BundleBuilder:
         return resource
 
     def service_request(self, a: Assessment, proposal, sr_id: str, ra_id: str, subject: dict,
-                        basis: dict, timestamp: str) -> dict:
+                        basis: dict, timestamp: str, clinical: bool = False) -> dict:
         reasons = []
         for finding in proposal.findings:
             for cause, _ in finding.rule.causes:
@@ -120,7 +142,11 @@ class BundleBuilder:
                     reasons.append(cause)
         if not reasons:
             reasons = [p.cause for p in a.predictions[:1]]
-        why = "; ".join(dict.fromkeys(f.rule.title for f in proposal.findings)) or "triage result"
+        if clinical:
+            why = "; ".join(dict.fromkeys(clinical_title(f.rule.title) for f in proposal.findings)) \
+                or "the triage result"
+        else:
+            why = "; ".join(dict.fromkeys(f.rule.title for f in proposal.findings)) or "triage result"
         term = self.catalog.procedures[proposal.key]
         shown = self.catalog.disposition_displays[a.disposition.code]
         resource = {
@@ -166,6 +192,18 @@ class BundleBuilder:
                 text += f" Clinical common sense: {rule.common_sense}"
             parts.append(text)
         return " | ".join(parts)
+
+    def clinical_rationale(self, findings: tuple[Finding, ...], module: RuleModule) -> str:
+        """Each reason on its own line: the rule's title, the answers behind it in the
+        Questionnaire's words, the source by its title and the quoted passage."""
+        return "\n".join(self.wording.reason(f, module) for f in findings)
+
+    def clinical_summary(self, a: Assessment) -> str:
+        shown = self.catalog.disposition_displays[a.disposition.code]
+        reasons = "; ".join(dict.fromkeys(clinical_title(f.rule.title) for f in a.findings
+                                          if f.rule.floor == a.disposition))
+        return (f"Triage: {shown}" + (f", because of: {reasons}" if reasons else "")
+                + ". A suggestion for a clinician, not a diagnosis.")
 
     def summary(self, a: Assessment) -> str:
         fired = ", ".join(f.rule.id for f in a.findings)

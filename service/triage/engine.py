@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from service.triage.facts import Facts
 from service.triage.model import (Assessment, Disposition, Finding, Prediction, Proposal, Risk)
+from service.triage.reads import Recorder
 from service.triage.rules import RuleModule, discover
 
 
@@ -43,10 +44,17 @@ def evaluate(module: RuleModule, facts: Facts) -> Assessment:
     A module's own steps (rank_causes, choose_proposals, advise), where it has them, then shape the
     causes' order, the proposals and the advice."""
     reported = facts.known()
-    findings = tuple(
-        Finding(rule, tuple((name, reported[name]) for name in rule.uses if name in reported))
-        for rule in module.rules if rule.when(facts)
-    )
+    findings = []
+    for rule in module.rules:
+        if rule.when(facts):
+            # Run again through a recorder for the facts it read (predicates are pure): only the
+            # rules that fired, a few of the module's, pay for the recording.
+            read: dict[str, None] = {}
+            rule.when(Recorder(facts, read))
+            findings.append(Finding(
+                rule, tuple((name, reported[name]) for name in rule.uses if name in reported),
+                tuple((name, reported[name]) for name in read if name in reported)))
+    findings = tuple(findings)
     disposition = max((f.rule.floor for f in findings), default=Disposition.ROUTINE)
 
     causes: dict[str, tuple[Risk, list[Finding]]] = {}

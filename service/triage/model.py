@@ -97,10 +97,15 @@ class Advice:
 
 @dataclass(frozen=True)
 class Finding:
-    """A rule that fired, with the reported facts it looked at."""
+    """A rule that fired, with the reported facts it looked at.
+
+    `evidence`: the reported facts among the rule's declared `uses` (what 1.0.0 and 1.1.0 publish in
+    their rationale); `read`: the reported facts its predicate actually read for this case, in the
+    order read (recorded when it ran: the triage-evidence extension and the clinical texts)."""
 
     rule: Rule
     evidence: tuple[tuple[str, object], ...]
+    read: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,18 +20,23 @@ SETS = {"locations": F.LOCATIONS, "sensations": F.SENSATIONS, "medications": F.M
 BENIGN = {"onset": "sudden", "duration": "minutes", "relieved_by_moving": True}
 
 
-class _Recorder:
-    """Stands in for a Facts object and notes each fact read."""
+_FACTS = frozenset(FACT_NAMES)
+
+
+class Recorder:
+    """Stands in for a Facts object and notes each fact read, in the order first read (`read` is a
+    dict used as an ordered set). The engine runs every predicate through one, so the evidence of a
+    result names exactly the facts the rule read for that case."""
 
     __slots__ = ("_facts", "_read")
 
-    def __init__(self, facts: Facts, read: set[str]):
+    def __init__(self, facts: Facts, read: dict[str, None]):
         object.__setattr__(self, "_facts", facts)
         object.__setattr__(self, "_read", read)
 
     def __getattr__(self, name: str):
-        if name in FACT_NAMES:
-            self._read.add(name)
+        if name in _FACTS:
+            self._read[name] = None
         return getattr(self._facts, name)
 
 
@@ -57,7 +62,7 @@ def random_facts(count: int, seed: int = 9) -> Iterable[Facts]:
 
 
 def facts_read(when: Callable[[Facts], object], fact_sets: Iterable[Facts]) -> set[str]:
-    read: set[str] = set()
+    read: dict[str, None] = {}
     for facts in fact_sets:
-        when(_Recorder(facts, read))
-    return read
+        when(Recorder(facts, read))
+    return set(read)

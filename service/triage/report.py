@@ -7,7 +7,8 @@ raises, the passages it cites, and what it adds beyond the sources. No code read
 
 prints what changed between two versions for sign-off: rules added, removed and changed (condition,
 floor, causes, proposals, citations), the steps after the rules, and every vignette whose
-disposition or proposals change (docs/rules-1.1.0.md is this output).
+disposition or proposals change (the first part of docs/rules-X.Y.Z.md, which
+service/triage/release.py completes with every disposition change over all stored answer sets).
 """
 from __future__ import annotations
 
@@ -152,8 +153,10 @@ def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
             f"- Status: {_status(old)}; {_status(new)}; every published version stays pinnable "
             "with `rules-version`.", "",
             "## Sign-off", "",
-            "| role | name | date | signature |", "|---|---|---|---|",
-            "| clinical safety officer | | | |", "| reviewing clinician | | | |", "",
+            "Clinical sign-off is the deploying hospital's data, not part of this note: a file in "
+            "`LEGTRIAGE_SIGNOFF_DIR` with a decision for every less urgent story of \"Every "
+            "disposition change over the stored answer sets\" below (`mappings/signoff/README.md`). "
+            "The Library of a version says whether it is signed.", "",
             "## Rules added", ""]
     for rule in added:
         aspects = _aspects(rule, label)

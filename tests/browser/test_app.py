@@ -447,3 +447,38 @@ def test_with_auth_on_the_page_alone_says_to_open_it_from_the_ehr(app_page, auth
         app_page.triage()
     assert answer.value.status == 401
     assert "Open the form from the patient's record in the EHR" in page.locator("#errors").inner_text()
+
+
+def test_a_clinical_versions_result_reads_in_clinical_words(app_page, app_server, screenshot):
+    """A rule version written in clinical words (the test-only module of tests/test_explanations.py):
+    the page shows each reason with the answers in words and the source by its title, and nothing
+    for the rules' authors (rule ids, file names). The $triage answer is that module's Bundle."""
+    from service import create_app
+    from service.pipeline import triage
+    from tests.support import questionnaire_response
+    from tests.test_explanations import CLINICAL_VERSION, clinical_module
+
+    clinical = create_app()
+    clinical.extensions["legtriage"].registry.modules[CLINICAL_VERSION] = clinical_module()
+    with clinical.test_request_context():
+        bundle = triage(questionnaire_response(CASES["emergency"]), "QuestionnaireResponse").bundle
+    page = app_page.open(app_server.base + "/app/").page
+    page.route("**/$triage", lambda route: route.fulfill(
+        status=200, content_type="application/fhir+json", body=json.dumps(bundle)))
+    app_page.fill(CASES["emergency"])
+    app_page.triage()
+    result = app_page.result
+    result.locator(".banner").wait_for()
+    why = result.locator(".cause .why").first.inner_text()
+    assert why.startswith("Stroke warning signs. Reported: difficulty speaking or understanding speech.")
+    assert "Not present: confusion." in why
+    source = result.locator(".cause details").first
+    assert source.locator("summary").inner_text() == "Source: What Causes Numbness in the Legs?"
+    source.locator("summary").click()
+    assert source.locator("blockquote").inner_text() == "Numbness in your face, or involving an entire arm or leg"
+    text = result.inner_text()
+    for word in ("[stroke-signs]", ".txt", "(source:", "red-flags.speech", "fired"):
+        assert word not in text
+    assert_accessible(page, "after triage with a clinical rule version")
+    screenshot(result, "app-result-clinical")
+    assert app_page.console == []

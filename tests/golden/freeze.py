@@ -24,6 +24,7 @@ HERE = Path(__file__).parent
 ANSWERS = HERE / "answers.json"
 SEED = 20261201
 RANDOM_SETS = 360
+EVIDENCE = "http://legtriage.example.org/fhir/StructureDefinition/triage-evidence"
 
 
 def version_file(version: str) -> Path:
@@ -88,12 +89,24 @@ def without_narrative(bundle_bytes: bytes) -> bytes:
     Since issue 16 every resource carries a narrative generated from its own elements, for every
     rule version alike: presentation, not what the rules decided. The digest is taken without it,
     so it still holds a published version to every element it answered with when it was frozen.
+
+    Since issue 25 every prediction also carries the triage-evidence extension (the rules behind the
+    cause, the answers each read, the source and passage, as data): new data added for every version
+    alike, as the narrative was, while every text and element a version was frozen with is unchanged.
+    It is left out of the digest for the same reason; tests/fhir_io/test_evidence.py checks it.
     """
     import orjson
 
     bundle = orjson.loads(bundle_bytes)
     for entry in bundle["entry"]:
-        entry["resource"].pop("text", None)
+        resource = entry["resource"]
+        resource.pop("text", None)
+        for prediction in resource.get("prediction", []):
+            kept = [e for e in prediction.get("extension", []) if e.get("url") != EVIDENCE]
+            if kept:
+                prediction["extension"] = kept
+            else:
+                prediction.pop("extension", None)
     return orjson.dumps(bundle)
 
 

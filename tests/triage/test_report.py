@@ -26,12 +26,12 @@ def test_report_rejects_an_unknown_version():
     assert result.returncode == 2 and "published: 1.0.0, 1.1.0" in result.stderr
 
 
-def test_the_diff_report_is_docs_rules_1_1_0():
-    """docs/rules-1.1.0.md is what `--diff 1.0.0 1.1.0` prints: rerun it when rules or vignettes change."""
+def test_the_diff_report_opens_the_release_note():
+    """docs/rules-X.Y.Z.md begins with what `--diff` prints (tests/triage/test_release.py regenerates
+    the whole note and fails when it is stale)."""
     out = subprocess.run([sys.executable, "-m", "service.triage.report", "--diff", "1.0.0", "1.1.0"],
                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    assert (ROOT / "docs" / "rules-1.1.0.md").read_text(encoding="utf-8") == out, \
-        "docs/rules-1.1.0.md is stale: python -m service.triage.report --diff 1.0.0 1.1.0 > docs/rules-1.1.0.md"
+    assert (ROOT / "docs" / "rules-1.1.0.md").read_text(encoding="utf-8").startswith(out.rstrip())
     for heading in ("## Release note", "## Summary", "## Sign-off", "## Rules added", "## Rules removed",
                     "## Rules changed", "## Vignettes whose disposition or proposals change",
                     "## Vignette figures"):

@@ -32,10 +32,18 @@ class RuleModule:
     changes: str = "First published version."  # what changed since `replaces`
     retired: str | None = None  # the date it was retired, if it is
     superseded_by: str | None = None
+    # How the texts a person reads are written (DESIGN.md "Explanations"): "legacy" keeps the texts
+    # 1.0.0 and 1.1.0 were published with (rule ids, linkIds, source file names); "clinical" writes
+    # clinical sentences, cites each source by its title and keeps the rest for the data
+    # (the triage-evidence extension).
+    explanations: str = "legacy"
 
     @property
     def id(self) -> str:
         return "leg-numbness-rules-" + self.version.replace(".", "-")
+
+
+EXPLANATIONS = ("legacy", "clinical")
 
 
 def _semver(version: str) -> tuple[int, ...]:
@@ -58,5 +66,8 @@ def discover() -> dict[str, RuleModule]:
             choose_proposals=getattr(mod, "choose_proposals", None),
             advise=getattr(mod, "advise", None), replaces=getattr(mod, "REPLACES", None),
             changes=getattr(mod, "CHANGES", "First published version."),
-            retired=getattr(mod, "RETIRED", None), superseded_by=getattr(mod, "SUPERSEDED_BY", None))
+            retired=getattr(mod, "RETIRED", None), superseded_by=getattr(mod, "SUPERSEDED_BY", None),
+            explanations=getattr(mod, "EXPLANATIONS", "legacy"))
+        if found[mod.VERSION].explanations not in EXPLANATIONS:
+            raise ValueError(f"{info.name}.EXPLANATIONS must be one of {', '.join(EXPLANATIONS)}")
     return dict(sorted(found.items(), key=lambda kv: _semver(kv[0])))

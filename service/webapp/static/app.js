@@ -275,18 +275,25 @@
     resultBox.querySelector(".banner").scrollIntoView({block: "start"});
   }
 
-  // "Why" parts look like 'Reason [rule] (evidence). Source FILE: "quoted passage"', sometimes
-  // with several sources or a closing "Clinical common sense: ..." note; parts are joined by " | ".
+  // "Why" parts of the rule versions written in clinical words (one reason a line) look like
+  // 'Reason. Reported: answers. From “Source title”: “quoted passage”'; those of 1.0.0 and 1.1.0
+  // look like 'Reason [rule] (evidence). Source FILE: "quoted passage"', sometimes with several
+  // sources or a closing "Clinical common sense: ..." note, joined by " | ".
+  const LEGACY_SOURCE = /Source ([\w.-]+): "([^"]*)"/g;
+  const SOURCE_BY_TITLE = /From \u201c([^\u201d]*)\u201d: \u201c([^\u201d]*)\u201d/g;
   function causeItem(prediction) {
     const risk = (prediction.qualitativeRisk && prediction.qualitativeRisk.coding || [])[0] || {};
-    const reasons = (prediction.rationale || "").split(" | ").map((part) => {
-      const sources = [...part.matchAll(/Source ([\w.-]+): "([^"]*)"/g)];
+    const parts = (prediction.rationale || "").split(" | ").flatMap((p) => p.split("\n")).filter(Boolean);
+    const reasons = parts.map((part) => {
+      const legacy = [...part.matchAll(LEGACY_SOURCE)];
+      const sources = legacy.length ? legacy : [...part.matchAll(SOURCE_BY_TITLE)];
       if (!sources.length) return el("li", {}, part);
       const why = part.slice(0, sources[0].index).trim();
       const last = sources[sources.length - 1];
       const after = part.slice(last.index + last[0].length).trim();
+      const label = (m) => legacy.length ? `Source passage (${m[1]})` : `Source: ${m[1]}`;
       return el("li", {}, el("span", {className: "why"}, why),
-        sources.map((m) => el("details", {}, el("summary", {}, `Source passage (${m[1]})`),
+        sources.map((m) => el("details", {}, el("summary", {}, label(m)),
                                 el("blockquote", {}, m[2]))),
         after ? el("p", {className: "why-note"}, after) : null);
     });

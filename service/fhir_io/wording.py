@@ -1,0 +1,114 @@
+"""What a person reads of a result, in clinical words (DESIGN.md "Explanations").
+
+A rule module whose `explanations` is "clinical" gets these texts: the reason (the rule's title),
+the answers behind it said with the Questionnaire's own question and answer texts ("Reported:
+difficulty speaking or understanding speech."), and the source by its title with the quoted passage.
+No rule ids, linkIds, `field = value` pairs or file names: those travel as data, in the
+triage-evidence extension (`evidence_extension`). Modules whose `explanations` is "legacy" (1.0.0
+and 1.1.0) keep the texts they were published with (service/fhir_io/outgoing.py).
+
+Pure: the Questionnaire (a dict) and the facts map in, strings out. No Flask.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from service.triage.model import Finding, Rule
+from service.triage.rules import RuleModule
+
+EVIDENCE_EXTENSION = "http://legtriage.example.org/fhir/StructureDefinition/triage-evidence"
+_PARENTHESIS = re.compile(r"\s+\([^)]*\)\s*$")
+
+
+def _flat(items: list[dict]):
+    for item in items:
+        yield item
+        yield from _flat(item.get("item", []))
+
+
+def _lower_first(text: str) -> str:
+    """'Confusion' -> 'confusion', but 'HIV ...' stays (an abbreviation keeps its capitals)."""
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text[-1:] in ".?!" else text + "."
+
+
+class Wording:
+    """The Questionnaire's words for each fact: its question text and its answers' displays."""
+
+    def __init__(self, questionnaire: dict, fact_map: dict[str, str]):
+        items = {i["linkId"]: i for i in _flat(questionnaire["item"])}
+        self.question: dict[str, str] = {}
+        self.kind: dict[str, str] = {}
+        self.displays: dict[str, dict[str, str]] = {}
+        for link, fact in fact_map.items():
+            item = items[link]
+            self.question[fact] = item.get("text", link)
+            self.kind[fact] = item.get("type", "string")
+            self.displays[fact] = {o["valueCoding"]["code"]: o["valueCoding"].get("display")
+                                   or o["valueCoding"]["code"]
+                                   for o in item.get("answerOption", []) if "valueCoding" in o}
+
+    def answers(self, read: Iterable[tuple[str, Any]]) -> str:
+        """The answers a rule read, in words: 'Reported: a; b. Not present: c. Which leg is numb?
+        Left leg.' Empty when it read none."""
+        present, absent, said = [], [], []
+        for fact, value in read:
+            question = _PARENTHESIS.sub("", self.question.get(fact, fact.replace("_", " ")))
+            if isinstance(value, bool):
+                (present if value else absent).append(_lower_first(question))
+                continue
+            values = sorted(value) if isinstance(value, (set, frozenset, list, tuple)) else [value]
+            words = ", ".join(self.displays.get(fact, {}).get(str(v), str(v)) for v in values)
+            said.append(f"{question} {words}." if question.endswith("?") else f"{question}: {words}.")
+        parts = []
+        if present:
+            parts.append("Reported: " + "; ".join(present) + ".")
+        if absent:
+            parts.append("Not present: " + "; ".join(absent) + ".")
+        return " ".join(parts + said)
+
+    def reason(self, finding: Finding, module: RuleModule) -> str:
+        """One reason for a cause: the rule's title, the answers behind it, the source and passage."""
+        rule = finding.rule
+        text = _sentence(rule.title)
+        answers = self.answers(finding.read)
+        if answers:
+            text += " " + answers
+        return text + " " + cite_in_words(rule, module)
+
+
+def cite_in_words(rule: Rule, module: RuleModule) -> str:
+    """The rule's first passage, cited by its source's title: From “Title”: “passage”."""
+    cite = rule.cites[0]
+    return f"From \u201c{source_title(module, cite.file)}\u201d: \u201c{cite.quote}\u201d"
+
+
+def source_title(module: RuleModule, file: str) -> str:
+    """A source's title as the module records it (SOURCES; a test holds clinical modules' titles to
+    the first line of each article)."""
+    return module.sources.get(file, "a source of the rules")
+
+
+def clinical_title(title: str) -> str:
+    """A rule title inside a sentence: without its closing full stop."""
+    return title.strip().rstrip(".")
+
+
+def evidence_extension(finding: Finding, link_ids: dict[str, str]) -> dict:
+    """The triage-evidence extension of one rule behind a cause: the rule's id, the answered linkIds
+    it read for this case (in the order read; `link_ids` maps facts to the linkIds of the form that
+    was answered), its source file and the passage, verbatim."""
+    cite = finding.rule.cites[0]
+    parts = [{"url": "rule", "valueId": finding.rule.id}]
+    parts += [{"url": "answer", "valueString": link_ids[fact]}
+              for fact, _ in finding.read if fact in link_ids]
+    parts += [{"url": "source", "valueString": cite.file},
+              {"url": "passage", "valueString": cite.quote}]
+    return {"url": EVIDENCE_EXTENSION, "extension": parts}
