@@ -37,7 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                           f"not published; published: {', '.join(err.available)}") from None
     if settings.records_enabled:
         from service.store import open_store
-        records = open_store(settings)
+        records = open_store(settings, serving=True)  # a locked database: 503 in ~3 s, not a frozen worker
         records.start()  # migrations; in gunicorn's master before it forks (preload_app)
     else:
         records = NullStore()
