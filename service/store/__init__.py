@@ -110,9 +110,10 @@ class SqlStore:
 
     def _make_engine(self) -> Engine:
         serving = self.wait_seconds is not None
-        pool = {"pool_timeout": POOL_WAIT_SECONDS} if serving else {}
+        in_memory = self.dialect == "sqlite" and (self.url.database or ":memory:") == ":memory:"
+        pool = {"pool_timeout": POOL_WAIT_SECONDS} if serving and not in_memory else {}  # a queue pool
         if self.dialect == "sqlite":
-            private_sqlite_files(Path(self.url.database))
+            private_sqlite_files(Path(self.url.database or ""))
             # Serving: no busy wait in C (it would stop every greenlet of the worker); _tx retries.
             busy_ms = 0 if serving else SQLITE_BUSY_TIMEOUT_MS
             engine = sa.create_engine(self.url, connect_args={"timeout": busy_ms / 1000}, **pool)
@@ -129,8 +130,10 @@ class SqlStore:
         connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "legtriage"}
         if serving:
             cooperative_psycopg()
-            connect_args["options"] = (f"-c lock_timeout={int(self.wait_seconds * 1000)} "
-                                       f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS}")
+            mine = (f"-c lock_timeout={int(self.wait_seconds * 1000)} "
+                    f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS}")
+            given = self.url.query.get("options")  # the URL's own ?options= are kept, ours come after
+            connect_args["options"] = f"{given} {mine}" if isinstance(given, str) and given else mine
         return sa.create_engine(self.url, pool_size=2, max_overflow=4, pool_recycle=1800,
                                 connect_args=connect_args, **pool)
 
@@ -430,6 +433,8 @@ def private_sqlite_files(db: Path) -> None:
     """The SQLite folder 0700 when this makes it, the database 0600 (made empty when missing; SQLite
     gives its -wal and -shm files the database's mode), and files left readable by an older version
     made 0600. A folder that already exists is left as it is: it may be a mount the operator owns."""
+    if str(db) in ("", ".", ":memory:") or str(db).startswith("file:"):
+        return  # no file of its own (an in-memory database) or a URI SQLite opens itself
     if not db.parent.is_dir():
         db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
