@@ -121,6 +121,11 @@ def init_app(app: Flask) -> None:
             if kind is None:
                 return response
             noted = AuditRecord(kind=kind)  # stopped before its view: only the endpoint is certain
+        if g.get("store_failed"):
+            # The store already failed this call after its wait: a 503 went out instead of the result,
+            # and waiting as long again for its record would only double the caller's wait.
+            log.warning("audit: a 503 answered because the store is unavailable is not recorded")
+            return response
         claims = g.get("token_claims") or {}
         record = replace(noted, status=response.status_code,
                          agent_iss=noted.agent_iss or _claim(claims, "iss"),
@@ -158,6 +163,7 @@ def register_errors(app: Flask) -> None:
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(err: StoreUnavailable) -> Response:
+        g.store_failed = True
         return unavailable("The records store cannot be reached right now. Try again shortly.")
 
 

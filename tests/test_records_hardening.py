@@ -221,3 +221,26 @@ def test_a_cds_issuer_or_tenant_longer_than_the_record_keeps_stops_the_start(tmp
     (tmp_path / "issuers.json").write_text(json.dumps([{**entry, "jwks_file": "jwks.json"}]))
     with pytest.raises(ConfigError, match=says):
         create_app({"cds_auth_enabled": True, "cds_issuers_file": str(tmp_path / "issuers.json")})
+
+
+# ---- item 3, in the app: every kind of call answers 503 within about the store's wait ----------
+
+def test_with_the_sqlite_database_locked_each_call_answers_503_within_the_wait(tmp_path, keys):  # noqa: F811
+    import time
+
+    from service.store import STORE_WAIT_SECONDS
+    from tests.test_store_faults import audit_table_locked
+    app = create_app({"data_dir": str(tmp_path), "audit_open_lab": True})
+    client = app.test_client()
+    card = post_hook(client, fresh(cds_example("patient-view-emergency"))).get_json()["cards"][0]
+    calls = {"$triage": lambda: post_triage(client, example("qr-urgent-dvt")),
+             "hook": lambda: post_hook(client, fresh(cds_example("patient-view-urgent"))),
+             "feedback": lambda: post_hook(client, {"feedback": [accepted(card)]}, FEEDBACK),
+             "audit search": lambda: client.get(AUDIT)}
+    with audit_table_locked(f"sqlite:///{tmp_path / 'legtriage.sqlite3'}"):
+        for name, call in calls.items():
+            started = time.monotonic()
+            resp = call()
+            took = time.monotonic() - started
+            assert resp.status_code == 503 and resp.headers["Retry-After"] == "5", name
+            assert took <= STORE_WAIT_SECONDS + 1.0, (name, took)

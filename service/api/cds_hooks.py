@@ -233,6 +233,7 @@ def _store(write) -> None:
     try:
         write()
     except StoreUnavailable:
+        g.store_failed = True  # the audit record of this 503 is not waited for again (service/audit.py)
         raise FhirError(503, [Issue("transient", "The record store is unavailable: nothing was issued; "
                                     "try again shortly.")],
                         headers={"Retry-After": RETRY_AFTER_SECONDS}) from None

@@ -190,6 +190,7 @@ def search_audit_event():
     try:
         found = s.records.search_audits(replace(query, count=query.count + 1))
     except StoreUnavailable:
+        g.store_failed = True
         return audit.unavailable("The audit store cannot be read right now. Try again shortly.")
     page, more = found[:query.count], len(found) > query.count
     base = f"{s.settings.public_base_url}/fhir/AuditEvent"
