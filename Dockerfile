@@ -59,7 +59,7 @@ LABEL org.opencontainers.image.title="legtriage" \
 
 RUN useradd --system --uid 10001 --user-group --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin legtriage \
- && install -d -o 10001 -g 10001 -m 0750 /var/lib/legtriage
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/legtriage
 
 COPY --from=builder /opt/venv /opt/venv
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # importing service.triage (the rules) must not need Flask
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
-    from flask import Flask
+    from flask import Flask, request
 
     from service import audit, auth, errors, logs
     from service.api import app as web_app, cds_hooks, docs, fhir, health
@@ -48,7 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             f"{settings.signoff_dir} or set LEGTRIAGE_DEFAULT_RULES_VERSION to a signed version")
     if settings.records_enabled:
         from service.store import open_store
-        records = open_store(settings)
+        records = open_store(settings, serving=True)  # a locked database: 503 in ~3 s, not a frozen worker
         records.start()  # migrations; in gunicorn's master before it forks (preload_app)
     else:
         records = NullStore()
@@ -74,6 +74,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     @app.after_request
     def security_headers(response):
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if "Cache-Control" not in response.headers and carries_patient_data(request.method, request.path):
+            response.headers["Cache-Control"] = "no-store"  # no cache keeps what concerns a patient
         return response
 
     if settings.records_enabled:
@@ -82,3 +84,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         audit.init_app(app)
 
     return app
+
+
+# The public conformance resources (the same for every caller, no patient in them): cacheable.
+_CONFORMANCE = frozenset({"metadata", "Questionnaire", "ValueSet", "CodeSystem", "StructureDefinition",
+                          "OperationDefinition", "Library", "ConceptMap"})
+
+
+def carries_patient_data(method: str, path: str) -> bool:
+    """Whether a response of the FHIR API or CDS Hooks may concern a patient ($triage, a CDS card,
+    the audit trail, and any error about such a call): every one but a read of a conformance
+    resource or CDS discovery. Those answers get Cache-Control: no-store."""
+    if path.startswith("/fhir/") or path == "/fhir":
+        return not (method in ("GET", "HEAD") and path.split("/")[2:3] and path.split("/")[2] in _CONFORMANCE)
+    if path == "/cds-services" or path.startswith("/cds-services/"):
+        return not (method in ("GET", "HEAD") and path.rstrip("/") == "/cds-services")
+    return False

@@ -1,4 +1,5 @@
-"""The audit trail: one record per $triage and CDS Hooks call, and the FHIR R4 AuditEvent it shows as.
+"""The audit trail: one record per $triage and CDS Hooks call, per read of the audit trail, and per
+refused authentication, and the FHIR R4 AuditEvent it shows as.
 
 Recording: a view says `records.note(kind=...)` (and later what it learnt: patient, rules version,
 disposition); the after_request hook below adds the HTTP status and the caller (the verified
@@ -27,17 +28,28 @@ Codes, all from the value sets the FHIR R4 AuditEvent binds (https://hl7.org/fhi
   https://hl7.org/fhir/R4/codesystem-object-role.html)
 The rules version, disposition and CDS service id travel as entity.detail (type + valueString) of
 the rule-module entity: R4 has no coded element for them.
+
+Security events (issue 23): a read of the audit trail (GET /fhir/AuditEvent, answered or refused) is
+recorded like a call, subtype restful-interaction `search-type`, with the patient searched for as its
+entity. A refused authentication or authorization (401 or 403) on the FHIR API or the CDS Hooks
+endpoints is recorded too, even when it stopped the call before its view ran: its type says what
+happened, as text only (DICOM's DCM 110114 "User Authentication" and 110113 "Security Alert" are the
+usual codes, but they are not among the codes this project has checked: ../shared/terminology.md).
+Only what a refusal leaves certain is kept: the endpoint, the status, the time; never what the
+unverified token claims.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 
 from service.errors import Issue, fhir_response, operation_outcome
 from service.records import AuditRecord, StoreUnavailable, outcome_code
 
+log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 AUDIT_SCOPES = frozenset({"system/AuditEvent.rs", "system/AuditEvent.read"})
 
@@ -51,7 +63,15 @@ SUBTYPE = {
     "triage": {"system": "http://hl7.org/fhir/restful-interaction", "code": "operation",
                "display": "operation"},
     "cds-hook": {"display": "CDS Hooks service call"},
+    "audit-search": {"system": "http://hl7.org/fhir/restful-interaction", "code": "search-type",
+                     "display": "search-type"},
+    "cds-feedback": {"display": "CDS Hooks feedback"},
+    "cds-discovery": {"display": "CDS Hooks discovery"},
+    "fhir": {"display": "FHIR API request"},
 }
+# What a refused call is, by its status: text only (see the module's docstring).
+SECURITY_TYPE = {401: {"display": "User Authentication"}, 403: {"display": "Security Alert"}}
+REFUSED = frozenset(SECURITY_TYPE)
 SOURCE_TYPE = {"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4",
                "display": "Application Server"}
 CALLER = {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]}
@@ -68,9 +88,13 @@ _REFERENCE = re.compile(r"(?:https?://[A-Za-z0-9.\-:]{1,100}(?:/[A-Za-z0-9\-._~%
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
+MAX_REFERENCE = 255  # audit_event.patient and .questionnaire_response (service/store/schema.py)
+
+
 def reference(value: object) -> str | None:
-    """`value` if it is a plain FHIR reference, else None."""
-    return value if isinstance(value, str) and _REFERENCE.fullmatch(value) else None
+    """`value` if it is a plain FHIR reference the records can keep, else None."""
+    return (value if isinstance(value, str) and len(value) <= MAX_REFERENCE and _REFERENCE.fullmatch(value)
+            else None)
 
 
 def qr_references(qr: object) -> dict:
@@ -91,7 +115,16 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def record_audit(response: Response) -> Response:
         noted: AuditRecord | None = g.get("audit")
+        refused = response.status_code in REFUSED and request.method != "OPTIONS"
         if noted is None:
+            kind = refused_kind(request.path) if refused else None
+            if kind is None:
+                return response
+            noted = AuditRecord(kind=kind)  # stopped before its view: only the endpoint is certain
+        if g.get("store_failed"):
+            # The store already failed this call after its wait: a 503 went out instead of the result,
+            # and waiting as long again for its record would only double the caller's wait.
+            log.warning("audit: a 503 answered because the store is unavailable is not recorded")
             return response
         claims = g.get("token_claims") or {}
         record = replace(noted, status=response.status_code,
@@ -100,9 +133,28 @@ def init_app(app: Flask) -> None:
         try:
             app.extensions["legtriage"].records.audit(record)
         except StoreUnavailable:
+            if refused:  # the refusal stands: nothing was given out; the operator is told
+                log.error("audit: a refused call (HTTP %d) could not be recorded: the store is "
+                          "unavailable", response.status_code)
+                return response
             return unavailable("The audit store cannot record this call right now, so its result "
                                "is withheld. Try again shortly.")
         return response
+
+
+def refused_kind(path: str) -> str | None:
+    """The record kind of a refused call to `path`: the FHIR API or the CDS Hooks endpoints; None
+    elsewhere (the web app's files, health: nothing there is refused for want of credentials)."""
+    if path == "/fhir/QuestionnaireResponse/$triage":
+        return "triage"
+    if path.rstrip("/") == "/fhir/AuditEvent":
+        return "audit-search"
+    if path.startswith("/fhir/") or path == "/fhir":
+        return "fhir"
+    parts = path.rstrip("/").split("/")
+    if parts[:2] == ["", "cds-services"]:
+        return {2: "cds-discovery", 3: "cds-hook"}.get(len(parts), "cds-feedback")
+    return None
 
 
 def register_errors(app: Flask) -> None:
@@ -111,6 +163,7 @@ def register_errors(app: Flask) -> None:
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(err: StoreUnavailable) -> Response:
+        g.store_failed = True
         return unavailable("The records store cannot be reached right now. Try again shortly.")
 
 
@@ -161,7 +214,7 @@ def audit_event(record: AuditRecord, public_base_url: str, library_ids: dict[str
     event = {
         "resourceType": "AuditEvent",
         "id": record.id,
-        "type": TYPE_REST,
+        "type": SECURITY_TYPE.get(record.status, TYPE_REST),
         "subtype": [SUBTYPE.get(record.kind, {"display": record.kind})],
         "action": "E",
         "recorded": record.recorded,
@@ -256,7 +309,8 @@ def parse_search(args) -> "AuditQuery":
         if "/" not in patient and _ID.fullmatch(patient):
             patient = f"Patient/{patient}"
         if reference(patient) is None:
-            raise _bad("patient must be a Patient id or reference (Patient/123).", "patient")
+            raise _bad(f"patient must be a Patient id or reference (Patient/123) of at most {MAX_REFERENCE} "
+                       "characters.", "patient")
     outcomes: tuple[str, ...] = ()
     if args.get("outcome") is not None:
         codes = [v.rpartition("|")[2] for v in args["outcome"].split(",")]

@@ -251,7 +251,7 @@ def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
         disposition_priorities=priorities, systems=terms["systems"],
         structure_definitions={k: with_text(v) for k, v in definitions.items()},
         value_sets={k: with_text(v) for k, v in value_sets.items()},
-        forms=_load_forms(d / "forms", questionnaire["url"], validate_fhir))
+        forms=_load_forms(d / "forms", questionnaire, d / "questionnaire.json", validate_fhir))
 
 
 
@@ -320,12 +320,25 @@ def _check_value_sets(questionnaire: dict, codesystems: dict[str, dict], definit
                                    f"{bound}, not a ValueSet of mappings/")
 
 
-def _load_forms(forms_dir: Path, our_url: str, validate_fhir: bool) -> dict[str, ForeignForm]:
+def _load_forms(forms_dir: Path, ours: dict, our_path: Path, validate_fhir: bool) -> dict[str, ForeignForm]:
     try:
         forms = load_forms(forms_dir) if forms_dir.is_dir() else {}
     except FormError as err:
         raise CatalogError(str(err)) from None
+    our_url = ours["url"]
     if our_url in forms:
-        raise CatalogError(f"{forms[our_url].path}: maps our own Questionnaire; facts.yaml does that")
+        raise CatalogError(f"{forms[our_url].path.parent / forms[our_url].questionnaire_file}: has the "
+                           f"canonical url {our_url} of {our_path}; maps our own Questionnaire "
+                           f"(facts.yaml does that)")
+    # Questionnaires are served and read by id (GET /fhir/Questionnaire/{id}): a second form with an id
+    # already taken would silently replace the first one there, so it stops the start.
+    taken = {ours.get("id"): our_path}
+    for form in forms.values():
+        qpath = form.path.parent / form.questionnaire_file
+        qid = form.questionnaire.get("id")
+        if qid in taken:
+            raise CatalogError(f"{qpath}: Questionnaire id {qid!r} is already the id of {taken[qid]}: "
+                               f"give each form its own id")
+        taken[qid] = qpath
     return {url: _foreign_form(form, form.path.parent / form.questionnaire_file, validate_fhir)
             for url, form in forms.items()}

@@ -10,6 +10,7 @@ the process (tests, and until the persistent store is configured).
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import uuid
@@ -110,6 +111,24 @@ class FeedbackRecord:
     user_comment: str | None = None  # free text a clinician typed: stored, never logged
 
 
+@dataclass(frozen=True)
+class Purged:
+    """What one purge removed."""
+
+    audits: int = 0
+    cards: int = 0
+    feedback: int = 0
+
+
+def feedback_key(f: FeedbackRecord) -> str:
+    """A digest of everything a feedback item says about its card: the same item sent again (CDS
+    clients repeat feedback) has the same key and is kept once."""
+    said = "\x1f".join("" if v is None else v for v in (
+        f.card_uuid, f.outcome, f.outcome_timestamp, "\x1e".join(f.accepted_suggestions),
+        f.override_system, f.override_code, f.user_comment))
+    return hashlib.sha256(said.encode()).hexdigest()
+
+
 class RecordStore(Protocol):
     """Each write is durable when the call returns, or raises StoreUnavailable."""
 
@@ -119,6 +138,7 @@ class RecordStore(Protocol):
     def ready(self) -> bool: ...
     def search_audits(self, query: AuditQuery) -> list[AuditRecord]: ...
     def purge_audits(self, before_us: int) -> int: ...
+    def purge(self, before_us: int) -> Purged: ...
     def report(self) -> list[ReportRow]: ...
     def card(self, card_uuid: str) -> CardRecord | None: ...
     def feedback_on(self, card_uuid: str) -> list[FeedbackRecord]: ...
@@ -185,11 +205,15 @@ class MemoryStore:
 
     def card_issued(self, record: CardRecord) -> None:
         with self._lock:
-            self.cards[record.card_uuid] = record
+            self.cards.setdefault(record.card_uuid, replace(record, issued=record.issued or instant(now_us())))
 
     def feedback(self, records: Sequence[FeedbackRecord]) -> None:
         with self._lock:
-            self.feedbacks.extend(records)
+            kept = {(f.card_uuid, feedback_key(f)) for f in self.feedbacks}
+            for f in records:
+                if (f.card_uuid, feedback_key(f)) not in kept:
+                    kept.add((f.card_uuid, feedback_key(f)))
+                    self.feedbacks.append(f)
 
     def ready(self) -> bool:
         return True
@@ -201,11 +225,21 @@ class MemoryStore:
         return found[:query.count]
 
     def purge_audits(self, before_us: int) -> int:
+        return self.purge(before_us).audits
+
+    def purge(self, before_us: int) -> Purged:
+        """Audit events and cards older than the cut (the memory store keeps no feedback times:
+        feedback goes with its card)."""
         cut = instant(before_us)
         with self._lock:
             kept = [a for a in self.audits if a.recorded >= cut]
-            removed, self.audits[:] = len(self.audits) - len(kept), kept
-        return removed
+            audits, self.audits[:] = len(self.audits) - len(kept), kept
+            old = {u for u, c in self.cards.items() if c.issued and c.issued < cut}
+            for u in old:
+                del self.cards[u]
+            items = [f for f in self.feedbacks if f.card_uuid not in old]
+            feedback, self.feedbacks[:] = len(self.feedbacks) - len(items), items
+        return Purged(audits, len(old), feedback)
 
     def report(self) -> list[ReportRow]:
         with self._lock:
@@ -243,6 +277,9 @@ class NullStore:
 
     def purge_audits(self, before_us: int) -> int:
         return 0
+
+    def purge(self, before_us: int) -> Purged:
+        return Purged()
 
     def report(self) -> list[ReportRow]:
         return []

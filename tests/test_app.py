@@ -157,12 +157,15 @@ def test_launch_page_hands_fhirclient_the_client_id_and_scopes(smart_client):
     assert "https://ehr.example.org" not in resp.get_data(as_text=True)  # iss is read by fhirclient
 
 
-def test_missing_form_files_are_said_in_plain_words(tmp_path):
+def test_missing_form_files_are_said_in_plain_words(tmp_path, caplog):
     client = create_app({"app_assets_dir": str(tmp_path)}).test_client()
-    resp = client.get("/app/")
+    with caplog.at_level("WARNING", logger="service.api.app"):
+        resp = client.get("/app/")
     assert resp.status_code == 503 and resp.mimetype == "text/html"
     page = text(resp)
     assert "The form cannot be shown" in page and "scripts/lib/web-assets.sh" in page
+    # the page is open to anyone: the server's folder is in its log, not on the page (issue 23, item 19)
+    assert str(tmp_path) not in resp.get_data(as_text=True) and str(tmp_path) in caplog.text
     for name in VENDOR_FILES:
         assert name in page
     assert fetch(client, "/app/assets/vendor/lforms/lhc-forms.js").status_code == 404

@@ -31,11 +31,17 @@ def lab(tmp_path):
     return create_app({"data_dir": str(tmp_path), "audit_open_lab": True, "public_base_url": PUBLIC})
 
 
-def events(client, query: str = "", **headers) -> dict:
+def events(client, query: str = "", reads: bool = False, **headers) -> dict:
+    """The search's Bundle; without the records of earlier reads of the trail itself (each read is
+    recorded: test_reads_of_the_trail_and_refused_authentications_are_recorded) unless `reads`."""
     resp = client.get(AUDIT + query, headers=headers)
     assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
     assert resp.mimetype == FHIR_JSON
-    return resp.get_json()
+    bundle = resp.get_json()
+    if not reads:
+        bundle["entry"] = [e for e in bundle["entry"]
+                           if e["resource"]["subtype"][0].get("code") != "search-type"]
+    return bundle
 
 
 def test_each_triage_call_leaves_one_audit_event_with_references_and_codes(lab):
@@ -177,15 +183,23 @@ def test_search_by_date_patient_outcome_and_paging_links_on_the_public_url(lab):
     assert len(events(client, f"?date={recorded[2]}")["entry"]) == 1
 
     assert len(events(client, "?_count=4&patient=Patient/p0&outcome=0")["entry"]) == 3
-    page1 = events(client, "?_count=4&date=ge2000", Host="evil.example")
+    # paging walks every record once, the reads of the trail so far included (each is a record)
+    page1 = events(client, "?_count=4&date=ge2000", reads=True, Host="evil.example")
     links = {link["relation"]: link["url"] for link in page1["link"]}
     assert links["self"] == f"{PUBLIC}/fhir/AuditEvent?_count=4&date=ge2000"
     nxt = urlsplit(links["next"])
     assert f"{nxt.scheme}://{nxt.netloc}{nxt.path}" == f"{PUBLIC}/fhir/AuditEvent"
     assert parse_qs(nxt.query)["date"] == ["ge2000"] and parse_qs(nxt.query)["_count"] == ["4"]
-    page2 = events(client, "?" + nxt.query)
-    ids = [e["resource"]["id"] for e in page1["entry"] + page2["entry"]]
-    assert len(ids) == 6 == len(set(ids)) and not any(l["relation"] == "next" for l in page2["link"])
+    walked, pages = list(page1["entry"]), 1
+    while nxt is not None:
+        page = events(client, "?" + nxt.query, reads=True)
+        walked += page["entry"]
+        pages += 1
+        more = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        nxt = urlsplit(more[0]) if more else None
+    ids = [e["resource"]["id"] for e in walked]
+    assert len(ids) == len(set(ids)) and pages == -(-len(ids) // 4)
+    assert sum(1 for e in walked if e["resource"]["subtype"][0]["code"] == "operation") == 6
 
 
 @pytest.mark.parametrize("query, expression", [
@@ -222,10 +236,21 @@ def test_with_auth_on_it_needs_a_token_with_an_audit_scope(tmp_path, keys):  # n
     for scope in ("system/AuditEvent.rs", "openid system/AuditEvent.read"):
         resp = client.get(AUDIT, headers=bearer(scope=scope))
         assert resp.status_code == 200, scope
-    entries = resp.get_json()["entry"]
-    # the search itself is not an audited call: only the $triage is there
-    assert [e["resource"]["agent"][0]["who"] for e in entries] == [
-        {"identifier": {"system": ISSUER, "value": "ehr-client-7"}}]
+    # each read of the trail and each refusal is a record too (issue 23, item 10), newest first
+    entries = [e["resource"] for e in events(client, reads=True, **bearer(scope="system/AuditEvent.rs"))["entry"]]
+    summary = [(e["type"].get("code") or e["type"]["display"], e["subtype"][0]["display"], e["outcomeDesc"],
+                e["agent"][0]["who"]) for e in entries]
+    caller = {"identifier": {"system": ISSUER, "value": "client-1"}}
+    assert summary == [
+        ("rest", "search-type", "HTTP 200", caller),
+        ("rest", "search-type", "HTTP 200", caller),
+        ("Security Alert", "search-type", "HTTP 403", caller),
+        ("Security Alert", "search-type", "HTTP 403", caller),
+        ("User Authentication", "search-type", "HTTP 401", {"display": "anonymous"}),
+        ("rest", "operation", "HTTP 200", {"identifier": {"system": ISSUER, "value": "ehr-client-7"}})]
+    assert all(e["outcome"] == ("4" if e["outcomeDesc"] in ("HTTP 401", "HTTP 403") else "0") for e in entries)
+    for e in entries:
+        assert_valid_fhir(e)
 
 
 class DownStore:
@@ -234,7 +259,7 @@ class DownStore:
     def audit(self, record):
         raise StoreUnavailable("down")
 
-    card_issued = feedback = search_audits = audit
+    card_issued = feedback = search_audits = card = audit
 
     def ready(self):
         return False

@@ -222,7 +222,9 @@ def test_tenants_when_the_issuer_lists_them(client, keys):
 
 def test_feedback_with_the_feedback_audience(client, keys):
     """Check 27: the sandbox signs {service}/feedback; the service URL itself is accepted too."""
+    issued = call(client, sign(keys["ES384"]), fresh(cds_example("patient-view-emergency")))
     body = cds_example("feedback-accepted")
+    body["feedback"][0]["card"] = issued.get_json()["cards"][0]["uuid"]  # feedback is on a card issued
     path = PATIENT_VIEW + "/feedback"
     for aud in (f"{SERVICE_AUD}/feedback", SERVICE_AUD):
         assert call(client, sign(keys["ES384"], aud=aud), body, path).status_code == 200
@@ -358,7 +360,8 @@ def test_logs_hold_no_jwt_token_patient_id_or_answers(tmp_path, keys, issuers_fi
                 return requests.post(path, json=body, timeout=10, headers={"Authorization": f"Bearer {token}"})
 
             body = hook_call(qr, f"p-{mark}")
-            assert post(body).status_code == 200
+            first = post(body)
+            assert first.status_code == 200
             ehr.bundle = body["prefetch"]["legNumbnessQR"]
             fetch = hook_call(None, f"p-{mark}", fhirServer=ehr.base, fhirAuthorization={
                 "access_token": access_token, "token_type": "Bearer", "expires_in": 300, "scope": "x",
@@ -369,7 +372,7 @@ def test_logs_hold_no_jwt_token_patient_id_or_answers(tmp_path, keys, issuers_fi
             bad = json.loads(json.dumps(body))
             bad["context"]["patientId"] = f"bad/{mark}"
             assert post(bad).status_code == 400
-            feedback = {"feedback": [{"card": mark, "outcome": "overridden", "outcomeTimestamp": "2026-11-20T08:20:00Z",
+            feedback = {"feedback": [{"card": first.json()["cards"][0]["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-20T08:20:00Z",
                                       "overrideReason": {"userComment": f"{mark} comment"}}]}
             assert post(feedback, url + "/feedback", aud=SERVICE_AUD + "/feedback").status_code == 200
             assert requests.post(url, json=body, timeout=10,

@@ -381,7 +381,7 @@ def test_the_image_keeps_records_on_a_volume():
     env = " ".join(a for w, a in runtime if w == "ENV")
     assert "LEGTRIAGE_DATA_DIR=/var/lib/legtriage" in env
     assert json.loads(next(a for w, a in runtime if w == "VOLUME")) == ["/var/lib/legtriage"]
-    assert any("install -d -o 10001 -g 10001" in a and "/var/lib/legtriage" in a for w, a in runtime if w == "RUN")
+    assert any("install -d -o 10001 -g 10001 -m 0700 /var/lib/legtriage" in a for w, a in runtime if w == "RUN")
 
 
 # --------------------------------------------------------------------------- Kubernetes

@@ -108,3 +108,40 @@ def test_the_check_command_prints_the_coverage(capsys, tmp_path):
     path = _broken(tmp_path, "fact: weakness,", "fact: weaknes,")
     assert main([str(path)]) == 1
     assert "items.weakness.fact" in capsys.readouterr().err
+
+
+def _mappings_with_form(tmp_path: Path, name: str, url: str, qid: str) -> Path:
+    """A copy of mappings/ plus one more foreign form: the shipped one under another file name, url, id."""
+    import json
+    mappings = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", mappings)
+    q = json.loads((FORMS / "questionnaire-neuro-intake-2.3.json").read_text())
+    q.update(url=url, id=qid)
+    (mappings / "forms" / f"questionnaire-{name}.json").write_text(json.dumps(q))
+    text = NEURO.read_text().replace("http://clinic.example.org/fhir/Questionnaire/neuro-intake|2.3",
+                                     f"{url}|2.3")
+    text = text.replace("questionnaire-neuro-intake-2.3.json", f"questionnaire-{name}.json")
+    (mappings / "forms" / f"{name}.yaml").write_text(text)
+    return mappings
+
+
+@pytest.mark.parametrize("qid, other", [("leg-numbness", "questionnaire.json"),
+                                        ("neuro-intake", "questionnaire-neuro-intake-2.3.json")])
+def test_a_questionnaire_id_already_taken_stops_the_start_naming_both_files(tmp_path, qid, other):
+    # issue 23, item 18: a foreign form with our id silently replaced ours at /fhir/Questionnaire/{id}
+    from service.catalog import CatalogError, load_catalog
+    mappings = _mappings_with_form(tmp_path, "impostor", "http://other.example.org/fhir/Questionnaire/x", qid)
+    with pytest.raises(CatalogError) as err:
+        load_catalog(mappings, validate_fhir=False)
+    message = str(err.value)
+    assert "\n" not in message and f"id {qid!r}" in message
+    assert "questionnaire-impostor.json" in message and message.rstrip().count(other) == 1
+
+
+def test_a_foreign_form_with_our_canonical_url_names_both_files(tmp_path):
+    from service.catalog import CatalogError, load_catalog
+    mappings = _mappings_with_form(tmp_path, "impostor", "http://legtriage.example.org/fhir/Questionnaire/"
+                                   "leg-numbness", "impostor")
+    with pytest.raises(CatalogError, match=r"questionnaire-impostor.json: has the canonical url .* of "
+                                           r".*mappings/questionnaire.json"):
+        load_catalog(mappings, validate_fhir=False)

@@ -10,6 +10,7 @@ scripts/lib/web-assets.sh), never from a CDN. Tokens stay in the browser tab (se
 from __future__ import annotations
 
 import io
+import logging
 import mimetypes
 import secrets
 from pathlib import Path
@@ -20,6 +21,7 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
 
 from service.state import state
 
+log = logging.getLogger(__name__)
 bp = Blueprint("app", __name__, url_prefix="/app", template_folder="../webapp",
                static_folder=None)
 OWN_FILES = Path(__file__).resolve().parent.parent / "webapp" / "static"
@@ -158,8 +160,10 @@ def _missing_page() -> Response | None:
     missing = missing_assets()
     if not missing:
         return None
-    return _html(render_template("missing.html", missing=missing,
-                                 folder=state().settings.app_assets_dir), 503)
+    # The folder is the server's own business: the log says it, the page (open to anyone) does not.
+    log.warning("app: %d browser file(s) missing under %s (LEGTRIAGE_APP_ASSETS_DIR); run "
+                "scripts/lib/web-assets.sh", len(missing), state().settings.app_assets_dir)
+    return _html(render_template("missing.html", missing=missing), 503)
 
 
 def _is_http_url(value: str) -> bool:

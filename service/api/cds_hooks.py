@@ -23,7 +23,7 @@ from service.cds import answers, schemas
 from service.cds.cards import CardMaker
 from service.cds.services import IN_PROGRESS_KEY, QR_KEY, SERVICES
 from service.cds.trust import CdsVerifier, load_issuers
-from service.config import Settings
+from service.config import ConfigError, Settings
 from service.errors import FhirError, Issue
 from service.fhir_io import incoming
 from service.records import CardRecord, FeedbackRecord, StoreUnavailable
@@ -49,11 +49,24 @@ class CdsState:
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
 
+# What the records store keeps of a CDS client (service/store/schema.py): longer values are refused
+# where they come in, the same on SQLite and PostgreSQL (issue 23).
+MAX_ISS, MAX_SUB, MAX_TENANT = 255, 255, 64
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """The card maker and, when CDS auth is on, the trusted issuers (checked now, at start)."""
     verifier = None
     if settings.cds_issuers_file is not None:
         issuers = load_issuers(settings.cds_issuers_file)
+        for i, issuer in enumerate(issuers.values()):
+            long_tenants = [t for t in issuer.tenants if len(t) > MAX_TENANT]
+            if len(issuer.iss) > MAX_ISS or long_tenants:
+                raise ConfigError(f"invalid configuration: LEGTRIAGE_CDS_ISSUERS_FILE: "
+                                  f"{settings.cds_issuers_file}: [{i}] "
+                                  + (f"iss is longer than {MAX_ISS} characters" if len(issuer.iss) > MAX_ISS
+                                     else f"a tenant is longer than {MAX_TENANT} characters")
+                                  + " (what the audit trail keeps)")
         if settings.cds_auth_enabled:
             verifier = CdsVerifier(issuers)
     app.extensions[EXTENSION] = CdsState(CardMaker(app.extensions["legtriage"].catalog,
@@ -81,9 +94,16 @@ def authenticate() -> None:
         # Feedback: the CDS Hooks sandbox signs {service}/feedback, others sign the service URL.
         audiences = (service,) if request.endpoint == "cds_hooks.call" else (f"{service}/feedback", service)
     g.cds_claims = claims = verifier.verify(request.headers.get("Authorization"), audiences)
+    # A signed token from a trusted client, whose sub or tenant is longer than the records keep:
+    # said plainly (400), never cut or left to the database (a 503 on PostgreSQL, kept on SQLite).
+    for name, limit in (("sub", MAX_SUB), ("tenant", MAX_TENANT)):
+        value = claims.get(name)
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= limit):
+            raise FhirError.one(400, "too-long" if isinstance(value, str) and value else "invalid",
+                                f"The CDS client's JWT claim {name} must be a string of 1 to {limit} "
+                                "characters.")
     if request.endpoint == "cds_hooks.call":
-        records.note(kind="cds-hook", agent_iss=str(claims["iss"]),
-                     agent_sub=str(claims["sub"]) if isinstance(claims.get("sub"), str) else None)
+        records.note(kind="cds-hook", agent_iss=str(claims["iss"]), agent_sub=claims.get("sub"))
 
 
 @bp.get("")
@@ -146,9 +166,10 @@ def call(id: str):
         started = _in_progress(prefetch[IN_PROGRESS_KEY], patient_id, freshness)
         if started is not None:
             cards.append((_cds().cards.in_progress_card(hook_instance, started.id), "in-progress", ""))
+    tenant = (g.get("cds_claims") or {}).get("tenant")  # checked in authenticate(); None without CDS auth
     for card, disposition, version in cards:
         _store(lambda: s.records.card_issued(CardRecord(card["uuid"], hook_instance, id, disposition,
-                                                        version)))
+                                                        version, tenant=tenant)))
     return _json({"cards": [c for c, _, _ in cards]})
 
 
@@ -159,7 +180,8 @@ def feedback(id: str):
     data = schemas.load(_cds().feedback_schema, _read_body())
     claims = g.get("cds_claims") or {}
     iss = claims.get("iss") if isinstance(claims.get("iss"), str) else None
-    tenant = claims.get("tenant") if isinstance(claims.get("tenant"), str) else None
+    tenant = claims.get("tenant")  # checked in authenticate(); None without CDS auth
+    _check_cards(id, [item["card"] for item in data["feedback"]], tenant)
     items = []
     for item in data["feedback"]:
         reason = (item.get("overrideReason") or {}).get("reason") or {}
@@ -171,6 +193,24 @@ def feedback(id: str):
             tenant=tenant, user_comment=(item.get("overrideReason") or {}).get("userComment")))
     _store(lambda: state().records.feedback(items))
     return Response(status=200)
+
+
+def _check_cards(service_id: str, uuids: list[str], tenant: str | None) -> None:
+    """Feedback is kept only on a card this service issued, to this tenant: 404 naming each other
+    card. Another tenant's card is "not found" too, so that its existence is not told."""
+    s = state()
+    if not s.settings.records_enabled:
+        return  # nothing is kept, so there is nothing to tie to
+    issued: dict[str, bool] = {}
+    for uuid in uuids:
+        if uuid not in issued:
+            card = s.records.card(uuid)  # StoreUnavailable: 503 (service/audit.py)
+            issued[uuid] = card is not None and card.service == service_id and card.tenant == tenant
+    unknown = [i for i, uuid in enumerate(uuids) if not issued[uuid]]
+    if unknown:
+        raise FhirError(404, [Issue("not-found", f"feedback[{i}].card: no card {uuids[i]!r} was issued by "
+                                    f"this CDS service{' to this tenant' if tenant else ''}.",
+                                    f"feedback[{i}].card") for i in unknown[:20]])
 
 
 def _in_progress(value, patient_id: str, freshness: timedelta):
@@ -193,6 +233,7 @@ def _store(write) -> None:
     try:
         write()
     except StoreUnavailable:
+        g.store_failed = True  # the audit record of this 503 is not waited for again (service/audit.py)
         raise FhirError(503, [Issue("transient", "The record store is unavailable: nothing was issued; "
                                     "try again shortly.")],
                         headers={"Retry-After": RETRY_AFTER_SECONDS}) from None

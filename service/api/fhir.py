@@ -172,7 +172,9 @@ def _self_url() -> str:
 def search_audit_event():
     """The audit trail, newest first: search by date, patient, outcome; paged by _count and next links."""
     s = state()
-    if not s.settings.records_enabled:
+    if s.settings.records_enabled:
+        records.note(kind="audit-search")  # each read of the trail is recorded, refused ones too
+    else:
         raise FhirError.one(404, "not-found", "Recording is off (LEGTRIAGE_RECORDS_ENABLED=false): "
                             "there is no audit trail.")
     if s.settings.auth_enabled:
@@ -184,9 +186,11 @@ def search_audit_event():
                             "turn on LEGTRIAGE_AUTH_ENABLED and use a token with scope "
                             "system/AuditEvent.rs (or, in a lab only, LEGTRIAGE_AUDIT_OPEN_LAB=true).")
     query = audit.parse_search(request.args)
+    records.note(patient=query.patient)  # whose trail was read (a reference, checked by parse_search)
     try:
         found = s.records.search_audits(replace(query, count=query.count + 1))
     except StoreUnavailable:
+        g.store_failed = True
         return audit.unavailable("The audit store cannot be read right now. Try again shortly.")
     page, more = found[:query.count], len(found) > query.count
     base = f"{s.settings.public_base_url}/fhir/AuditEvent"

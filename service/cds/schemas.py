@@ -14,6 +14,13 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from service.errors import FhirError, Issue
 
+# Caps on what feedback may store (issue 23): every field and the items per request are bounded, so
+# one request cannot fill the records store's disk; a longer value is a 400 naming the field.
+MAX_FEEDBACK_ITEMS = 20  # a hook answer carries one card; a client reports a few at a time
+MAX_SUGGESTIONS = 20  # a card offers a handful of suggestions (service/cds/cards.py)
+MAX_SUGGESTION_ID = 64  # suggestion uuids are 36 characters
+MAX_COMMENT = 1000  # overrideReason.userComment: a clinician's sentence or two
+MAX_DISPLAY = 255
 FHIR_ID = validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}$", error="must be a FHIR id: 1 to 64 letters, digits, - or .")
 NON_EMPTY = validate.Length(min=1)
 
@@ -71,7 +78,7 @@ class HookRequestSchema(_Lenient):
 class CodingSchema(_Lenient):
     system = fields.String(required=True, validate=NON_EMPTY)
     code = fields.String(required=True, validate=NON_EMPTY)
-    display = fields.String(validate=NON_EMPTY)
+    display = fields.String(validate=validate.Length(1, MAX_DISPLAY))
 
 
 class ReasonCodingSchema(CodingSchema):
@@ -82,7 +89,7 @@ class ReasonCodingSchema(CodingSchema):
 
 class OverrideReasonSchema(_Lenient):
     reason = fields.Nested(ReasonCodingSchema)
-    userComment = fields.String(validate=NON_EMPTY)
+    userComment = fields.String(validate=validate.Length(1, MAX_COMMENT))
 
     @validates_schema
     def reason_or_comment(self, data: dict, **kwargs: Any) -> None:
@@ -91,7 +98,7 @@ class OverrideReasonSchema(_Lenient):
 
 
 class AcceptedSuggestionSchema(_Lenient):
-    id = fields.String(required=True, validate=NON_EMPTY)
+    id = fields.String(required=True, validate=validate.Length(1, MAX_SUGGESTION_ID))
 
 
 def _rfc3339(value: str) -> None:
@@ -106,7 +113,8 @@ def _rfc3339(value: str) -> None:
 class FeedbackItemSchema(_Lenient):
     card = fields.String(required=True, validate=validate.Length(1, 64))  # cds_feedback.card_uuid
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
-    acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema), validate=NON_EMPTY)
+    acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema),
+                                      validate=validate.Length(1, MAX_SUGGESTIONS))
     overrideReason = fields.Nested(OverrideReasonSchema)
     outcomeTimestamp = fields.String(required=True, validate=[validate.Length(max=40), _rfc3339])
 
@@ -123,7 +131,7 @@ class FeedbackItemSchema(_Lenient):
 
 class FeedbackSchema(_Lenient):
     feedback = fields.List(fields.Nested(FeedbackItemSchema), required=True,
-                           validate=validate.Length(min=1, max=100))
+                           validate=validate.Length(min=1, max=MAX_FEEDBACK_ITEMS))
 
 
 def load(schema: Schema, body: Any) -> dict:

@@ -361,6 +361,9 @@ ABSOLUTE_BASE = re.compile(r"https?://[A-Za-z0-9\-.]+(:[0-9]{1,5})?(/[A-Za-z0-9\
 # Strings the service copies from the request into every resource it returns (subject, identifier):
 # a reference or a display has no business being longer, and each would be copied several times.
 MAX_COPIED_CHARS = 1024
+# The records store keeps the subject reference in a 255-character column (service/store/schema.py,
+# audit_event.patient): a longer one is refused here, the same on SQLite and PostgreSQL.
+MAX_REFERENCE_CHARS = 255
 QUERY_VERSION_NAMES = ("rules-version", "rulesVersion")
 TRIAGE_QUERY = frozenset({*QUERY_VERSION_NAMES, "_format"})
 
@@ -536,6 +539,9 @@ def check_subject(qr: dict, root: str) -> list[Issue]:
         return [Issue("required", "subject needs a reference or an identifier.", where)]
     if not isinstance(ref, str):
         return [Issue("invalid", "subject.reference must be a string.", f"{where}.reference")]
+    if len(ref) > MAX_REFERENCE_CHARS:
+        return [Issue("too-long", f"subject.reference is {len(ref)} characters long; at most "
+                      f"{MAX_REFERENCE_CHARS} are accepted.", f"{where}.reference")]
     if ref.startswith("#"):
         return [Issue("not-supported", "A contained Patient is not accepted: the returned "
                       "RiskAssessment and ServiceRequests could not resolve it. Reference the Patient "

@@ -12,9 +12,20 @@ then opens its own connections (a connection is never shared across fork()). At 
 revision is read with plain SQL; only a schema behind HEAD is migrated, by Alembic in a child
 process, so that serving processes never load Alembic.
 
-SQLite runs in WAL mode (readers never block the writer; writers from all workers queue on a busy
-timeout instead of failing) with synchronous=FULL: a committed audit record survives a power loss,
-not only a crash of the process.
+SQLite runs in WAL mode (readers never block the writer) with synchronous=FULL: a committed audit
+record survives a power loss, not only a crash of the process. Its folder is made 0700 and its files
+0600 (the database, and so its -wal and -shm files, which SQLite creates with the database's mode).
+
+A locked database must not freeze a worker (issue 23). gunicorn's gevent worker serves every
+connection from one OS thread, so any wait inside C code stops them all, /healthz included. The
+serving store (`wait_seconds`) therefore waits only in ways that yield to the other greenlets, and
+only so long: SQLite's own busy wait (a sleep in C) is off, and a write that finds the database
+locked is retried after a time.sleep (gevent's, once gunicorn patched it) until STORE_WAIT_SECONDS
+have passed; PostgreSQL sessions carry lock_timeout and statement_timeout, a connection is waited
+for at most POOL_WAIT_SECONDS, and psycopg waits for the server with the patched poll(). A call
+that cannot record within about 3 s gets StoreUnavailable, so 503 with Retry-After; what was
+acknowledged was committed first. The command line (purge, report, migrate) keeps the database's
+own unbounded waits.
 
 When the database cannot be reached (or the schema not be made), every write raises
 StoreUnavailable; the service then answers 503 with Retry-After instead of an unrecorded result.
@@ -36,23 +47,28 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, ReportRow,
-                             StoreUnavailable, build_report, instant, instant_us as _us, now_us,
-                             outcome_code)
-from service.store.schema import audit_event, cds_card, cds_feedback
+from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
+                             StoreUnavailable, build_report, feedback_key, instant, instant_us as _us,
+                             now_us, outcome_code)
+from service.store.schema import audit_event, cds_card, cds_feedback, store_heartbeat
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SQLITE_BUSY_TIMEOUT_MS = 10_000  # all workers' writes queue on one lock; none waits this long
+SQLITE_BUSY_TIMEOUT_MS = 10_000  # the command line's writes (purge, migrate) wait this long for the lock
+STORE_WAIT_SECONDS = 2.0  # serving: a write waits this long for a locked database, then 503
+POOL_WAIT_SECONDS = 1.0  # serving: and this long for a free connection of the process's pool
+PG_STATEMENT_TIMEOUT_MS = 2_500  # serving: PostgreSQL cancels a statement that runs longer
 PG_CONNECT_TIMEOUT_S = 3
+READY_EVERY_SECONDS = 2.0  # /readyz writes the heartbeat row at most this often per process
 MIGRATION_LOCK_KEY = 0x6C656774  # "legt": the PostgreSQL advisory lock of the migrations
 RETRY_SCHEMA_SECONDS = 2.0  # after a failed start, try to reach the database again at most this often
 VERSION_TABLE = "legtriage_schema_version"
-HEAD = "0002"  # the newest migration in migrations/versions (tests/test_store.py checks)
+HEAD = "0003_feedback"  # the newest migration in migrations/versions (tests/test_store.py checks)
 
 
 T = TypeVar("T")
@@ -63,8 +79,12 @@ _INSERT_CARD = cds_card.insert()
 class SqlStore:
     """RecordStore on a SQLAlchemy URL (sqlite:///… or postgresql+psycopg://…)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, wait_seconds: float | None = None) -> None:
+        """`wait_seconds`: how long a write waits for a locked database before StoreUnavailable
+        (the serving store: STORE_WAIT_SECONDS); None waits as long as the database does."""
         self.url = make_url(url)
+        self.wait_seconds = wait_seconds
+        self._ready_at = float("-inf")  # when the heartbeat was last written
         if self.url.drivername in ("postgresql", "postgres"):
             self.url = self.url.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default
         self.dialect = self.url.get_backend_name()
@@ -89,22 +109,33 @@ class SqlStore:
         return self._engine
 
     def _make_engine(self) -> Engine:
+        serving = self.wait_seconds is not None
+        in_memory = self.dialect == "sqlite" and (self.url.database or ":memory:") == ":memory:"
+        pool = {"pool_timeout": POOL_WAIT_SECONDS} if serving and not in_memory else {}  # a queue pool
         if self.dialect == "sqlite":
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            private_sqlite_files(Path(self.url.database or ""))
+            # Serving: no busy wait in C (it would stop every greenlet of the worker); _tx retries.
+            busy_ms = 0 if serving else SQLITE_BUSY_TIMEOUT_MS
+            engine = sa.create_engine(self.url, connect_args={"timeout": busy_ms / 1000}, **pool)
 
             @event.listens_for(engine, "connect")
             def pragmas(dbapi_connection, _record) -> None:
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
                 cursor.execute("PRAGMA synchronous=FULL")
                 cursor.close()
 
             return engine
+        connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "legtriage"}
+        if serving:
+            cooperative_psycopg()
+            mine = (f"-c lock_timeout={int(self.wait_seconds * 1000)} "
+                    f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS}")
+            given = self.url.query.get("options")  # the URL's own ?options= are kept, ours come after
+            connect_args["options"] = f"{given} {mine}" if isinstance(given, str) and given else mine
         return sa.create_engine(self.url, pool_size=2, max_overflow=4, pool_recycle=1800,
-                                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
-                                              "application_name": "legtriage"})
+                                connect_args=connect_args, **pool)
 
     def close(self) -> None:
         """Close this process's connections (before gunicorn forks, and in tests)."""
@@ -114,21 +145,30 @@ class SqlStore:
 
     def _tx(self, work: Callable[[Connection], T]) -> T:
         """`work` in one transaction, retried once on a connection the server dropped (a
-        restarted PostgreSQL); StoreUnavailable when the database cannot be reached."""
+        restarted PostgreSQL), and on a locked SQLite database until `wait_seconds` have passed;
+        StoreUnavailable when the database cannot be reached or stays locked."""
         self._ensure_schema()
-        for attempt in (1, 2):
+        deadline = None if self.wait_seconds is None else time.monotonic() + self.wait_seconds
+        reconnected, pause = False, 0.002
+        while True:
             try:
                 with self.engine().begin() as conn:
                     return work(conn)
             except IntegrityError:
                 raise
             except DBAPIError as err:
-                if err.connection_invalidated and attempt == 1:
+                if err.connection_invalidated and not reconnected:
+                    reconnected = True
                     continue
+                if deadline is not None and _sqlite_busy(err) and time.monotonic() + pause < deadline:
+                    time.sleep(pause)  # gevent's sleep in a gevent worker: the others go on
+                    pause = min(2 * pause, 0.05)
+                    continue
+                self._ready_at = float("-inf")  # /readyz checks again at once
                 raise StoreUnavailable(f"records store: {type(err.orig).__name__}") from None
             except SQLAlchemyError as err:
+                self._ready_at = float("-inf")
                 raise StoreUnavailable(f"records store: {type(err).__name__}") from None
-        raise AssertionError("unreachable")
 
     # ---- schema --------------------------------------------------------------------------------
 
@@ -163,8 +203,9 @@ class SqlStore:
             yield
             return
         db = Path(self.url.database)
-        db.parent.mkdir(parents=True, exist_ok=True)
-        with open(db.with_name(db.name + ".migrate-lock"), "a") as lock:
+        private_sqlite_files(db)
+        lock_path = db.with_name(db.name + ".migrate-lock")
+        with os.fdopen(os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -251,26 +292,46 @@ class SqlStore:
             pass  # the same card again (its uuid is deterministic): kept once
 
     def feedback(self, records: Sequence[FeedbackRecord]) -> None:
+        """Keep each item once: an item already kept on its card (CDS clients repeat feedback) is
+        skipped, by the unique (card_uuid, item_key) index, on both databases alike."""
         if not records:
             return
         received = now_us()
-        rows = [{
+        rows = {}
+        for f in records:
+            key = feedback_key(f)
+            rows[(f.card_uuid, key)] = {
                 "card_uuid": f.card_uuid, "service": f.service, "outcome": f.outcome,
                 "outcome_timestamp": f.outcome_timestamp,
                 "accepted_suggestions": list(f.accepted_suggestions),
                 "override_code": f.override_code, "override_system": f.override_system,
                 "iss": f.iss, "tenant": f.tenant, "received_us": received,
-                "user_comment": f.user_comment} for f in records]
-        self._tx(lambda conn: conn.execute(cds_feedback.insert(), rows))
+                "user_comment": f.user_comment, "item_key": key}
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(cds_feedback)
+        statement = insert.on_conflict_do_nothing(index_elements=["card_uuid", "item_key"])
+        self._tx(lambda conn: conn.execute(statement, list(rows.values())))
 
     # ---- reads ---------------------------------------------------------------------------------
 
     def ready(self) -> bool:
+        """True when a write goes through: the heartbeat row is updated and committed (at most
+        every READY_EVERY_SECONDS per process after a success; any failed write makes the next call
+        try again). A SELECT, or a write rolled back, succeeds on a full disk or a read-only
+        database too: neither ever writes."""
+        if time.monotonic() - self._ready_at < READY_EVERY_SECONDS:
+            return True  # a write went through a moment ago (a failure is never cached)
+
+        def beat(conn: Connection) -> None:
+            hb = store_heartbeat.c
+            if conn.execute(store_heartbeat.update().where(hb.id == 1).values(beat_us=now_us())).rowcount == 0:
+                conn.execute(store_heartbeat.insert().values(id=1, beat_us=now_us()))
+
         try:
-            self._tx(lambda conn: conn.execute(sa.select(sa.literal(1))).scalar_one())
-            return True
-        except StoreUnavailable:
+            self._tx(beat)
+        except (StoreUnavailable, IntegrityError):
             return False
+        self._ready_at = time.monotonic()
+        return True
 
     def search_audits(self, query: AuditQuery) -> list[AuditRecord]:
         t = audit_event.c
@@ -318,8 +379,18 @@ class SqlStore:
             sa.select(sa.func.count()).select_from(audit_event)).scalar_one())
 
     def purge_audits(self, before_us: int) -> int:
-        return self._tx(lambda conn: conn.execute(
-            audit_event.delete().where(audit_event.c.recorded_us < before_us)).rowcount)
+        return self.purge(before_us).audits
+
+    def purge(self, before_us: int) -> Purged:
+        """Remove audit events, CDS cards and feedback older than `before_us` (one retention for all:
+        recorded, issued, received), in one transaction."""
+        def work(conn: Connection) -> Purged:
+            return Purged(
+                audits=conn.execute(audit_event.delete().where(audit_event.c.recorded_us < before_us)).rowcount,
+                cards=conn.execute(cds_card.delete().where(cds_card.c.issued_us < before_us)).rowcount,
+                feedback=conn.execute(
+                    cds_feedback.delete().where(cds_feedback.c.received_us < before_us)).rowcount)
+        return self._tx(work)
 
     def report(self) -> list[ReportRow]:
         c, f = cds_card.c, cds_feedback.c
@@ -345,7 +416,49 @@ class SqlStore:
                             Counter({tuple(r[:5]): r[5] for r in items}))
 
 
-def open_store(settings) -> "SqlStore":
-    """The store the settings name (LEGTRIAGE_DATABASE_URL, else SQLite in LEGTRIAGE_DATA_DIR)."""
-    return SqlStore(settings.database_url)
+def open_store(settings, serving: bool = False) -> "SqlStore":
+    """The store the settings name (LEGTRIAGE_DATABASE_URL, else SQLite in LEGTRIAGE_DATA_DIR);
+    `serving`: the app's, whose writes wait at most STORE_WAIT_SECONDS for a locked database."""
+    return SqlStore(settings.database_url, STORE_WAIT_SECONDS if serving else None)
+
+
+def _sqlite_busy(err: DBAPIError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the write lock."""
+    import sqlite3
+    return isinstance(err.orig, sqlite3.OperationalError) and any(
+        word in str(err.orig).lower() for word in ("database is locked", "database table is locked", "busy"))
+
+
+def private_sqlite_files(db: Path) -> None:
+    """The SQLite folder 0700 when this makes it, the database 0600 (made empty when missing; SQLite
+    gives its -wal and -shm files the database's mode), and files left readable by an older version
+    made 0600. A folder that already exists is left as it is: it may be a mount the operator owns."""
+    if str(db) in ("", ".", ":memory:") or str(db).startswith("file:"):
+        return  # no file of its own (an in-memory database) or a URI SQLite opens itself
+    if not db.parent.is_dir():
+        db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"),
+                 db.with_name(db.name + ".migrate-lock")):
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except (FileNotFoundError, PermissionError):
+            pass
+
+
+def cooperative_psycopg() -> None:
+    """psycopg chooses how it waits for the server when it is imported: its C wait (poll() in C)
+    unless gevent had patched select by then. gunicorn imports it in the master (preload_app),
+    before each gevent worker patches, so a worker would stop all its greenlets on every query.
+    Once select is patched (in such a worker), use psycopg's poll()-based wait, which is gevent's."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("select"):
+        return
+    from psycopg import waiting
+    if waiting.wait is not waiting.wait_poll:
+        waiting.wait = waiting.wait_poll
 

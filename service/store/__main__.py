@@ -1,7 +1,7 @@
 """The records store's commands (settings from the same LEGTRIAGE_* variables as the service):
 
     python -m service.store migrate          # make or upgrade the schema (the service also does at start)
-    python -m service.store purge [--days N] # remove audit events older than LEGTRIAGE_AUDIT_RETENTION_DAYS (or N)
+    python -m service.store purge [--days N] # remove audit events, CDS cards and feedback older than LEGTRIAGE_AUDIT_RETENTION_DAYS (or N)
     python -m service.store report [--json]  # CDS Hooks feedback: acceptance and override rates
     python -m service.store count            # how many audit events are stored
 """
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.store", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="make or upgrade the schema")
-    purge = commands.add_parser("purge", help="remove audit events past the retention period")
+    purge = commands.add_parser("purge", help="remove audit events, CDS cards and feedback past the retention period")
     purge.add_argument("--days", type=int, help="keep this many days (default: LEGTRIAGE_AUDIT_RETENTION_DAYS)")
     report = commands.add_parser("report", help="feedback rates by service, disposition and rules version")
     report.add_argument("--json", action="store_true", help="the same figures as JSON")
@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             days = settings.audit_retention_days if args.days is None else args.days
             if days < 1:
                 parser.error("--days must be at least 1")
-            removed = store.purge_audits(now_us() - days * 86_400_000_000)
-            print(f"removed {removed} audit event(s) older than {days} day(s)")
+            removed = store.purge(now_us() - days * 86_400_000_000)
+            print(f"removed {removed.audits} audit event(s), {removed.cards} CDS card(s) and "
+                  f"{removed.feedback} feedback item(s) older than {days} day(s)")
         elif args.command == "report":
             rows = store.report()
             print(json.dumps(report_json(rows), indent=2) if args.json else report_markdown(rows))

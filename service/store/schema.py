@@ -41,6 +41,7 @@ cds_card = sa.Table(
     sa.Column("rules_version", sa.String(32), nullable=False),
     sa.Column("issued_us", sa.BigInteger, nullable=False),
     sa.Column("tenant", sa.String(64)),
+    sa.Index("ix_cds_card_issued", "issued_us"),  # migration 0003_feedback: purge
 )
 
 cds_feedback = sa.Table(
@@ -57,5 +58,16 @@ cds_feedback = sa.Table(
     sa.Column("tenant", sa.String(64)),
     sa.Column("received_us", sa.BigInteger, nullable=False),
     sa.Column("user_comment", sa.Text),  # migration 0002
+    # migration 0003_feedback: a digest of the item; the same item on the same card is kept once
+    sa.Column("item_key", sa.String(64)),
     sa.Index("ix_cds_feedback_card", "card_uuid"),
+    sa.Index("ux_cds_feedback_item", "card_uuid", "item_key", unique=True),
+    sa.Index("ix_cds_feedback_received", "received_us"),
+)
+
+# One row (id 1) that /readyz updates: a write that went through, not only a SELECT that did.
+store_heartbeat = sa.Table(
+    "store_heartbeat", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("beat_us", sa.BigInteger, nullable=False),
 )
