@@ -9,7 +9,7 @@ from flask import Blueprint, g, request
 from service import audit, pipeline, records
 from service.errors import FhirError, fhir_response
 from service.records import StoreUnavailable
-from service.fhir_io import incoming
+from service.fhir_io import incoming, store_ready
 from service.fhir_io.concept_maps import concept_map
 from service.fhir_io.narrative import with_text
 from service.fhir_io.conformance import capability_statement, library, searchset
@@ -28,13 +28,19 @@ def triage():
     """Triage a QuestionnaireResponse: returns a Bundle with a RiskAssessment and ServiceRequest proposals."""
     records.note(kind="triage")
     query_version, query_name = incoming.query_rules_version(request.args)
+    query_type = incoming.query_bundle_type(request.args)
     body = incoming.read_json(request)
     given = incoming.unwrap(body, query_version)
+    if query_type and given.bundle_type and query_type != given.bundle_type:
+        raise FhirError.one(422, "conflict", "The bundle-type query parameter and the bundleType "
+                            "parameter disagree.", "Parameters.parameter")
     records.note(**audit.qr_references(given.qr))
     where = query_name if given.rules_version_where == "rules-version" else given.rules_version_where
     result = pipeline.triage(given.qr, given.root, given.rules_version, where)
     g.rules_version, g.disposition = result.module.version, result.assessment.disposition.code
     records.note(rules_version=g.rules_version, disposition=g.disposition)
+    if (given.bundle_type or query_type) == "transaction":
+        return fhir_response(store_ready.transaction(result.bundle, given.qr))
     return fhir_response(result.bundle)
 
 
