@@ -117,7 +117,10 @@ def test_parameters_part_bundle_type(client):
     by_query = transaction_of(client, body)
     body["parameter"].append({"name": "bundleType", "valueCode": "transaction"})
     answer = post_triage(client, body)
-    assert answer.status_code == 200 and answer.get_json() == by_query
+    assert answer.status_code == 200
+    timeless = [{k: v for k, v in b.items() if k != "timestamp"} for b in (answer.get_json(), by_query)]
+    assert [e["fullUrl"] for e in answer.get_json()["entry"]] == [e["fullUrl"] for e in by_query["entry"]]
+    assert timeless[0]["id"] == timeless[1]["id"]
     body["parameter"][-1]["valueCode"] = "collection"
     assert post_triage(client, body).get_json()["type"] == "collection"
 
@@ -256,3 +259,24 @@ def test_medplum_refuses_what_is_not_r4(fhir_server):
     status, answer = fhir_server.post_bundle({"resourceType": "Bundle", "type": "transaction",
                                               "entry": [entry]})
     assert status == 400 and "ServiceRequest.reasonReference" in json.dumps(answer)
+
+
+def test_the_operation_definition_says_so(client):
+    """bundleType is an in parameter (code); the definition says that subject is required and that
+    unknown query parameters are refused, as they are."""
+    opdef = client.get("/fhir/OperationDefinition/triage").get_json()
+    params = {p["name"]: p for p in opdef["parameter"]}
+    assert (params["bundleType"]["use"], params["bundleType"]["type"], params["bundleType"]["max"]) == \
+        ("in", "code", "1")
+    assert "transaction" in params["bundleType"]["documentation"]
+    assert "subject is required" in params["questionnaireResponse"]["documentation"]
+    assert "query parameter it does not know" in opdef["description"]
+    assert "transaction" in params["return"]["documentation"]
+    assert_valid_fhir(opdef)
+    # and the service does what it says
+    no_subject = example("qr-urgent-dvt")
+    no_subject.pop("subject")
+    answer = post_triage(client, no_subject)
+    assert answer.status_code == 422
+    assert any("subject" in e for i in answer.get_json()["issue"] for e in i.get("expression", []))
+    assert post_triage(client, example("qr-urgent-dvt"), "?rules_version=1.0.0").status_code == 400

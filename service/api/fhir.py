@@ -13,7 +13,7 @@ from service.fhir_io import incoming, store_ready
 from service.fhir_io.concept_maps import concept_map
 from service.fhir_io.narrative import with_text
 from service.fhir_io.conformance import capability_statement, library
-from service.fhir_io.search import search
+from service.fhir_io.search import ignored_outcome, search
 from service.state import state
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -188,15 +188,16 @@ def search_audit_event():
         raise FhirError.one(403, "forbidden", "The audit trail is closed while authentication is off: "
                             "turn on LEGTRIAGE_AUTH_ENABLED and use a token with scope "
                             "system/AuditEvent.rs (or, in a lab only, LEGTRIAGE_AUDIT_OPEN_LAB=true).")
-    query = audit.parse_search(request.args)
+    query = audit.parse_search(request.args, request.headers.get("Prefer"))
     try:
         found = s.records.search_audits(replace(query, count=query.count + 1))
     except StoreUnavailable:
         return audit.unavailable("The audit store cannot be read right now. Try again shortly.")
     page, more = found[:query.count], len(found) > query.count
     base = f"{s.settings.public_base_url}/fhir/AuditEvent"
-    params = [(k, v) for k, v in request.args.items(multi=True) if k != "_cursor"]
-    links = [{"relation": "self", "url": _url(base, request.args.items(multi=True))}]
+    applied = [(k, v) for k, v in request.args.items(multi=True) if k not in query.ignored]
+    params = [(k, v) for k, v in applied if k != "_cursor"]
+    links = [{"relation": "self", "url": _url(base, applied)}]
     if more:
         links.append({"relation": "next",
                       "url": _url(base, params + [("_cursor", audit.cursor_of(page[-1]))])})
@@ -208,7 +209,8 @@ def search_audit_event():
         # No read interaction: the ids are urn:uuid, not URLs this server resolves.
         "entry": [{"fullUrl": f"urn:uuid:{r.id}",
                    "resource": audit.audit_event(r, s.settings.public_base_url, library_ids),
-                   "search": {"mode": "match"}} for r in page],
+                   "search": {"mode": "match"}} for r in page]
+                 + ([ignored_outcome(query.ignored, "AuditEvent")] if query.ignored else []),
     })
 
 

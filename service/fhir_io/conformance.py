@@ -81,7 +81,9 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
 
 AUDIT_EVENT = {
     "type": "AuditEvent",
-    "documentation": "The audit trail, newest first, read-only. Paged: follow the next link.",
+    "documentation": "The audit trail, newest first, read-only. Paged: follow the next link. An "
+                     "unsupported parameter is ignored and named in an OperationOutcome entry "
+                     "(search.mode outcome) unless Prefer: handling=strict, which makes it a 400.",
     "interaction": [{"code": "search-type"}],
     "searchParam": [
         {"name": "date", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-date",

@@ -88,15 +88,21 @@ def strict(prefer: str | None) -> bool:
     return False
 
 
-def paging(args, prefer: str | None, supported: Iterable[str], default_count: int = DEFAULT_COUNT,
-           max_count: int = MAX_COUNT, min_count: int = 0) -> Paging:
-    """`_count`, `_offset` and the unsupported parameters of a query (a werkzeug MultiDict)."""
-    known = set(supported) | set(ALWAYS)
+def unsupported(args, known: set[str], prefer: str | None) -> tuple[str, ...]:
+    """The parameters of `args` not in `known`, to ignore; a 400 naming them under handling=strict."""
     unknown = tuple(sorted(set(args) - known))
     if unknown and strict(prefer):
         raise FhirError.one(400, "not-supported", f"Unsupported search parameter(s): "
                             f"{', '.join(unknown)[:120]} (Prefer: handling=strict); supported: "
-                            f"{', '.join(sorted(known - {'_format', '_offset'}))}.", unknown[0][:64])
+                            f"{', '.join(sorted(known - {'_format', '_offset', '_cursor'}))}.",
+                            unknown[0][:64])
+    return unknown
+
+
+def paging(args, prefer: str | None, supported: Iterable[str], default_count: int = DEFAULT_COUNT,
+           max_count: int = MAX_COUNT, min_count: int = 0) -> Paging:
+    """`_count`, `_offset` and the unsupported parameters of a query (a werkzeug MultiDict)."""
+    unknown = unsupported(args, set(supported) | set(ALWAYS), prefer)
     count, offset = default_count, 0
     for name in ("_count", "_offset"):
         values = args.getlist(name)
