@@ -285,15 +285,15 @@ def date_range(value: str) -> tuple[str, int, int]:
     return p["prefix"] or "eq", (start - epoch) // us, (end - epoch) // us
 
 
-def parse_search(args) -> "AuditQuery":
+def parse_search(args, prefer: str | None = None) -> "AuditQuery":
     """GET /fhir/AuditEvent's query (a werkzeug MultiDict) as an AuditQuery; 400 naming the
-    parameter for anything it cannot honour."""
+    parameter for a value it cannot honour. A parameter it does not support is left out of the
+    query (the searchset names it) unless `prefer` asks for handling=strict: then 400, as every
+    search of the service does (service/fhir_io/search.py)."""
+    from service.fhir_io.search import unsupported
     from service.records import AuditQuery
 
-    unknown = sorted(set(args) - set(SEARCH_PARAMS))
-    if unknown:
-        raise _bad(f"Unsupported search parameter(s): {', '.join(unknown)[:120]}; use "
-                   f"{', '.join(SEARCH_PARAMS[:5])}.", unknown[0][:64])
+    ignored = unsupported(args, set(SEARCH_PARAMS), prefer)
     since, until = None, None
     for value in args.getlist("date"):
         prefix, start, end = date_range(value)
@@ -332,7 +332,7 @@ def parse_search(args) -> "AuditQuery":
                        "_cursor")
         before = (int(m[1]), m[2])
     return AuditQuery(since_us=since, until_us=until, patient=patient, outcomes=outcomes,
-                      count=count, before=before)
+                      count=count, before=before, ignored=ignored)
 
 
 def cursor_of(record: AuditRecord) -> str:

@@ -54,6 +54,7 @@ class AuditQuery:
     outcomes: tuple[str, ...] = ()  # audit-event-outcome codes; empty = any
     count: int = 50
     before: tuple[int, str] | None = None  # paging: (recorded_us, id) of the last record shown
+    ignored: tuple[str, ...] = ()  # unsupported parameters left out (named in the searchset)
 
 
 @dataclass(frozen=True)

@@ -52,3 +52,13 @@ def client(app):
 @pytest.fixture(scope="session")
 def terminology():
     return yaml.safe_load((ROOT / "mappings" / "terminology.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def fhir_server():
+    """The hospital's FHIR server: Medplum's FHIR engine on 127.0.0.1 (tests/fhir_server.py), empty
+    for each test module."""
+    from tests import fhir_server as medplum
+    server = medplum.start()
+    yield server
+    server.stop()

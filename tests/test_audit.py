@@ -206,13 +206,26 @@ def test_search_by_date_patient_outcome_and_paging_links_on_the_public_url(lab):
     ("?date=yesterday", "date"), ("?date=2026-13-01", "date"), ("?date=ne2026-01-01", "date"),
     ("?outcome=1", "outcome"), ("?outcome=http://example.org|0", "outcome"), ("?_count=0", "_count"),
     ("?_count=x", "_count"), ("?_cursor=abc", "_cursor"), ("?patient=Jane%20Doe", "patient"),
-    ("?patient=a&patient=b", "patient"), ("?name=x", "name"),
+    ("?patient=a&patient=b", "patient"),
 ])
 def test_bad_search_parameters_get_400_naming_them(lab, query, expression):
     resp = lab.test_client().get(AUDIT + query)
     assert resp.status_code == 400
     issue = resp.get_json()["issue"][0]
     assert issue["expression"] == [expression], issue
+
+
+def test_an_unsupported_parameter_is_ignored_and_named_unless_strict(lab):
+    """As every search of the service (service/fhir_io/search.py): lenient by default."""
+    client = lab.test_client()
+    post_triage(client, STROKE)
+    bundle = events(client, "?name=x&_count=1")
+    matches = [e for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    (outcome,) = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert len(matches) == 1 and outcome["issue"][0]["expression"] == ["name"]
+    assert "name=" not in next(lk["url"] for lk in bundle["link"] if lk["relation"] == "self")
+    resp = client.get(AUDIT + "?name=x", headers={"Prefer": "handling=strict"})
+    assert resp.status_code == 400 and resp.get_json()["issue"][0]["expression"] == ["name"]
 
 
 def test_closed_when_auth_is_off_unless_a_lab_opens_it(tmp_path):

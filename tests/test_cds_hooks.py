@@ -15,6 +15,7 @@ from dataclasses import replace
 import pytest
 
 from service import create_app
+from service.fhir_io.store_ready import OUTPUT_SYSTEM
 from service.records import StoreUnavailable
 from tests.cds_support import (ENCOUNTER_START, PATIENT_VIEW, PUBLIC, FakeEhr, action_resources,
                                assert_no_empty, assert_valid_card, authored, cds_example, fresh,
@@ -179,7 +180,9 @@ def test_each_example_call_gives_the_card_the_contract_describes(client, name):
         assert resource["supportingInfo"] == [{"reference": f"QuestionnaireResponse/{qr['id']}",
                                                "type": "QuestionnaireResponse"}]
         assert (resource["status"], resource["intent"]) == ("draft", "proposal")
+        # the ServiceRequest of the Ready to store transaction: no id, the triage-output identifier
         expected = {k: v for k, v in sr.items() if k not in ("id", "subject", "supportingInfo")}
+        expected["identifier"] = [{"system": OUTPUT_SYSTEM, "value": sr["id"]}]
         assert {k: v for k, v in resource.items() if k not in ("subject", "supportingInfo")} == expected
         text = json.dumps(resource)
         assert "urn:uuid:" not in text and "RiskAssessment" not in text
@@ -635,3 +638,47 @@ def test_the_readme_worked_call_gives_a_card(client):
                          text=True, check=True).stdout
     card = card_of(post_hook(client, out))
     assert card["indicator"] == "critical"
+
+
+# ---- the EHR's FHIR server is a real FHIR engine (Medplum's, tests/fhir_server.py) ------------
+
+def test_the_fetch_and_the_suggestions_work_on_a_real_fhir_engine(fhir_server):
+    """The prefetch key absent: the service runs its query against Medplum's engine, which holds
+    the patient's forms; the card's create actions then go into the same server as they are, and
+    again (with If-None-Exist on their identifier) create nothing new."""
+    app = create_app({"public_base_url": PUBLIC, "cds_fhir_servers": [fhir_server.base]})
+    patient = f"medplum-{uuid.uuid4().hex[:8]}"
+    stored = {}
+    for name, hours in (("qr-routine-sciatica", 30), ("qr-urgent-dvt", 2), ("qr-emergency-stroke", 1)):
+        qr = dict(example(name), subject={"reference": f"Patient/{patient}"}, authored=authored(hours))
+        qr.pop("id")
+        # Medplum's in-memory search matches a canonical exactly, so `questionnaire=<url>` (the
+        # contract's query) finds forms stored with the unversioned canonical only
+        qr["questionnaire"] = qr["questionnaire"].partition("|")[0]
+        if name == "qr-emergency-stroke":
+            qr["status"] = "in-progress"  # the newest, but not completed: the query leaves it out
+        status, created = fhir_server.request("POST", "QuestionnaireResponse", qr)
+        assert status == 201, created
+        stored[name] = created
+    other = dict(stored["qr-emergency-stroke"], subject={"reference": "Patient/someone-else"},
+                 status="completed")
+    other.pop("id"), other.pop("meta")
+    assert fhir_server.request("POST", "QuestionnaireResponse", other)[0] == 201
+    body = hook_call(None, patient, **access(fhir_server.base, patient=patient))
+    card = card_of(post_hook(app.test_client(), body))
+    newest = stored["qr-urgent-dvt"]
+    assert card["indicator"] == "warning" and "URGENT" in card["summary"], card["summary"]
+    resources = action_resources(card)
+    assert resources
+    for resource in resources:
+        assert resource["supportingInfo"] == [{"reference": f"QuestionnaireResponse/{newest['id']}",
+                                               "type": "QuestionnaireResponse"}]
+        (ident,) = resource["identifier"]
+        condition = {"If-None-Exist": f"identifier={OUTPUT_SYSTEM}|{ident['value']}"}
+        status, created = fhir_server.request("POST", "ServiceRequest", resource, condition)
+        assert status == 201, created
+        assert created["subject"] == {"reference": f"Patient/{patient}"}
+        status, again = fhir_server.request("POST", "ServiceRequest", resource, condition)
+        assert status == 200 and again["id"] == created["id"]
+    found = fhir_server.search(f"ServiceRequest?subject=Patient/{patient}")
+    assert found["total"] == len(resources)

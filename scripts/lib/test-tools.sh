@@ -25,6 +25,19 @@ if [ "$(cat "$clients/.installed" 2>/dev/null)" != "${clients_tools[*]}" ]; then
   fi
 fi
 
+# --- The hospital's FHIR server in the tests (tests/fhir_server.py): Medplum's FHIR engine, pinned by
+# tests/fhir-server/package-lock.json and installed with npm ci into .cache/fhir-server. A failed
+# install warns and goes on; the tests that need it then fail saying what is missing.
+fhir_server=.cache/fhir-server
+if ! cmp -s tests/fhir-server/package-lock.json "$fhir_server/package-lock.json" \
+    || [ ! -d "$fhir_server/node_modules/@medplum/fhir-router" ]; then
+  mkdir -p "$fhir_server"
+  cp tests/fhir-server/package.json tests/fhir-server/package-lock.json "$fhir_server/"
+  (cd "$fhir_server" && npm ci --no-audit --no-fund --engine-strict=false) >"$fhir_server.log" 2>&1 \
+    || { tail -n 20 "$fhir_server.log" >&2; rm -f "$fhir_server/package-lock.json"
+         echo "test-tools: Medplum FHIR engine install failed" >&2; }
+fi
+
 # --- PostgreSQL for the records-store tests (tests/pg.py starts a throwaway cluster on 127.0.0.1 from
 # these binaries; no server is run by the package here). SKIP_POSTGRES_TESTS=1 skips the
 # install and the PostgreSQL half of those tests.

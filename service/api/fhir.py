@@ -9,10 +9,11 @@ from flask import Blueprint, g, request
 from service import audit, pipeline, records
 from service.errors import FhirError, fhir_response
 from service.records import StoreUnavailable
-from service.fhir_io import incoming
+from service.fhir_io import incoming, store_ready
 from service.fhir_io.concept_maps import concept_map
 from service.fhir_io.narrative import with_text
-from service.fhir_io.conformance import capability_statement, library, searchset
+from service.fhir_io.conformance import capability_statement, library
+from service.fhir_io.search import ignored_outcome, search
 from service.state import state
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -28,13 +29,19 @@ def triage():
     """Triage a QuestionnaireResponse: returns a Bundle with a RiskAssessment and ServiceRequest proposals."""
     records.note(kind="triage")
     query_version, query_name = incoming.query_rules_version(request.args)
+    query_type = incoming.query_bundle_type(request.args)
     body = incoming.read_json(request)
     given = incoming.unwrap(body, query_version)
+    if query_type and given.bundle_type and query_type != given.bundle_type:
+        raise FhirError.one(422, "conflict", "The bundle-type query parameter and the bundleType "
+                            "parameter disagree.", "Parameters.parameter")
     records.note(**audit.qr_references(given.qr))
     where = query_name if given.rules_version_where == "rules-version" else given.rules_version_where
     result = pipeline.triage(given.qr, given.root, given.rules_version, where)
     g.rules_version, g.disposition = result.module.version, result.assessment.disposition.code
     records.note(rules_version=g.rules_version, disposition=g.disposition)
+    if (given.bundle_type or query_type) == "transaction":
+        return fhir_response(store_ready.transaction(result.bundle, given.qr))
     return fhir_response(result.bundle)
 
 
@@ -56,8 +63,8 @@ def read_questionnaire(id: str):
 
 @bp.get("/Questionnaire")
 def search_questionnaire():
-    """Search Questionnaires by url (and version): ours and the other hospitals' forms."""
-    return _search_canonical(list(_questionnaires().values()))
+    """Search Questionnaires: ours and the other hospitals' forms."""
+    return _search("Questionnaire", list(_questionnaires().values()))
 
 
 def _questionnaires() -> dict[str, dict]:
@@ -70,7 +77,7 @@ def _questionnaires() -> dict[str, dict]:
 @bp.get("/ConceptMap")
 def search_concept_map():
     """One ConceptMap per foreign form's mapping file."""
-    return fhir_response(searchset(list(_concept_maps().values()), request.url))
+    return _search("ConceptMap", list(_concept_maps().values()))
 
 
 @bp.get("/ConceptMap/<id>")
@@ -85,6 +92,12 @@ def _concept_maps() -> dict[str, dict]:
     return {m["id"]: m for m in maps}
 
 
+@bp.get("/OperationDefinition")
+def search_operation_definition():
+    """Search the OperationDefinitions: $triage's."""
+    return _search("OperationDefinition", [state().catalog.operation_definition])
+
+
 @bp.get("/OperationDefinition/<id>")
 def read_operation_definition(id: str):
     """The $triage OperationDefinition."""
@@ -94,8 +107,7 @@ def read_operation_definition(id: str):
 @bp.get("/Library")
 def search_library():
     """One Library per rule module version."""
-    libraries = [library(m, state().signoffs) for m in state().registry.modules.values()]
-    return fhir_response(searchset(libraries, _self_url()))
+    return _search("Library", [library(m, state().signoffs) for m in state().registry.modules.values()])
 
 
 @bp.get("/Library/<id>")
@@ -108,6 +120,12 @@ def read_library(id: str):
     raise FhirError.one(404, "not-found", f"No Library {id[:64]!r}. A Library id is "
                         f"leg-numbness-rules- and the rule version with dashes (1.0.0 -> "
                         f"leg-numbness-rules-1-0-0); published: {', '.join(m.id for m in modules)}.")
+
+
+@bp.get("/CodeSystem")
+def search_code_system():
+    """Search the CodeSystems the service serves."""
+    return _search("CodeSystem", list(state().catalog.codesystems.values()))
 
 
 @bp.get("/CodeSystem/<id>")
@@ -126,8 +144,8 @@ def read_structure_definition(id: str):
 
 @bp.get("/StructureDefinition")
 def search_structure_definition():
-    """Search the StructureDefinitions by url (and version)."""
-    return _search_canonical(list(state().catalog.structure_definitions.values()))
+    """Search the StructureDefinitions of the extensions the service emits."""
+    return _search("StructureDefinition", list(state().catalog.structure_definitions.values()))
 
 
 @bp.get("/ValueSet/<id>")
@@ -138,21 +156,14 @@ def read_value_set(id: str):
 
 @bp.get("/ValueSet")
 def search_value_set():
-    """Search the ValueSets by url (and version)."""
-    return _search_canonical(list(state().catalog.value_sets.values()))
+    """Search the ValueSets."""
+    return _search("ValueSet", list(state().catalog.value_sets.values()))
 
 
-def _search_canonical(resources: list[dict]):
-    """A searchset of the resources matching ?url= (a canonical, perhaps with |version) and ?version=."""
-    url, version = request.args.get("url"), request.args.get("version")
-    unknown = set(request.args) - {"url", "version", "_format"}
-    if unknown:
-        raise FhirError.one(400, "not-supported", f"Unsupported search parameter(s): "
-                            f"{', '.join(sorted(unknown))[:120]}; use url or version.")
-    if url and "|" in url:
-        url, version = url.split("|", 1)
-    found = [r for r in resources if url in (None, r["url"]) and version in (None, r.get("version"))]
-    return fhir_response(searchset(found, _self_url()))
+def _search(rtype: str, resources: list[dict]):
+    """Every search of the service's own resources: service/fhir_io/search.py."""
+    return fhir_response(search(resources, rtype, request.args, request.headers.get("Prefer"),
+                                state().settings.public_base_url))
 
 
 def _read(resource: dict, id: str):
@@ -160,12 +171,6 @@ def _read(resource: dict, id: str):
     if id != resource.get("id"):
         raise FhirError.one(404, "not-found", f"No {resource['resourceType']} {id[:64]!r}.")
     return fhir_response(resource)
-
-
-def _self_url() -> str:
-    """This request's URL on the configured public base, never on the client's Host header."""
-    query = request.query_string.decode("latin-1")
-    return f"{state().settings.public_base_url}{request.path}" + (f"?{query}" if query else "")
 
 
 @bp.get("/AuditEvent")
@@ -185,7 +190,7 @@ def search_audit_event():
         raise FhirError.one(403, "forbidden", "The audit trail is closed while authentication is off: "
                             "turn on LEGTRIAGE_AUTH_ENABLED and use a token with scope "
                             "system/AuditEvent.rs (or, in a lab only, LEGTRIAGE_AUDIT_OPEN_LAB=true).")
-    query = audit.parse_search(request.args)
+    query = audit.parse_search(request.args, request.headers.get("Prefer"))
     records.note(patient=query.patient)  # whose trail was read (a reference, checked by parse_search)
     try:
         found = s.records.search_audits(replace(query, count=query.count + 1))
@@ -194,8 +199,9 @@ def search_audit_event():
         return audit.unavailable("The audit store cannot be read right now. Try again shortly.")
     page, more = found[:query.count], len(found) > query.count
     base = f"{s.settings.public_base_url}/fhir/AuditEvent"
-    params = [(k, v) for k, v in request.args.items(multi=True) if k != "_cursor"]
-    links = [{"relation": "self", "url": _url(base, request.args.items(multi=True))}]
+    applied = [(k, v) for k, v in request.args.items(multi=True) if k not in query.ignored]
+    params = [(k, v) for k, v in applied if k != "_cursor"]
+    links = [{"relation": "self", "url": _url(base, applied)}]
     if more:
         links.append({"relation": "next",
                       "url": _url(base, params + [("_cursor", audit.cursor_of(page[-1]))])})
@@ -207,7 +213,8 @@ def search_audit_event():
         # No read interaction: the ids are urn:uuid, not URLs this server resolves.
         "entry": [{"fullUrl": f"urn:uuid:{r.id}",
                    "resource": audit.audit_event(r, s.settings.public_base_url, library_ids),
-                   "search": {"mode": "match"}} for r in page],
+                   "search": {"mode": "match"}} for r in page]
+                 + ([ignored_outcome(query.ignored, "AuditEvent")] if query.ignored else []),
     })
 
 

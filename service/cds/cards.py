@@ -13,9 +13,10 @@ One card per call. What each part says, and why:
 * ``source``: the rules and their version, the Library that publishes them, the disposition Coding.
 * one suggestion per ServiceRequest of the Bundle, one ``create`` action each; the clinician may
   take any of them (``selectionBehavior: any``), and the main referral is the recommended one.
-  The resource is the Bundle's ServiceRequest rewritten to refer only to what the EHR has:
-  ``Patient/{patientId}`` and ``QuestionnaireResponse/{id}``. The Bundle's own ``urn:uuid:``
-  references and the RiskAssessment do not exist in the EHR, so they are left out.
+  The resource is the ServiceRequest of the Ready to store transaction (store_ready.py: no id, the
+  triage-output identifier) rewritten to refer only to what the EHR has: ``Patient/{patientId}``
+  and ``QuestionnaireResponse/{id}``. The Bundle's own ``urn:uuid:`` references and the
+  RiskAssessment do not exist in the EHR, so they are left out.
 * ``uuid``s derived from (hookInstance, rules version, result): the same call gives the same card,
   and feedback names the card it answers.
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from service.fhir_io import store_ready
 from service.fhir_io.outgoing import show_value
 from service.fhir_io.wording import Wording
 from service.pipeline import Triaged
@@ -70,7 +72,9 @@ class CardMaker:
         a, module = result.assessment, result.module
         disposition = a.disposition
         uid = card_uuid(hook_instance, module.version, disposition.code, result.bundle["id"])
-        service_requests = [e["resource"] for e in result.bundle["entry"]
+        # The ServiceRequests as Ready to store makes them (service/fhir_io/store_ready.py), so a
+        # create action carries the same triage-output identifier as a transaction would
+        service_requests = [e["resource"] for e in store_ready.transaction(result.bundle, result.qr)["entry"]
                             if e["resource"]["resourceType"] == "ServiceRequest"]
         card: dict[str, Any] = {
             "uuid": uid,
@@ -195,14 +199,6 @@ class CardMaker:
 
     @staticmethod
     def for_the_ehr(sr: dict, patient_id: str, qr_id: str | None) -> dict:
-        """The Bundle's ServiceRequest as a new resource for the EHR: its references rewritten."""
-        # A shallow copy: only top-level fields change, and the Bundle it comes from is not sent.
-        out = dict(sr)
-        out.pop("id", None)  # a create gets its id from the EHR
-        out["subject"] = {"reference": f"Patient/{patient_id}"}
-        if qr_id:
-            out["supportingInfo"] = [{"reference": f"QuestionnaireResponse/{qr_id}",
-                                      "type": "QuestionnaireResponse"}]
-        else:
-            out.pop("supportingInfo", None)
-        return out
+        """A ServiceRequest of the transaction as a new resource for the EHR: its references rewritten
+        to the EHR's own (no urn:uuid, no RiskAssessment), its identifier kept."""
+        return store_ready.ehr_resource(sr, patient_id, qr_id)

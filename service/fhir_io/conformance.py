@@ -4,6 +4,7 @@ from __future__ import annotations
 from service.catalog import Catalog
 from service.fhir_io.narrative import with_text
 from service.fhir_io.outgoing import BASE
+from service.fhir_io.search import CAPABILITY_NOTE, CAPABILITY_PARAMS
 from service.triage.rules import RuleModule
 
 SOFTWARE_VERSION = "0.1.0"
@@ -11,7 +12,7 @@ SOFTWARE_VERSION = "0.1.0"
 
 def capability_statement(catalog: Catalog, public_base_url: str, date: str,
                          auth_enabled: bool = False, cors: bool = False, audit: bool = True) -> dict:
-    read = [{"code": "read"}]
+    read = [{"code": "read"}, {"code": "search-type"}]
     rest: dict = {
         "mode": "server",
         "documentation": ("Triage with POST /fhir/QuestionnaireResponse/$triage. Each call leaves one "
@@ -26,7 +27,7 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
                            "signed by a trusted issuer's key (RS384, ES384 or RS256), with this "
                            "service in aud.",
         }
-    url_search = [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}]
+    url_search = CAPABILITY_PARAMS  # one search for all of them (service/fhir_io/search.py)
     return with_text({
         "resourceType": "CapabilityStatement",
         "id": "legtriage",
@@ -47,28 +48,32 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
                 {"type": "QuestionnaireResponse",
                  "operation": [{"name": "triage",
                                 "definition": catalog.operation_definition["url"]}]},
-                {"type": "Questionnaire", "interaction": read + [{"code": "search-type"}],
-                 "searchParam": [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}],
+                {"type": "Questionnaire", "interaction": read, "searchParam": url_search,
                  "documentation": "The leg-numbness Questionnaire, and the other hospitals' forms "
                                   "$triage accepts: " + ", ".join(
                                       [f"{catalog.questionnaire_url}|{catalog.questionnaire_version}"]
-                                      + [f.form.canonical for f in catalog.forms.values()]) + "."},
-                {"type": "ConceptMap", "interaction": read + [{"code": "search-type"}],
-                 "documentation": "How each other hospital's form maps onto the triage's facts."},
-                {"type": "Library", "interaction": read + [{"code": "search-type"}]},
-                {"type": "CodeSystem", "interaction": read,
+                                      + [f.form.canonical for f in catalog.forms.values()]) + "."
+                                  + CAPABILITY_NOTE},
+                {"type": "ConceptMap", "interaction": read, "searchParam": url_search,
+                 "documentation": "How each other hospital's form maps onto the triage's facts."
+                                  + CAPABILITY_NOTE},
+                {"type": "Library", "interaction": read, "searchParam": url_search,
+                 "documentation": "One Library per rule module version." + CAPABILITY_NOTE},
+                {"type": "CodeSystem", "interaction": read, "searchParam": url_search,
                  "documentation": "Served: " + ", ".join(f"CodeSystem/{id}" for id in sorted(catalog.codesystems))
-                                  + " (cds-override-reason: the overrideReasons of the CDS Hooks cards)."},
-                {"type": "OperationDefinition", "interaction": read},
-                {"type": "StructureDefinition", "interaction": read + [{"code": "search-type"}],
-                 "searchParam": url_search,
+                                  + " (cds-override-reason: the overrideReasons of the CDS Hooks cards)."
+                                  + CAPABILITY_NOTE},
+                {"type": "OperationDefinition", "interaction": read, "searchParam": url_search,
+                 "documentation": "$triage's." + CAPABILITY_NOTE},
+                {"type": "StructureDefinition", "interaction": read, "searchParam": url_search,
                  "documentation": "The extensions the service emits: "
-                                  + ", ".join(sd["url"] for sd in catalog.structure_definitions.values())},
-                {"type": "ValueSet", "interaction": read + [{"code": "search-type"}],
-                 "searchParam": url_search,
+                                  + ", ".join(sd["url"] for sd in catalog.structure_definitions.values())
+                                  + "." + CAPABILITY_NOTE},
+                {"type": "ValueSet", "interaction": read, "searchParam": url_search,
                  "documentation": "The answer lists of the Questionnaire's choice items and the "
                                   "disposition codes: "
-                                  + ", ".join(vs["url"] for vs in catalog.value_sets.values())},
+                                  + ", ".join(vs["url"] for vs in catalog.value_sets.values())
+                                  + "." + CAPABILITY_NOTE},
             ] + ([AUDIT_EVENT] if audit else []),
         }],
     })
@@ -76,7 +81,9 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
 
 AUDIT_EVENT = {
     "type": "AuditEvent",
-    "documentation": "The audit trail, newest first, read-only. Paged: follow the next link.",
+    "documentation": "The audit trail, newest first, read-only. Paged: follow the next link. An "
+                     "unsupported parameter is ignored and named in an OperationOutcome entry "
+                     "(search.mode outcome) unless Prefer: handling=strict, which makes it a 400.",
     "interaction": [{"code": "search-type"}],
     "searchParam": [
         {"name": "date", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-date",
@@ -149,13 +156,3 @@ def _insert_after(resource: dict, key: str, new: dict) -> dict:
             out.update(new)
     return out
 
-
-def searchset(resources: list[dict], self_url: str) -> dict:
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": self_url}],
-        "entry": [{"fullUrl": f"{BASE}/{r['resourceType']}/{r['id']}", "resource": r,
-                   "search": {"mode": "match"}} for r in resources],
-    }

@@ -97,6 +97,7 @@ class TriageInput:
     root: str  # FHIRPath of the QuestionnaireResponse in the body
     rules_version: str | None
     rules_version_where: str  # the element that named it, for error messages
+    bundle_type: str | None = None  # Parameters part bundleType (valueCode), if given
 
 
 def unwrap(body: Any, query_version: str | None) -> TriageInput:
@@ -106,7 +107,7 @@ def unwrap(body: Any, query_version: str | None) -> TriageInput:
     rtype = body.get("resourceType")
     version, version_where = query_version, "rules-version"
     if rtype == "Parameters":
-        qr, root = None, None
+        qr, root, bundle_type = None, None, None
         params = body.get("parameter")
         if not isinstance(params, list):
             raise FhirError.one(422, "required", "Parameters.parameter must list the inputs.",
@@ -114,7 +115,7 @@ def unwrap(body: Any, query_version: str | None) -> TriageInput:
         seen: set[str] = set()
         for i, param in enumerate(params):
             name = param.get("name") if isinstance(param, dict) else None
-            if name in ("questionnaireResponse", "rulesVersion"):  # a name can be any JSON value
+            if name in ("questionnaireResponse", "rulesVersion", "bundleType"):  # any JSON value
                 if name in seen:
                     raise FhirError.one(422, "duplicate", f"Parameters has more than one {name!r} "
                                         "part: send one.", f"Parameters.parameter[{i}]")
@@ -129,13 +130,16 @@ def unwrap(body: Any, query_version: str | None) -> TriageInput:
                     raise FhirError.one(422, "conflict", "The rules-version query parameter and the "
                                         "rulesVersion parameter disagree.", f"Parameters.parameter[{i}]")
                 version, version_where = param["valueString"], f"Parameters.parameter[{i}].valueString"
+            elif name == "bundleType":
+                bundle_type = check_bundle_type(param.get("valueCode"),
+                                                f"Parameters.parameter[{i}].valueCode")
         if not isinstance(qr, dict):
             raise FhirError.one(422, "required", "Parameters must hold a part 'questionnaireResponse' "
                                 "with a QuestionnaireResponse resource.", "Parameters.parameter")
         if qr.get("resourceType") != "QuestionnaireResponse":
             raise FhirError.one(422, "structure", "Parameter 'questionnaireResponse' must be a "
                                 "QuestionnaireResponse.", f"{root}.resourceType")
-        return TriageInput(check_depth(qr, root), root, version, version_where)
+        return TriageInput(check_depth(qr, root), root, version, version_where, bundle_type)
     if rtype == "QuestionnaireResponse":
         return TriageInput(check_depth(body, "QuestionnaireResponse"), "QuestionnaireResponse",
                            version, version_where)
@@ -365,7 +369,29 @@ MAX_COPIED_CHARS = 1024
 # audit_event.patient): a longer one is refused here, the same on SQLite and PostgreSQL.
 MAX_REFERENCE_CHARS = 255
 QUERY_VERSION_NAMES = ("rules-version", "rulesVersion")
-TRIAGE_QUERY = frozenset({*QUERY_VERSION_NAMES, "_format"})
+TRIAGE_QUERY = frozenset({*QUERY_VERSION_NAMES, "bundle-type", "_format"})
+BUNDLE_TYPES = ("collection", "transaction")  # service/fhir_io/store_ready.py makes the transaction
+
+
+def check_bundle_type(value: Any, where: str) -> str:
+    """`value` if it names a Bundle type $triage answers with, else 400 naming `where`."""
+    if value not in BUNDLE_TYPES:
+        shown = repr(value)[:64] if isinstance(value, str) else "missing or not a code"
+        raise FhirError.one(400, "value", f"{where} is {shown}: use collection (the default) or "
+                            "transaction (ready to store: conditional creates the EHR can post as "
+                            "they are).", where)
+    return value
+
+
+def query_bundle_type(args: Any) -> str | None:
+    """The Bundle type a $triage query asks for (bundle-type), None when it names none."""
+    given = args.getlist("bundle-type")
+    if not given:
+        return None
+    if len(given) > 1:
+        raise FhirError.one(400, "duplicate", f"bundle-type is given {len(given)} times: name one.",
+                            "bundle-type")
+    return check_bundle_type(given[0], "bundle-type")
 
 
 def query_rules_version(args: Any) -> tuple[str | None, str]:
@@ -377,7 +403,8 @@ def query_rules_version(args: Any) -> tuple[str | None, str]:
     unknown = sorted(set(args) - TRIAGE_QUERY)
     if unknown:
         raise FhirError.one(400, "not-supported", f"Unknown query parameter(s) of $triage: "
-                            f"{', '.join(unknown)[:120]}; known: rules-version (or rulesVersion), _format.",
+                            f"{', '.join(unknown)[:120]}; known: rules-version (or rulesVersion), bundle-type, "
+                            "_format.",
                             unknown[0][:64])
     given = [(name, value) for name in QUERY_VERSION_NAMES for value in args.getlist(name)]
     if not given:

@@ -1,10 +1,12 @@
-"""A test-double EHR on 127.0.0.1: a SMART App Launch 2.x authorization server and a small FHIR server.
+"""A test EHR on 127.0.0.1: a test-double SMART App Launch 2.x authorization server in front of a
+real FHIR engine (Medplum's, tests/fhir_server.py).
 
-It checks what a real EHR checks (the launch id, the client id, the redirect URI, `aud` = its FHIR
-base, PKCE with S256 only, the code used once, the verifier matching the challenge), hands back the
-app's `state` unchanged (or altered, to test that the app refuses it), issues an RS256 JWT access
-token, serves one Patient and records every transaction Bundle written to it. Cross-origin, like a
-real EHR: it answers CORS for the app's origin.
+The authorization server checks what a real EHR checks (the launch id, the client id, the redirect
+URI, `aud` = its FHIR base, PKCE with S256 only, the code used once, the verifier matching the
+challenge), hands back the app's `state` unchanged (or altered, to test that the app refuses it) and
+issues an RS256 JWT access token. Its FHIR endpoint checks that token and passes the request on to
+Medplum's engine, which holds the Patient, validates and applies every transaction (recorded here
+too) and answers it. Cross-origin, like a real EHR: it answers CORS for the app's origin.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, jsonify, redirect, request
 from werkzeug.serving import make_server
 
+from tests import fhir_server
 from tests.servers import free_port
 
 CLIENT_ID = "legtriage-test-app"
@@ -40,6 +43,8 @@ class Ehr:
     transactions: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what the EHR refused, and why
     fhir_requests: list[str] = field(default_factory=list)
+    engine: Any = None  # the FHIR server behind the EHR: tests/fhir_server.py FhirServer
+    responses: list[dict] = field(default_factory=list)  # the engine's transaction-responses
     tamper_state: bool = False
     need_patient_banner: bool = True  # False: the EHR shows its own banner around the app
 
@@ -149,9 +154,8 @@ def make_app(ehr: Ehr, key, token_audience: list[str]) -> Flask:
         ehr.fhir_requests.append(f"GET Patient/{pid}")
         if not authorized():
             return refuse("no valid access token", 401)
-        if pid != PATIENT["id"]:
-            return refuse("no such patient", 404)
-        return app.response_class(json.dumps(PATIENT), mimetype="application/fhir+json")
+        status, body = ehr.engine.request("GET", f"Patient/{pid}")
+        return app.response_class(json.dumps(body), status=status, mimetype="application/fhir+json")
 
     @app.post("/fhir/")
     @app.post("/fhir")
@@ -163,12 +167,12 @@ def make_app(ehr: Ehr, key, token_audience: list[str]) -> Flask:
         if not isinstance(body, dict) or body.get("type") != "transaction":
             return refuse("a transaction Bundle is expected")
         ehr.transactions.append(body)
-        entries = []
-        for i, entry in enumerate(body.get("entry", []), 1):
-            rtype = entry["resource"]["resourceType"]
-            entries.append({"response": {"status": "201 Created",
-                                         "location": f"{rtype}/{rtype.lower()[:2]}-{i}/_history/1"}})
-        return jsonify(resourceType="Bundle", type="transaction-response", entry=entries)
+        status, answer = ehr.engine.post_bundle(body)
+        if status == 200:
+            ehr.responses.append(answer)
+        else:
+            ehr.problems.append(f"the FHIR engine refused the transaction ({status}): {json.dumps(answer)[:500]}")
+        return app.response_class(json.dumps(answer), status=status, mimetype="application/fhir+json")
 
     return app
 
@@ -181,6 +185,9 @@ class RunningEhr:
         public = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
         port = free_port()
         self.ehr = Ehr(f"http://127.0.0.1:{port}", {**public, "kid": "ehr-1", "use": "sig", "alg": "RS256"})
+        self.engine = self.ehr.engine = fhir_server.start()
+        status, _ = self.engine.request("PUT", f"Patient/{PATIENT['id']}", PATIENT)
+        assert status in (200, 201), f"the FHIR engine did not take the Patient ({status})"
         audience = token_audience or [self.ehr.fhir_base]
         self.server = make_server("127.0.0.1", port, make_app(self.ehr, key, audience), threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -189,3 +196,4 @@ class RunningEhr:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(5)
+        self.engine.stop()

@@ -369,32 +369,43 @@ def test_ehr_launch_then_save_to_record_writes_one_transaction(app_page, app_ser
     saved = page.locator("#saved .saved-ok")
     saved.wait_for()
     assert "Saved to the record of Ada Lovelace" in saved.inner_text()
-    assert "the questionnaire and 2 proposals" in saved.inner_text()
+    assert "the questionnaire, the triage result and 2 proposals" in saved.inner_text()
     assert_accessible(page, "after Save to record (EHR launch)")
     # The picture shows the patient banner and the result; the filled form is in the other pictures.
     page.evaluate("() => { for (const id of ['form-section']) document.getElementById(id).hidden = true;"
                   " document.querySelector('.intro').hidden = true; }")
     screenshot(page.locator("main"), "app-ehr-saved")
 
+    # One transaction, the service's Ready to store form with the ticked proposals only, which the
+    # EHR's FHIR engine (Medplum's) validated and applied: every entry created.
     assert len(ehr.transactions) == before + 1  # one transaction, nothing else written
-    bundle = ehr.transactions[-1]
+    assert ehr.problems == []
+    bundle, answer = ehr.transactions[-1], ehr.responses[-1]
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
-    assert kinds == ["QuestionnaireResponse", "ServiceRequest", "ServiceRequest"]
-    assert all(e["request"]["method"] == "POST" for e in bundle["entry"])
+    assert kinds == ["QuestionnaireResponse", "RiskAssessment", "ServiceRequest", "ServiceRequest"]
+    assert all(e["request"]["method"] == "POST" and e["request"]["ifNoneExist"].startswith(
+        "identifier=") for e in bundle["entry"])
+    assert [e["response"]["status"].split()[0] for e in answer["entry"]] == ["201"] * 4
     qr_entry = bundle["entry"][0]
     assert qr_entry["resource"]["subject"] == {"reference": f"Patient/{PATIENT['id']}"}
     assert qr_entry["resource"]["status"] == "completed"
     full_urls = {e["fullUrl"] for e in bundle["entry"]}
-    text = json.dumps(bundle)
-    for ref in re.findall(r'"reference": "([^"]+)"', text):
+    for ref in re.findall(r'"reference": "([^"]+)"', json.dumps(bundle)):
         assert not ref.startswith("urn:uuid:") or ref in full_urls, f"dangling reference {ref}"
-    assert "RiskAssessment" not in text
-    for entry, name in zip(bundle["entry"][1:], names):
+    where = ["/".join(e["response"]["location"].split("/")[:2]) for e in answer["entry"]]
+    qr_at, ra_at = where[0], where[1]
+    for entry, name, sr_at in zip(bundle["entry"][2:], names, where[2:]):
         sr = entry["resource"]
-        assert sr["subject"] == {"reference": f"Patient/{PATIENT['id']}"}
-        assert sr["supportingInfo"] == [{"reference": qr_entry["fullUrl"], "type": "QuestionnaireResponse"}]
         assert sr["status"] == "draft" and sr["intent"] == "proposal"
         assert sr["code"]["text"] in name
+        status, stored = ehr.engine.request("GET", sr_at)  # as the EHR keeps it: its own ids
+        assert status == 200
+        assert stored["subject"] == {"reference": f"Patient/{PATIENT['id']}"}
+        assert stored["supportingInfo"] == [{"reference": ra_at, "type": "RiskAssessment"},
+                                            {"reference": qr_at, "type": "QuestionnaireResponse"}]
+    # the same transaction again (a retry) creates nothing new
+    status, again = ehr.engine.post_bundle(bundle)
+    assert status == 200 and [e["response"]["status"].split()[0] for e in again["entry"]] == ["200"] * 4
     assert app_page.console == []
 
 
@@ -424,7 +435,8 @@ def test_no_patient_banner_when_the_ehr_shows_its_own(app_page, app_server, ehr)
     app_page.fill(CASES["self-care"])
     app_page.triage()
     page.get_by_role("button", name="Save to record").click()
-    assert "Saved to the record of Ada Lovelace: the questionnaire (no proposals were ticked)" in \
+    assert "Saved to the record of Ada Lovelace: the questionnaire and the triage result (no proposals " \
+        "were ticked)" in \
         page.locator("#saved .saved-ok").inner_text()
 
 

@@ -224,7 +224,10 @@ CASES = [
     Case("unknown-path", None, 404, method="GET", path="/admin"),
     Case("unknown-operation", GOOD, 404, path="/fhir/QuestionnaireResponse/$evaluate"),
     Case("unknown-questionnaire-read", None, 404, method="GET", path="/fhir/Questionnaire/phq-9"),
-    Case("unsupported-search-parameter", None, 400, method="GET", path="/fhir/Questionnaire?name=x"),
+    Case("unsupported-search-parameter", None, 400, "publisher", method="GET",
+         path="/fhir/Questionnaire?publisher=x", headers={"Prefer": "handling=strict"}),
+    Case("malformed-count", None, 400, "_count", method="GET", path="/fhir/Library?_count=many"),
+    Case("unknown-bundle-type", GOOD, 400, "bundle-type", "bundle-type", path=TRIAGE + "?bundle-type=batch"),
 ]
 
 

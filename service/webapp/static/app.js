@@ -1,7 +1,8 @@
 // The clinician page: LHC-Forms renders the service's Questionnaire, Triage posts the
 // QuestionnaireResponse to $triage, and the Bundle is shown for a person. After an EHR launch
-// (launch.js), fhirclient.js completes the sign-in here and "Save to record" writes the form and the
-// ticked proposals to the EHR in one transaction. Tokens stay in fhirclient's sessionStorage.
+// (launch.js), fhirclient.js completes the sign-in here and "Save to record" writes the form, the
+// triage result and the ticked proposals to the EHR in one transaction, the service's own Ready to
+// store form ($triage?bundle-type=transaction). Tokens stay in fhirclient's sessionStorage.
 "use strict";
 (function () {
   const FHIR_JSON = "application/fhir+json";
@@ -112,11 +113,7 @@
     if (!patient) qr.subject = deskSubject;
     qr.status = "completed";
     qr.authored = qr.authored || new Date().toISOString();
-    const headers = {"Content-Type": FHIR_JSON, Accept: FHIR_JSON};
-    // With the service's auth on, the EHR's access token is the page's credential (docs/app.md).
-    if (config.authEnabled && smart && smart.state.tokenResponse) {
-      headers.Authorization = "Bearer " + smart.state.tokenResponse.access_token;
-    }
+    const headers = serviceHeaders();
     let response, body;
     try {
       response = await fetch(config.triageUrl, {method: "POST", headers, body: JSON.stringify(qr)});
@@ -145,6 +142,15 @@
       showErrors(`The triage service answered with an error (${response.status}). Try again; if ` +
                  "it keeps happening, tell the service's operator.", []);
     }
+  }
+
+  function serviceHeaders() {
+    const headers = {"Content-Type": FHIR_JSON, Accept: FHIR_JSON};
+    // With the service's auth on, the EHR's access token is the page's credential (docs/app.md).
+    if (config.authEnabled && smart && smart.state.tokenResponse) {
+      headers.Authorization = "Bearer " + smart.state.tokenResponse.access_token;
+    }
+    return headers;
   }
 
   // ---- errors next to their questions -----------------------------------------------------------
@@ -266,7 +272,7 @@
     actions.append(print);
     if (smart && patient) {
       const save = el("button", {type: "button", id: "save", className: "primary"}, "Save to record");
-      save.addEventListener("click", () => saveToRecord(save, proposals));
+      save.addEventListener("click", () => saveToRecord(save, proposals, version));
       actions.prepend(save);
     }
     parts.push(actions, el("div", {id: "saved", role: "status"}));
@@ -324,39 +330,47 @@
   }
 
   // ---- Save to record (EHR launch only) ---------------------------------------------------------
-  // One transaction: the QuestionnaireResponse (subject = the patient) and the ticked proposals,
-  // which point to it by its fullUrl inside the Bundle (the EHR turns that into its new id). The
-  // RiskAssessment is not written, so nothing refers to it.
-  async function saveToRecord(button, proposals) {
-    const status = document.getElementById("saved");
-    const ticked = [...resultBox.querySelectorAll(".proposal input:checked")]
-      .map((box) => proposals[Number(box.value)]);
-    const subject = {reference: "Patient/" + patient.id};
-    const qrUrl = "urn:uuid:" + uuid();
+  // One transaction, made by the service itself: $triage?bundle-type=transaction (Ready to store,
+  // the same rules version as the result shown) gives the QuestionnaireResponse, the RiskAssessment
+  // and every proposal as conditional creates whose references resolve inside the Bundle; the
+  // proposals not ticked are left out (nothing refers to them). Saving twice creates nothing new.
+  async function readyToStore(version) {
     const qr = JSON.parse(JSON.stringify(sent));
-    delete qr.id;
-    qr.subject = subject;
-    const entries = [{fullUrl: qrUrl, resource: qr, request: {method: "POST", url: "QuestionnaireResponse"}}];
-    for (const proposal of ticked) {
-      const sr = JSON.parse(JSON.stringify(proposal));
-      delete sr.id;
-      sr.subject = subject;
-      sr.supportingInfo = [{reference: qrUrl, type: "QuestionnaireResponse"}];
-      entries.push({fullUrl: "urn:uuid:" + uuid(), resource: sr, request: {method: "POST", url: "ServiceRequest"}});
+    delete qr.id;  // the EHR does not have it yet: it goes into the transaction
+    qr.subject = {reference: "Patient/" + patient.id};
+    const url = new URL(config.triageUrl, location.href);
+    url.searchParams.set("bundle-type", "transaction");
+    if (version) url.searchParams.set("rules-version", version);
+    const response = await fetch(url, {method: "POST", headers: serviceHeaders(), body: JSON.stringify(qr)});
+    const body = await response.json().catch(() => null);
+    if (!response.ok || !body || body.type !== "transaction") {
+      const why = body && body.issue ? body.issue.map((i) => i.diagnostics).join(" ") : `status ${response.status}`;
+      throw new Error("the triage service did not make the record: " + why);
     }
+    return body;
+  }
+
+  async function saveToRecord(button, proposals, version) {
+    const status = document.getElementById("saved");
+    const tickedIndexes = [...resultBox.querySelectorAll(".proposal input:checked")].map((box) => Number(box.value));
+    const ticked = tickedIndexes.map((i) => proposals[i]);
     button.disabled = true;
     status.textContent = "Saving…";
     try {
+      const bundle = await readyToStore(version);
+      const requests = bundle.entry.filter((e) => e.resource.resourceType === "ServiceRequest");
+      const keep = new Set(tickedIndexes.map((i) => requests[i]));
+      bundle.entry = bundle.entry.filter((e) => e.resource.resourceType !== "ServiceRequest" || keep.has(e));
       const answer = await smart.request({
         url: smart.state.serverUrl.replace(/\/$/, "") + "/", method: "POST",
         headers: {"Content-Type": FHIR_JSON, Accept: FHIR_JSON},
-        body: JSON.stringify({resourceType: "Bundle", type: "transaction", entry: entries}),
+        body: JSON.stringify(bundle),
       });
       const where = (answer.entry || []).map((e) => e.response && e.response.location).filter(Boolean);
       const what = ticked.length
-        ? `the questionnaire and ${ticked.length} proposal${ticked.length > 1 ? "s" : ""} (` +
+        ? `the questionnaire, the triage result and ${ticked.length} proposal${ticked.length > 1 ? "s" : ""} (` +
           ticked.map((sr) => sr.code.text).join("; ") + ")"
-        : "the questionnaire (no proposals were ticked)";
+        : "the questionnaire and the triage result (no proposals were ticked)";
       status.replaceChildren(el("p", {className: "saved-ok"},
         `Saved to the record of ${document.querySelector(".patient-name").textContent}: ${what}.`),
         where.length ? el("p", {className: "saved-where"}, "The EHR filed them as: " + where.join(", ")) : "");
