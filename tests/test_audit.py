@@ -40,7 +40,7 @@ def events(client, query: str = "", reads: bool = False, **headers) -> dict:
     bundle = resp.get_json()
     if not reads:
         bundle["entry"] = [e for e in bundle["entry"]
-                           if e["resource"]["subtype"][0].get("code") != "search-type"]
+                           if e["resource"].get("subtype", [{}])[0].get("code") != "search-type"]
     return bundle
 
 
