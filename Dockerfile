@@ -68,9 +68,12 @@ COPY gunicorn.conf.py openapi.yaml ./
 COPY mappings/ ./mappings/
 COPY service/ ./service/
 COPY docker/healthcheck ./docker/healthcheck
+# The command line (`legtriage migrate`, `legtriage purge`, …): the application is copied, not
+# pip-installed, so its console script is this launcher of service/cli.py.
+COPY docker/legtriage /opt/venv/bin/legtriage
 RUN /opt/venv/bin/python -m compileall -q /app/service /app/gunicorn.conf.py \
  && chmod -R a+rX,go-w /app \
- && chmod 0755 /app/docker/healthcheck
+ && chmod 0755 /app/docker/healthcheck /opt/venv/bin/legtriage
 # The web app's browser files (LHC-Forms, fhirclient.js) from the pinned npm packages of web/:
 # scripts/lib/web-assets.sh puts them in web/dist/ before the build (scripts/serve, scripts/test and
 # scripts/container-test run it), so the image needs no Node.js and no network for them. Copied

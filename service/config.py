@@ -33,7 +33,7 @@
 | LEGTRIAGE_DATA_DIR               | ./var of the checkout    | where the embedded SQLite store lives              |
 | LEGTRIAGE_DATABASE_URL           | (SQLite in the data dir) | sqlite:///path or postgresql://user:pw@host/db (replicas) |
 | LEGTRIAGE_RECORDS_ENABLED        | true                     | false: record nothing (benchmarks only), no audit search |
-| LEGTRIAGE_AUDIT_RETENTION_DAYS   | 2190                     | audit events older than this are removed by `python -m service.store purge` |
+| LEGTRIAGE_AUDIT_RETENTION_DAYS   | 2190                     | audit events older than this are removed by `legtriage purge`            |
 | LEGTRIAGE_AUDIT_OPEN_LAB         | false                    | true: GET /fhir/AuditEvent open while auth is off (a lab only) |
 | LEGTRIAGE_SIGNOFF_DIR            | ./mappings/signoff of the checkout | the hospital's clinical sign-off files, one per rule version |
 | LEGTRIAGE_REQUIRE_SIGNOFF        | false                    | true: only signed-off rule versions run (the default, and any pinned) |

@@ -349,39 +349,3 @@ def coverage_report(cov: Coverage, labels: dict[str, str]) -> str:
     lines += ["", "## Answer codings the form offers that the mapping does not know (422)", ""]
     lines += [f"- `{link}`: {s}|{c}" for link, s, c in cov.unmapped_answers] or ["- none"]
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """python -m service.forms MAPPING.yaml...: check each mapping and print its coverage."""
-    import argparse
-    import sys
-
-    from service.catalog import load_catalog
-    from service.config import PROJECT_ROOT
-    from service.triage.rules import discover
-
-    parser = argparse.ArgumentParser(prog="python -m service.forms", description=main.__doc__)
-    parser.add_argument("mappings", nargs="+", type=Path, help="mapping files (mappings/forms/*.yaml)")
-    parser.add_argument("--rules-version", help="rule module whose warning signs count (default: newest)")
-    args = parser.parse_args(argv)
-    modules = discover()
-    module = modules.get(args.rules_version) if args.rules_version else list(modules.values())[-1]
-    if module is None:
-        parser.error(f"unknown rules version {args.rules_version}; published: {', '.join(modules)}")
-    catalog = load_catalog(PROJECT_ROOT / "mappings")
-    texts = {i["linkId"]: i.get("text", i["linkId"]) for i in _flat_items(catalog.questionnaire["item"])}
-    labels = {fact: texts[link] for link, fact in catalog.fact_map.items()}
-    status = 0
-    for path in args.mappings:
-        try:
-            form = load_form(path)
-        except FormError as err:
-            print(f"error: {err}", file=sys.stderr)
-            status = 1
-            continue
-        print(coverage_report(coverage(form, module), labels))
-    return status
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

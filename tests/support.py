@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# the console script (pyproject.toml [project.scripts]) beside the Python that runs the suite
+LEGTRIAGE = str(Path(sys.executable).with_name("legtriage"))
 EXAMPLES = ROOT / "examples"
 QUESTIONNAIRE = json.loads((ROOT / "mappings" / "questionnaire.json").read_text())
 ANSWERS_SYSTEM = "http://legtriage.example.org/fhir/CodeSystem/leg-numbness-answers"

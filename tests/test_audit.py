@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -16,7 +15,7 @@ from service import create_app
 from service.records import AuditQuery, StoreUnavailable
 from service.triage.engine import Registry
 from tests.cds_support import PATIENT_VIEW, cds_example, fresh, post_hook
-from tests.support import FHIR_JSON, ROOT, example, post_triage
+from tests.support import FHIR_JSON, LEGTRIAGE, ROOT, example, post_triage
 from tests.test_auth import AUDIENCE, ISSUER, jwks, keys, sign  # noqa: F401 (fixture)
 from tests.fhir_io.test_outgoing import assert_valid_fhir
 
@@ -117,7 +116,7 @@ def sql_lab(database_url, tmp_path):
 def test_a_hook_call_leaves_one_audit_event_and_its_feedback_joins_its_card_in_the_report(
         sql_lab, database_url):
     """End to end on the SQL store (SQLite and PostgreSQL): the real CDS Hooks views, the audit
-    trail over HTTP, and `python -m service.store report` reading what they left."""
+    trail over HTTP, and `legtriage report` reading what they left."""
     app = sql_lab
     client = app.test_client()
     rules = Registry().default_version
@@ -148,7 +147,7 @@ def test_a_hook_call_leaves_one_audit_event_and_its_feedback_joins_its_card_in_t
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
     env["LEGTRIAGE_DATABASE_URL"] = database_url
-    run = lambda *a: subprocess.run([sys.executable, "-m", "service.store", *a], cwd=ROOT, env=env,  # noqa: E731
+    run = lambda *a: subprocess.run([LEGTRIAGE, *a], cwd=ROOT, env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=60)
     md = run("report")
     assert md.returncode == 0, md.stderr

@@ -477,7 +477,7 @@ def test_kubernetes_reads_the_database_url_from_a_secret_and_purges_daily():
         assert url["valueFrom"]["secretKeyRef"] == {"name": "legtriage-database-app", "key": "uri"}
         assert ctr["securityContext"]["readOnlyRootFilesystem"] is True
     (job,) = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert job["command"][-3:] == ["-m", "service.store", "purge"]
+    assert job["command"] == ["/opt/venv/bin/legtriage", "purge"]
     assert docs["CronJob"]["spec"]["concurrencyPolicy"] == "Forbid"
     assert load_settings(environ=kubernetes_environment()).audit_open_lab is False
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.support import EXAMPLES, ROOT, disposition, post_triage
+from tests.support import EXAMPLES, LEGTRIAGE, ROOT, disposition, post_triage
 from tests.fhir_io.test_outgoing import assert_valid_fhir
 
 
@@ -95,7 +95,7 @@ def test_a_dev_token_is_accepted_with_its_jwks(tmp_path):
     from service import create_app
 
     result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), "-m", "service.devtoken", "--dir", str(tmp_path),
+        [LEGTRIAGE, "devtoken", "--dir", str(tmp_path),
          "--issuer", ISSUER, "--audience", AUDIENCE, "--scope", "user/QuestionnaireResponse.write"],
         cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -118,4 +118,4 @@ def test_a_dev_token_is_accepted_with_its_jwks(tmp_path):
 
 def test_the_readme_sends_a_bearer_token():
     readme = (ROOT / "README.md").read_text()
-    assert "python -m service.devtoken" in readme and "Authorization: Bearer" in readme
+    assert "legtriage devtoken" in readme and "Authorization: Bearer" in readme

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.forms import NOT_REPORTED, FormError, coverage, load_form, load_forms, main
+from service.forms import NOT_REPORTED, FormError, coverage, load_form, load_forms
 from service.triage.rules import discover
 from tests.support import ROOT
 
@@ -100,14 +100,19 @@ def test_coverage_names_the_warning_signs_the_form_cannot_ask():
     assert {"weakness", "face_or_arm_involved", "bladder_or_bowel_change"} <= set(cov.reached)
 
 
-def test_the_check_command_prints_the_coverage(capsys, tmp_path):
-    assert main([str(NEURO)]) == 0
-    out = capsys.readouterr().out
-    assert "## Warning signs the form cannot ask" in out
-    assert "Sudden, severe headache (`sudden_severe_headache`)" in out
+def test_the_coverage_command_prints_the_coverage(tmp_path):
+    from click.testing import CliRunner
+
+    from service.cli import cli
+
+    result = CliRunner().invoke(cli, ["forms", "coverage", str(NEURO)])
+    assert result.exit_code == 0, result.output
+    assert "## Warning signs the form cannot ask" in result.stdout
+    assert "Sudden, severe headache (`sudden_severe_headache`)" in result.stdout
     path = _broken(tmp_path, "fact: weakness,", "fact: weaknes,")
-    assert main([str(path)]) == 1
-    assert "items.weakness.fact" in capsys.readouterr().err
+    result = CliRunner().invoke(cli, ["forms", "coverage", str(path)])
+    assert result.exit_code == 1
+    assert "items.weakness.fact" in result.stderr
 
 
 def _mappings_with_form(tmp_path: Path, name: str, url: str, qid: str) -> Path:

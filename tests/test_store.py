@@ -16,7 +16,7 @@ from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord
                              StoreUnavailable, instant, instant_us, now_us)
 from service.store import HEAD, SqlStore
 from service.store.schema import metadata
-from tests.support import ROOT
+from tests.support import LEGTRIAGE, ROOT
 
 
 @pytest.fixture()
@@ -194,7 +194,7 @@ def test_report_command_prints_markdown_and_json(database_url, tmp_path):
     s.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
     env["LEGTRIAGE_DATABASE_URL"] = database_url
-    run = lambda *a: subprocess.run([sys.executable, "-m", "service.store", *a], cwd=ROOT, env=env,  # noqa: E731
+    run = lambda *a: subprocess.run([LEGTRIAGE, *a], cwd=ROOT, env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=60)
     md = run("report")
     assert md.returncode == 0, md.stderr

@@ -17,7 +17,7 @@ import pytest
 from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, MemoryStore,
                              StoreUnavailable, instant, now_us)
 from service.store import STORE_WAIT_SECONDS, SqlStore
-from tests.support import ROOT
+from tests.support import LEGTRIAGE, ROOT
 
 
 @pytest.fixture()
@@ -207,7 +207,7 @@ def test_purge_removes_cards_and_feedback_by_the_same_retention(serving):
 def test_the_purge_command_says_what_it_removed(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")},
            "LEGTRIAGE_DATA_DIR": str(tmp_path)}
-    run = subprocess.run([sys.executable, "-m", "service.store", "purge", "--days", "1"], cwd=ROOT,
+    run = subprocess.run([LEGTRIAGE, "purge", "--days", "1"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "removed 0 audit event(s), 0 CDS card(s) and 0 feedback item(s) older than 1 day(s)" in run.stdout

@@ -2,7 +2,7 @@
 
 One code path for both (SQLAlchemy 2 Core, psycopg 3 for PostgreSQL); the schema is made and
 upgraded by the Alembic migrations in migrations/versions, at start and by
-`python -m service.store migrate`. Every write commits before the call returns: the $triage or CDS
+`legtriage migrate`. Every write commits before the call returns: the $triage or CDS
 Hooks answer leaves only once its audit record is durable (service/audit.py).
 
 Migrations run under a lock, so that the gunicorn workers and several replicas starting at once do

@@ -1,4 +1,4 @@
-"""The release note of a rule version: python -m service.triage.release [X.Y.Z ...] [--write]
+"""The release note of a rule version: legtriage rules release [X.Y.Z ...] [--write]
 
 For a version and the one it succeeds (`REPLACES`), every stored answer set is run with both: the
 answer sets frozen in tests/golden/answers.json (vignettes, examples and seeded random sets) and the
@@ -8,20 +8,18 @@ reasons each version gives for its disposition (the titles of the rules that set
 changes come first. Each story has a stable id (from, to and a digest of those reasons), which a
 hospital's sign-off file names with its decision (service/triage/signoff.py).
 
-    python -m service.triage.release 1.1.0            # print docs/rules-1.1.0.md
-    python -m service.triage.release --write          # write docs/rules-X.Y.Z.md of every version
-                                                      # with a predecessor, and the stories' ids
-                                                      # (service/triage/releases/X.Y.Z.json)
+    legtriage rules release 1.1.0      # print docs/rules-1.1.0.md
+    legtriage rules release --write    # write docs/rules-X.Y.Z.md of every version with a
+                                       # predecessor, and the stories' ids
+                                       # (service/triage/releases/X.Y.Z.json)
 
-The note starts with the comparison of the two versions' rules (service/triage/report.py --diff).
+The note starts with the comparison of the two versions' rules (`legtriage rules diff`).
 Generic over versions: nothing here names one. Deterministic: no dates or times of the run.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -209,34 +207,3 @@ def generate(registry: Registry, version: str) -> tuple[str, str]:
 
 def released(registry: Registry) -> list[str]:
     return [v for v, m in registry.modules.items() if m.replaces]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    registry = Registry()
-    parser.add_argument("versions", nargs="*", help=f"(default: every version with a predecessor: "
-                                                    f"{', '.join(released(registry))})")
-    parser.add_argument("--write", action="store_true",
-                        help="write docs/rules-X.Y.Z.md and service/triage/releases/X.Y.Z.json")
-    args = parser.parse_args(argv)
-    versions = args.versions or released(registry)
-    for version in versions:
-        if version not in registry.modules:
-            parser.error(f"unknown version {version}; published: {', '.join(registry.versions)}")
-        if not registry.get(version).replaces:
-            parser.error(f"{version} succeeds no version: it has no release note")
-    for version in versions:
-        text, data = generate(registry, version)
-        if args.write:
-            note_path(version).write_text(text, encoding="utf-8")
-            STORIES_DIR.mkdir(exist_ok=True)
-            stories_path(version).write_text(data, encoding="utf-8")
-            print(f"{note_path(version).relative_to(PROJECT_ROOT)}, "
-                  f"{stories_path(version).relative_to(PROJECT_ROOT)}")
-        else:
-            sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

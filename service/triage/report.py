@@ -1,9 +1,9 @@
-"""Print the rule table of a rule module for clinical review: python -m service.triage.report
+"""The rule table of a rule module for clinical review (`legtriage rules table [VERSION]`).
 
 Each rule with its condition in clinical words, the disposition floor, the causes and proposals it
 raises, the passages it cites, and what it adds beyond the sources. No code reading needed.
 
-    python -m service.triage.report --diff 1.0.0 1.1.0
+    legtriage rules diff 1.0.0 1.1.0
 
 prints what changed between two versions for sign-off: rules added, removed and changed (condition,
 floor, causes, proposals, citations), the steps after the rules, and every vignette whose
@@ -12,12 +12,9 @@ service/triage/release.py completes with every disposition change over all store
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections import Counter
 
-import yaml
 
 from service.config import PROJECT_ROOT
 from service.triage.engine import Registry
@@ -227,26 +224,3 @@ def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
             "expected disposition; over-triage: a more urgent one.", "",
             review.figures_table(review.all_figures(Registry(), cases)).rstrip()]
     return "\n".join(out) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    registry = Registry()
-    parser.add_argument("--version", default=registry.default_version,
-                        help=f"rule module version (published: {', '.join(registry.versions)})")
-    parser.add_argument("--diff", nargs=2, metavar=("OLD", "NEW"),
-                        help="what changed from one version to another, for clinical sign-off")
-    args = parser.parse_args(argv)
-    for version in [args.version] + (args.diff or []):
-        if version not in registry.modules:
-            parser.error(f"unknown version {version}; published: {', '.join(registry.versions)}")
-    terms = yaml.safe_load((PROJECT_ROOT / "mappings" / "terminology.yaml").read_text())
-    if args.diff:
-        sys.stdout.write(diff(registry.get(args.diff[0]), registry.get(args.diff[1]), terms))
-    else:
-        sys.stdout.write(render(registry.get(args.version), terms))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -7,11 +7,10 @@ the old version in `versions:` and a new one (`replaces:` the old id) states the
 The newest version's vignettes are the reviewed expectations: running an older version against them
 shows its under- and over-triage.
 
-    .venv/bin/python -m service.triage.review      # the figures of every version (Markdown)
+    .venv/bin/legtriage rules review      # the figures of every version (Markdown)
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -176,15 +175,3 @@ def all_figures(registry: Registry, cases: list[dict]) -> list[tuple[str, Figure
     rows += [(f"{v} on the {newest} vignettes", figures(m, reviewed))
              for v, m in registry.modules.items() if v != newest]
     return rows
-
-
-def main() -> int:
-    registry = Registry()
-    sys.stdout.write("Under-triage: a lower disposition than expected (by the expected one); "
-                     "over-triage: a higher one.\n\n")
-    sys.stdout.write(figures_table(all_figures(registry, load_vignettes())))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

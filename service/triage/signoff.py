@@ -186,7 +186,7 @@ def read_file(path: Path, published: dict[str, Any], stories_dir: Path = STORIES
     if stories is None:
         if published[version].replaces:
             raise fail(("version",), f"the release note's stories of {version} are missing "
-                                     "(python -m service.triage.release --write)")
+                                     "(legtriage rules release --write)")
         stories = []
     decisions = loaded["decisions"]
     for story in decisions:

@@ -31,7 +31,7 @@ def test_every_release_note_and_its_stories_are_current(registry):
         "a docs/rules-X.Y.Z.md for each version that succeeds another, and no other"
     for version in release.released(registry):
         text, data = release.generate(registry, version)
-        hint = "python -m service.triage.release --write"
+        hint = "legtriage rules release --write"
         assert release.note_path(version).read_text(encoding="utf-8") == text, \
             f"docs/rules-{version}.md is stale: {hint}"
         assert release.stories_path(version).read_text(encoding="utf-8") == data, \

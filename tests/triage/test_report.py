@@ -1,16 +1,22 @@
-"""The clinician's review report lists every rule with its condition, outcome and citation."""
+"""The clinician's review report lists every rule with its condition, outcome and citation
+(`legtriage rules table`, `legtriage rules diff`)."""
 from __future__ import annotations
 
-import subprocess
-import sys
+from click.testing import CliRunner
 
+from service.cli import cli
 from service.triage.engine import Registry
 from tests.support import ROOT
 
 
+def legtriage(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
 def test_report_lists_every_rule_with_citation():
-    out = subprocess.run([sys.executable, "-m", "service.triage.report"], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    result = legtriage("rules", "table")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
     module = Registry().get()
     assert out.startswith(f"# {module.title} {module.version} (active")
     assert module.version == "1.1.0"
@@ -21,16 +27,17 @@ def test_report_lists_every_rule_with_citation():
 
 
 def test_report_rejects_an_unknown_version():
-    result = subprocess.run([sys.executable, "-m", "service.triage.report", "--version", "0.0.0"],
-                            cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 2 and "published: 1.0.0, 1.1.0" in result.stderr
+    result = legtriage("rules", "table", "0.0.0")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == "legtriage: unknown rules version 0.0.0; published: 1.0.0, 1.1.0\n"
 
 
 def test_the_diff_report_opens_the_release_note():
-    """docs/rules-X.Y.Z.md begins with what `--diff` prints (tests/triage/test_release.py regenerates
+    """docs/rules-X.Y.Z.md begins with what `legtriage rules diff` prints (tests/triage/test_release.py regenerates
     the whole note and fails when it is stale)."""
-    out = subprocess.run([sys.executable, "-m", "service.triage.report", "--diff", "1.0.0", "1.1.0"],
-                         cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    result = legtriage("rules", "diff", "1.0.0", "1.1.0")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
     assert (ROOT / "docs" / "rules-1.1.0.md").read_text(encoding="utf-8").startswith(out.rstrip())
     for heading in ("## Release note", "## Summary", "## Sign-off", "## Rules added", "## Rules removed",
                     "## Rules changed", "## Vignettes whose disposition or proposals change",
@@ -42,6 +49,8 @@ def test_the_diff_report_opens_the_release_note():
 
 
 def test_the_diff_rejects_an_unknown_version():
-    result = subprocess.run([sys.executable, "-m", "service.triage.report", "--diff", "1.0.0", "9.9.9"],
-                            cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 2 and "9.9.9" in result.stderr
+    for args in (("1.0.0", "9.9.9"), ("9.9.9", "1.1.0")):
+        result = legtriage("rules", "diff", *args)
+        assert result.exit_code == 2 and result.stdout == ""
+        assert result.stderr.splitlines() == [
+            "legtriage: unknown rules version 9.9.9; published: 1.0.0, 1.1.0"]

@@ -1,4 +1,4 @@
-"""docs/safety-case.md is generated (python -m service.triage.safety_case --write) and current; its
+"""docs/safety-case.md is generated (legtriage rules safety-case --write) and current; its
 hazard log covers the hazards DESIGN.md names, its controls name tests that exist, and its figures
 are the ones the command measures."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ def text():
 
 def test_the_safety_case_is_current(text):
     assert (ROOT / "docs" / "safety-case.md").read_text(encoding="utf-8") == text, \
-        "docs/safety-case.md is stale: python -m service.triage.safety_case --write"
+        "docs/safety-case.md is stale: legtriage rules safety-case --write"
 
 
 def test_it_has_the_dcb0129_parts_and_the_hazards(text):
