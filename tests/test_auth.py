@@ -106,7 +106,7 @@ def jwks_file(tmp_path_factory, keys):
 
 def auth_app(jwks_source: dict, **over):
     config = {"auth_enabled": True, "auth_issuers": [ISSUER, "https://other-ehr.example.org"],
-              "auth_audience": [AUDIENCE], **jwks_source, **over}
+              "auth_audience": [AUDIENCE], "cds_auth_enabled": False, **jwks_source, **over}
     return create_app(config)
 
 
@@ -477,6 +477,7 @@ def test_auth_settings_come_from_the_environment(monkeypatch, jwks_file, keys):
     for name, value in {"ENABLED": "true", "JWKS_FILE": str(jwks_file), "ISSUERS": f" {ISSUER} ,",
                         "AUDIENCE": AUDIENCE, "JTI_WINDOW_SECONDS": "120"}.items():
         monkeypatch.setenv(f"LEGTRIAGE_AUTH_{name}", value)
+    monkeypatch.setenv("LEGTRIAGE_CDS_AUTH_ENABLED", "false")
     client = create_app().test_client()
     assert_401(triage(client, None), code="login", error=None)
     token = sign(keys["RS384"], exp=int(time.time()) + 60)

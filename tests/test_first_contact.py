@@ -102,7 +102,7 @@ def test_a_dev_token_is_accepted_with_its_jwks(tmp_path):
     token = result.stdout.strip()
     assert f"LEGTRIAGE_AUTH_JWKS_FILE={tmp_path / 'jwks.json'}" in result.stderr
     assert (tmp_path / "private-key.pem").stat().st_mode & 0o077 == 0, "the private key is private"
-    app = create_app({"auth_enabled": True, "auth_jwks_file": tmp_path / "jwks.json",
+    app = create_app({"auth_enabled": True, "auth_jwks_file": tmp_path / "jwks.json", "cds_auth_enabled": False,
                       "auth_issuers": [ISSUER], "auth_audience": [AUDIENCE]})
     client = app.test_client()
     body = (EXAMPLES / "qr-emergency-stroke.json").read_bytes()

@@ -52,10 +52,8 @@ class CdsState:
 def init_app(app: Flask, settings: Settings) -> None:
     """The card maker and, when CDS auth is on, the trusted issuers (checked now, at start)."""
     verifier = None
-    if settings.cds_issuers_file is not None:
-        issuers = load_issuers(settings.cds_issuers_file)
-        if settings.cds_auth_enabled:
-            verifier = CdsVerifier(issuers)
+    if settings.cds_auth_enabled:  # the issuers file is read only when CDS auth is on (like the JWKS)
+        verifier = CdsVerifier(load_issuers(settings.cds_issuers_file))
     app.extensions[EXTENSION] = CdsState(CardMaker(app.extensions["legtriage"].catalog,
                                                    settings.public_base_url), verifier)
     app.register_blueprint(bp)

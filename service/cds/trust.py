@@ -31,7 +31,7 @@ import jwt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from service.auth import EC_CURVES, MAX_TOKEN_CHARS, FileKeys, ReplayCache, SigningKey, UrlKeys
-from service.config import ConfigError
+from service.config import CLEARTEXT, ConfigError, https_or_loopback
 from service.errors import FhirError, Issue
 
 SETTING = "LEGTRIAGE_CDS_ISSUERS_FILE"
@@ -63,6 +63,11 @@ class IssuerSchema(Schema):
             raise ValidationError("give jwks_file, jwks_url or jku: where this issuer's keys are", "iss")
         if data.get("jwks_file") and data.get("jwks_url"):
             raise ValidationError("jwks_file or jwks_url, not both", "jwks_url")
+        for name, urls in (("jwks_url", [data.get("jwks_url")] if data.get("jwks_url") else []),
+                           ("jku", data.get("jku", []))):
+            bad = [u for u in urls if not https_or_loopback(u)]
+            if bad:
+                raise ValidationError(f"{CLEARTEXT}: {', '.join(bad)}", name)
 
 
 @dataclass(frozen=True)
