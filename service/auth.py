@@ -23,7 +23,6 @@ import logging
 import math
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,8 @@ from typing import Any
 import jwt
 from flask import Flask, g, request
 
-from service.config import ConfigError, Settings
+from service import fetching
+from service.config import CLEARTEXT, ConfigError, Settings, https_or_loopback
 from service.errors import FhirError, Issue
 
 log = logging.getLogger(__name__)
@@ -193,12 +193,15 @@ class FileKeys:
 class UrlKeys:
     """A JWKS URL, fetched on first use with a timeout, cached, refetched when stale or on a new kid.
 
+    https only (loopback aside); a redirect is a failed fetch, never followed (service/fetching.py).
     An unreachable key server (or an HTTP error) keeps the cached keys, so a key server outage
     does not lock every caller out; an answer that is an empty or invalid key set trusts no key
     until the URL serves a valid one (revocation), said once in a warning.
     """
 
     def __init__(self, url: str) -> None:
+        if not https_or_loopback(url):  # checked with the settings too; keys never come in cleartext
+            raise ConfigError(f"invalid configuration: {url}: {CLEARTEXT}")
         self.url = url
         self._keys: list[SigningKey] | None = None
         self._fetched = 0.0
@@ -246,12 +249,13 @@ class UrlKeys:
                             self.url, len(self._keys))
 
     def _fetch(self) -> bytes:
-        req = urllib.request.Request(self.url, headers={"Accept": "application/json"})
-        with urllib.request.urlopen(req, timeout=JWKS_URL_TIMEOUT_SECONDS) as resp:  # noqa: S310
-            body = resp.read(JWKS_URL_MAX_BYTES + 1)
-        if len(body) > JWKS_URL_MAX_BYTES:
-            raise OSError("JWKS too large")
-        return body
+        # The configured URL and no other: a redirect is a failed fetch, never followed (an
+        # allow-listed address answering 302 would otherwise make another host's keys trusted).
+        try:
+            return fetching.get(self.url, {"Accept": "application/json"}, JWKS_URL_TIMEOUT_SECONDS,
+                                JWKS_URL_MAX_BYTES)
+        except fetching.Refused as err:
+            raise OSError(str(err)) from None
 
 
 def _key_source(settings: Settings) -> FileKeys | UrlKeys:

@@ -212,6 +212,24 @@ def test_jku_not_allow_listed_is_401_and_never_contacted(client, keys, rogue_key
     assert rogue_key_server.seen == []
 
 
+def test_an_allow_listed_jku_redirecting_to_another_key_set_is_refused(tmp_path, keys, rogue_key_server):
+    """Issue 23, item 2: a 302 from the allow-listed jku is a failed fetch; the rogue keys are never
+    fetched, so a token they sign is never trusted."""
+    redirecting = FakeEhr(status=302, location=rogue_key_server.base + "/.well-known/jwks.json").start()
+    try:
+        jku = redirecting.base + "/.well-known/jwks.json"
+        (tmp_path / "issuers.json").write_text(json.dumps([{"iss": JKU_ISS, "jku": [jku]}]))
+        client = cds_app(tmp_path / "issuers.json").test_client()
+        seen_before = len(rogue_key_server.seen)
+        for key in ("forged", "jku"):
+            resp = call(client, sign(keys[key], headers={"jku": jku}, iss=JKU_ISS))
+            assert resp.status_code in (401, 503), resp.get_data(as_text=True)[:300]
+        assert [s.path for s in redirecting.seen][:1] == ["/fhir/.well-known/jwks.json"]
+        assert len(rogue_key_server.seen) == seen_before  # never followed
+    finally:
+        redirecting.stop()
+
+
 def test_tenants_when_the_issuer_lists_them(client, keys):
     assert call(client, sign(keys["ES384"], iss=TENANT_ISS, tenant="north")).status_code == 200
     assert_401(call(client, sign(keys["ES384"], iss=TENANT_ISS, tenant="south")))
