@@ -149,8 +149,8 @@ CLEARTEXT = "http:// would carry tokens or keys in cleartext: use https:// (http
 # A CSP source expression: a keyword, a scheme ("https:") or a host source; never a separator or
 # anything that could start another directive.
 _CSP_KEYWORDS = ("'self'", "'none'")
-_CSP_SOURCE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9.-]+"
-                         r"(?::(?:[0-9]{1,5}|\*))?(?:/[^\s;,']*)?)$")
+_CSP_SOURCE = re.compile(r"(?:[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9.-]+"
+                         r"(?::(?:[0-9]{1,5}|\*))?(?:/[^\s;,']*)?)")  # fullmatch
 
 
 class CspSources(CommaList):
@@ -164,7 +164,7 @@ class CspSources(CommaList):
         if isinstance(value, str):
             value = value.replace(",", " ").split()
         sources = super()._deserialize(value, attr, data, **kwargs)
-        bad = [s for s in sources if s not in _CSP_KEYWORDS and not _CSP_SOURCE.match(s)]
+        bad = [s for s in sources if s not in _CSP_KEYWORDS and not _CSP_SOURCE.fullmatch(s)]
         if bad:
             raise ValidationError(f"not a CSP source ('self', 'none', https: or https://host[:port]): "
                                   f"{' '.join(bad)[:200]}")
@@ -228,7 +228,7 @@ class SettingsSchema(Schema):
     cds_freshness_hours = fields.Integer(load_default=72, validate=validate.Range(1, 24 * 365))
     cds_prompt_in_progress = fields.Boolean(load_default=False)
     smart_client_id = fields.String(load_default=None, allow_none=True,
-                                    validate=validate.Regexp(r"^[\x21-\x7e]{1,255}$"))
+                                    validate=validate.Regexp(r"^[\x21-\x7e]{1,255}\Z"))
     app_ehr_issuers = CommaList(load_default=())
     app_frame_ancestors = CspSources(load_default=("'self'",), validate=validate.Length(min=1))
     app_connect_src = CspSources(load_default=(), hosts_only=True)

@@ -16,7 +16,6 @@ from typing import Callable
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service import pipeline, records
 from service.cds import answers, schemas
@@ -197,25 +196,9 @@ def _store(write) -> None:
 
 
 def _read_body():
-    if (request.mimetype or "").lower() not in BODY_TYPES:
-        raise FhirError.one(415, "not-supported", f"Content-Type {request.mimetype or 'none'} is not "
-                            "supported: CDS Hooks requests are application/json.")
-    try:
-        body = request.get_data(cache=False)
-    except HTTPException:
-        raise
-    except Exception:  # noqa: BLE001 - the server's body reader refused it (broken chunked framing)
-        raise FhirError.one(400, "structure", "The request body could not be read.") from None
-    if request.content_length is None and request.max_content_length is not None \
-            and len(body) >= request.max_content_length:
-        raise RequestEntityTooLarge()
-    if not body.strip():
-        raise FhirError.one(400, "structure", "The request body is empty: send a CDS Hooks request.")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise FhirError.one(400, "structure", f"The body is not valid JSON: {err.msg} (at character "
-                            f"{err.pos}).") from None
+    # $triage's body reader: the same 413, 400 for broken framing, bad JSON or a repeated key
+    return incoming.read_json(request, BODY_TYPES, "application/json (CDS Hooks)", "a CDS Hooks request",
+                              root="$")
 
 
 def _json(value) -> Response:

@@ -14,7 +14,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from service.errors import FhirError, Issue
 
-FHIR_ID = validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}$", error="must be a FHIR id: 1 to 64 letters, digits, - or .")
+# \Z, not $: with match(), $ also matches before a final newline ("x\n" would pass as an id)
+FHIR_ID = validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}\Z", error="must be a FHIR id: 1 to 64 letters, digits, - or .")
 NON_EMPTY = validate.Length(min=1)
 
 

@@ -22,6 +22,7 @@ reason would help an attacker tune a forgery, and the client's operators see it 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,8 +149,9 @@ class CdsVerifier:
             raise unauthorized() from None
         now = time.time()
         exp, iat, jti = claims["exp"], claims["iat"], claims["jti"]
-        if (not isinstance(iat, (int, float)) or iat > now + LEEWAY_SECONDS
-                or exp - iat > MAX_LIFETIME_SECONDS):
+        if not all(_numeric_date(claims.get(name)) for name in ("exp", "iat", "nbf") if name in claims):
+            raise unauthorized()  # PyJWT reads "1999999999" as a time; RFC 7519 says a JSON number
+        if iat > now + LEEWAY_SECONDS or exp - iat > MAX_LIFETIME_SECONDS:
             raise unauthorized()
         if issuer.tenants and claims.get("tenant") not in issuer.tenants:
             raise unauthorized()
@@ -158,6 +160,10 @@ class CdsVerifier:
         if not self.replays.first_use(issuer.iss, jti, exp + LEEWAY_SECONDS):
             raise unauthorized()
         return claims
+
+
+def _numeric_date(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def _key_for(source: FileKeys | UrlKeys, kid: str, alg: str) -> SigningKey:
