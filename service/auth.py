@@ -10,10 +10,10 @@ JWT per request) and also fits access tokens from an authorization server (windo
 Everything else is 401 with an OperationOutcome and ``WWW-Authenticate: Bearer`` (RFC 6750).
 Token-supplied key locations (``jku``, ``x5u``) are never fetched: keys come from configuration only.
 
-The jti replay cache lives in each worker process (gunicorn workers share no memory): a stolen,
-still-valid token could be replayed once per worker. Tokens must then expire within the window, so
-the exposure is at most (workers) uses within a few minutes, over TLS, by someone who already holds
-a valid signed token.
+With a jti window, each (iss, jti) accepted is a row in the records store until the token expires
+(StoreReplays), so a token is accepted once across all workers and replicas. With records off
+(LEGTRIAGE_RECORDS_ENABLED=false, benchmarks) the cache is per process: a stolen, still-valid token
+could then be replayed once per worker.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def init_app(app: Flask, settings: Settings) -> None:
              supports_credentials=False, max_age=600)
     if not settings.auth_enabled:
         return
-    verifier = Verifier(settings, _key_source(settings))
+    verifier = Verifier(settings, _key_source(settings), replay_guard(app.extensions["legtriage"].records))
     app.extensions["legtriage.auth"] = verifier
 
     if not settings.cds_auth_enabled:
@@ -267,7 +267,7 @@ def _key_source(settings: Settings) -> FileKeys | UrlKeys:
 # ---- tokens -----------------------------------------------------------------------------------
 
 class ReplayCache:
-    """jti values seen in this process, each kept until its token expires."""
+    """jti values seen in this process, each kept until its token expires (records off, tests)."""
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], float] = {}
@@ -285,6 +285,31 @@ class ReplayCache:
                 return False
             self._seen[key] = until
             return True
+
+
+class StoreReplays:
+    """jti values seen by every worker and replica: a row per (iss, jti) in the records store
+    (service/store, table token_seen), kept until the token expires. A store that cannot be
+    reached accepts nothing: 503 with Retry-After, never a token it cannot check."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def first_use(self, issuer: str, jti: str, until: float) -> bool:
+        from service.records import StoreUnavailable
+        try:
+            return self.store.first_use(issuer, jti, until)
+        except StoreUnavailable:
+            raise FhirError(503, [Issue("transient", "The service cannot check the token right now; "
+                                        "try again shortly.")], headers={"Retry-After": "5"}) from None
+
+
+def replay_guard(records: Any) -> ReplayCache | StoreReplays:
+    """Shared replay protection when the records store keeps it (SQLite or PostgreSQL), else (records
+    off) this process's memory: a token could then be replayed once per worker."""
+    if callable(getattr(records, "first_use", None)):
+        return StoreReplays(records)
+    return ReplayCache()
 
 
 _CLAIM_ERRORS = [  # most specific first: PyJWT's exceptions subclass each other
@@ -313,7 +338,8 @@ def _jose_header(token: str) -> dict[str, Any]:
 class Verifier:
     """Checks bearer JWTs against the configured keys, issuers, audiences and replay window."""
 
-    def __init__(self, settings: Settings, keys: FileKeys | UrlKeys) -> None:
+    def __init__(self, settings: Settings, keys: FileKeys | UrlKeys,
+                 replays: ReplayCache | StoreReplays | None = None) -> None:
         self.keys = keys
         self.algorithms = settings.auth_algorithms
         self.issuers = list(settings.auth_issuers)
@@ -321,7 +347,7 @@ class Verifier:
         self.leeway = settings.auth_leeway_seconds
         self.jti_window = settings.auth_jti_window_seconds
         self.max_lifetime = settings.auth_max_lifetime_seconds
-        self.replays = ReplayCache()
+        self.replays = replays or ReplayCache()
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims when it is acceptable; FhirError 401 otherwise."""

@@ -21,6 +21,7 @@ from service import pipeline, records
 from service.cds import answers, schemas
 from service.cds.cards import CardMaker
 from service.cds.services import IN_PROGRESS_KEY, QR_KEY, SERVICES
+from service.auth import replay_guard
 from service.cds.trust import CdsVerifier, load_issuers
 from service.config import Settings
 from service.errors import FhirError, Issue
@@ -52,7 +53,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     """The card maker and, when CDS auth is on, the trusted issuers (checked now, at start)."""
     verifier = None
     if settings.cds_auth_enabled:  # the issuers file is read only when CDS auth is on (like the JWKS)
-        verifier = CdsVerifier(load_issuers(settings.cds_issuers_file))
+        verifier = CdsVerifier(load_issuers(settings.cds_issuers_file),
+                               replay_guard(app.extensions["legtriage"].records))
     app.extensions[EXTENSION] = CdsState(CardMaker(app.extensions["legtriage"].catalog,
                                                    settings.public_base_url), verifier)
     app.register_blueprint(bp)

@@ -14,7 +14,8 @@ an SSRF and a forged-key hole). Checked: header ``alg`` (asymmetric only: never 
 ``typ`` "JWT", ``kid``; claims ``iss``, ``aud`` (this endpoint's *public* URL, built from
 LEGTRIAGE_PUBLIC_BASE_URL, because behind a proxy the request's Host is not what the client
 signed), ``exp``, ``iat`` (not ahead by more than the leeway), ``nbf`` when present, ``jti``
-(never twice per issuer while the token lives), a lifetime of at most an hour, and ``tenant`` when
+(never twice per issuer while the token lives, across workers and replicas: service/auth.py
+StoreReplays), a lifetime of at most an hour, and ``tenant`` when
 the issuer lists tenants. Any failure is 401 with ``WWW-Authenticate: Bearer`` and no reason: the
 reason would help an attacker tune a forgery, and the client's operators see it in no log either
 (the JWT is never logged).
@@ -31,7 +32,8 @@ from typing import Any
 import jwt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from service.auth import EC_CURVES, MAX_TOKEN_CHARS, FileKeys, ReplayCache, SigningKey, UrlKeys
+from service.auth import (EC_CURVES, MAX_TOKEN_CHARS, FileKeys, ReplayCache, SigningKey, StoreReplays,
+                          UrlKeys)
 from service.config import CLEARTEXT, ConfigError, https_or_loopback
 from service.errors import FhirError, Issue
 
@@ -111,9 +113,9 @@ def load_issuers(path: Path) -> dict[str, Issuer]:
 class CdsVerifier:
     """Checks CDS client JWTs against the configured issuers."""
 
-    def __init__(self, issuers: dict[str, Issuer]) -> None:
+    def __init__(self, issuers: dict[str, Issuer], replays: ReplayCache | StoreReplays | None = None) -> None:
         self.issuers = issuers
-        self.replays = ReplayCache()
+        self.replays = replays or ReplayCache()  # shared across workers: the records store's
 
     def verify(self, authorization: str | None, audiences: tuple[str, ...]) -> dict[str, Any]:
         """The token's claims, or FhirError 401 (no reason given)."""

@@ -22,6 +22,7 @@ StoreUnavailable; the service then answers 503 with Retry-After instead of an un
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import subprocess
@@ -42,7 +43,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, ReportRow,
                              StoreUnavailable, build_report, instant, instant_us as _us, now_us,
                              outcome_code)
-from service.store.schema import audit_event, cds_card, cds_feedback
+from service.store.schema import audit_event, cds_card, cds_feedback, token_seen
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # all workers' writes queue on one lock; none waits this long
 PG_CONNECT_TIMEOUT_S = 3
 MIGRATION_LOCK_KEY = 0x6C656774  # "legt": the PostgreSQL advisory lock of the migrations
+TOKEN_PURGE_SECONDS = 60  # expired token_seen rows go at most this often, per process
 RETRY_SCHEMA_SECONDS = 2.0  # after a failed start, try to reach the database again at most this often
 VERSION_TABLE = "legtriage_schema_version"
-HEAD = "0002"  # the newest migration in migrations/versions (tests/test_store.py checks)
+HEAD = "0003_token_replay"  # the newest migration in migrations/versions (tests/test_store.py checks)
 
 
 T = TypeVar("T")
@@ -73,6 +75,7 @@ class SqlStore:
         self._lock = threading.Lock()
         self._schema_ok = False
         self._last_try = 0.0
+        self._next_token_purge = 0.0
 
     # ---- connections ---------------------------------------------------------------------------
 
@@ -262,6 +265,26 @@ class SqlStore:
                 "iss": f.iss, "tenant": f.tenant, "received_us": received,
                 "user_comment": f.user_comment} for f in records]
         self._tx(lambda conn: conn.execute(cds_feedback.insert(), rows))
+
+    def first_use(self, issuer: str, jti: str, until: float) -> bool:
+        """Record that the token (iss, jti) was accepted, until `until` (epoch seconds); False when
+        any worker or replica already did. Expired rows are removed on the way (once a minute)."""
+        key = hashlib.sha256(f"{issuer}\0{jti}".encode()).hexdigest()
+        now = time.monotonic()
+        purge = now >= self._next_token_purge
+        if purge:
+            self._next_token_purge = now + TOKEN_PURGE_SECONDS
+
+        def claim(conn: Connection) -> None:
+            if purge:
+                conn.execute(token_seen.delete().where(token_seen.c.expires_us < now_us()))
+            conn.execute(token_seen.insert(), {"token_key": key, "expires_us": int(until * 1_000_000)})
+
+        try:
+            self._tx(claim)
+        except IntegrityError:
+            return False
+        return True
 
     # ---- reads ---------------------------------------------------------------------------------
 

@@ -59,3 +59,10 @@ cds_feedback = sa.Table(
     sa.Column("user_comment", sa.Text),  # migration 0002
     sa.Index("ix_cds_feedback_card", "card_uuid"),
 )
+
+token_seen = sa.Table(  # migration 0003_token_replay: tokens with a jti already accepted
+    "token_seen", metadata,
+    sa.Column("token_key", sa.String(64), primary_key=True),  # sha256 hex of (iss, jti): fixed length
+    sa.Column("expires_us", sa.BigInteger, nullable=False),  # when the token (with leeway) expires
+    sa.Index("ix_token_seen_expires", "expires_us"),
+)
