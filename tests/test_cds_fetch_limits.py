@@ -117,3 +117,24 @@ def test_a_trickling_ehr_does_not_starve_the_others(tmp_path):
     for c in slow.connections:
         assert c["closed"] is not None and c["closed"] - c["opened"] < FETCH_BUDGET_SECONDS + 0.6, c
     assert TOKEN not in "".join(text for _, _, text in slow_results)
+
+
+def test_the_deadline_holds_on_the_socket_in_a_thread_too():
+    """service/fetching.py outside gevent (tests, a sync worker): a trickle is cut at the deadline."""
+    from service import fetching
+
+    slow = TricklingEhr(b"x" * 1000, drip=0.05)
+    try:
+        started = time.monotonic()
+        try:
+            fetching.get(slow.base + "/jwks.json", {}, 1.0, 1_048_576)
+        except fetching.Refused as err:
+            assert "in time" in str(err)
+        else:
+            raise AssertionError("a trickle of 50 s was read to its end")
+        assert time.monotonic() - started < 1.5
+        time.sleep(0.3)
+        (connection,) = slow.connections
+        assert connection["closed"] is not None and connection["closed"] - connection["opened"] < 1.5
+    finally:
+        slow.stop()
