@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     print(token)
     print(f"devtoken: signed with {args.dir / 'private-key.pem'}; the service trusts it with\n"
           f"  LEGTRIAGE_AUTH_ENABLED=true LEGTRIAGE_AUTH_JWKS_FILE={args.dir / 'jwks.json'} "
-          f"LEGTRIAGE_AUTH_ISSUERS={args.issuer} LEGTRIAGE_AUTH_AUDIENCE={args.audience}",
+          f"LEGTRIAGE_AUTH_ISSUERS={args.issuer} LEGTRIAGE_AUTH_AUDIENCE={args.audience} "
+          f"LEGTRIAGE_CDS_AUTH_ENABLED=false",
           file=sys.stderr)
     return 0
 
