@@ -10,10 +10,10 @@ JWT per request) and also fits access tokens from an authorization server (windo
 Everything else is 401 with an OperationOutcome and ``WWW-Authenticate: Bearer`` (RFC 6750).
 Token-supplied key locations (``jku``, ``x5u``) are never fetched: keys come from configuration only.
 
-The jti replay cache lives in each worker process (gunicorn workers share no memory): a stolen,
-still-valid token could be replayed once per worker. Tokens must then expire within the window, so
-the exposure is at most (workers) uses within a few minutes, over TLS, by someone who already holds
-a valid signed token.
+With a jti window, each (iss, jti) accepted is a row in the records store until the token expires
+(StoreReplays), so a token is accepted once across all workers and replicas. With records off
+(LEGTRIAGE_RECORDS_ENABLED=false, benchmarks) the cache is per process: a stolen, still-valid token
+could then be replayed once per worker.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import logging
 import math
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,8 @@ from typing import Any
 import jwt
 from flask import Flask, g, request
 
-from service.config import ConfigError, Settings
+from service import fetching
+from service.config import CLEARTEXT, ConfigError, Settings, https_or_loopback
 from service.errors import FhirError, Issue
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def init_app(app: Flask, settings: Settings) -> None:
              supports_credentials=False, max_age=600)
     if not settings.auth_enabled:
         return
-    verifier = Verifier(settings, _key_source(settings))
+    verifier = Verifier(settings, _key_source(settings), replay_guard(app.extensions["legtriage"].records))
     app.extensions["legtriage.auth"] = verifier
 
     if not settings.cds_auth_enabled:
@@ -193,12 +193,15 @@ class FileKeys:
 class UrlKeys:
     """A JWKS URL, fetched on first use with a timeout, cached, refetched when stale or on a new kid.
 
+    https only (loopback aside); a redirect is a failed fetch, never followed (service/fetching.py).
     An unreachable key server (or an HTTP error) keeps the cached keys, so a key server outage
     does not lock every caller out; an answer that is an empty or invalid key set trusts no key
     until the URL serves a valid one (revocation), said once in a warning.
     """
 
     def __init__(self, url: str) -> None:
+        if not https_or_loopback(url):  # checked with the settings too; keys never come in cleartext
+            raise ConfigError(f"invalid configuration: {url}: {CLEARTEXT}")
         self.url = url
         self._keys: list[SigningKey] | None = None
         self._fetched = 0.0
@@ -246,12 +249,13 @@ class UrlKeys:
                             self.url, len(self._keys))
 
     def _fetch(self) -> bytes:
-        req = urllib.request.Request(self.url, headers={"Accept": "application/json"})
-        with urllib.request.urlopen(req, timeout=JWKS_URL_TIMEOUT_SECONDS) as resp:  # noqa: S310
-            body = resp.read(JWKS_URL_MAX_BYTES + 1)
-        if len(body) > JWKS_URL_MAX_BYTES:
-            raise OSError("JWKS too large")
-        return body
+        # The configured URL and no other: a redirect is a failed fetch, never followed (an
+        # allow-listed address answering 302 would otherwise make another host's keys trusted).
+        try:
+            return fetching.get(self.url, {"Accept": "application/json"}, JWKS_URL_TIMEOUT_SECONDS,
+                                JWKS_URL_MAX_BYTES)
+        except fetching.Refused as err:
+            raise OSError(str(err)) from None
 
 
 def _key_source(settings: Settings) -> FileKeys | UrlKeys:
@@ -263,7 +267,7 @@ def _key_source(settings: Settings) -> FileKeys | UrlKeys:
 # ---- tokens -----------------------------------------------------------------------------------
 
 class ReplayCache:
-    """jti values seen in this process, each kept until its token expires."""
+    """jti values seen in this process, each kept until its token expires (records off, tests)."""
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], float] = {}
@@ -281,6 +285,31 @@ class ReplayCache:
                 return False
             self._seen[key] = until
             return True
+
+
+class StoreReplays:
+    """jti values seen by every worker and replica: a row per (iss, jti) in the records store
+    (service/store, table token_seen), kept until the token expires. A store that cannot be
+    reached accepts nothing: 503 with Retry-After, never a token it cannot check."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def first_use(self, issuer: str, jti: str, until: float) -> bool:
+        from service.records import StoreUnavailable
+        try:
+            return self.store.first_use(issuer, jti, until)
+        except StoreUnavailable:
+            raise FhirError(503, [Issue("transient", "The service cannot check the token right now; "
+                                        "try again shortly.")], headers={"Retry-After": "5"}) from None
+
+
+def replay_guard(records: Any) -> ReplayCache | StoreReplays:
+    """Shared replay protection when the records store keeps it (SQLite or PostgreSQL), else (records
+    off) this process's memory: a token could then be replayed once per worker."""
+    if callable(getattr(records, "first_use", None)):
+        return StoreReplays(records)
+    return ReplayCache()
 
 
 _CLAIM_ERRORS = [  # most specific first: PyJWT's exceptions subclass each other
@@ -309,7 +338,8 @@ def _jose_header(token: str) -> dict[str, Any]:
 class Verifier:
     """Checks bearer JWTs against the configured keys, issuers, audiences and replay window."""
 
-    def __init__(self, settings: Settings, keys: FileKeys | UrlKeys) -> None:
+    def __init__(self, settings: Settings, keys: FileKeys | UrlKeys,
+                 replays: ReplayCache | StoreReplays | None = None) -> None:
         self.keys = keys
         self.algorithms = settings.auth_algorithms
         self.issuers = list(settings.auth_issuers)
@@ -317,7 +347,7 @@ class Verifier:
         self.leeway = settings.auth_leeway_seconds
         self.jti_window = settings.auth_jti_window_seconds
         self.max_lifetime = settings.auth_max_lifetime_seconds
-        self.replays = ReplayCache()
+        self.replays = replays or ReplayCache()
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims when it is acceptable; FhirError 401 otherwise."""

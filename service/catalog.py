@@ -32,7 +32,7 @@ class ConceptSchema(Schema):
         unknown = RAISE
 
     system = fields.String()  # a key of the file's `systems` (TerminologySchema checks it)
-    code = fields.String(validate=validate.Regexp(r"^[0-9]+(-[0-9])?$"))
+    code = fields.String(validate=validate.Regexp(r"^[0-9]+(-[0-9])?\Z"))
     display = fields.String()
     text = fields.String(required=True, validate=validate.Length(min=1))
 

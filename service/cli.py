@@ -348,7 +348,8 @@ def devtoken(issuer: str, audience: str, scope: str | None, subject: str, lifeti
     click.echo(make_token(folder, issuer, audience, scope, subject, lifetime))
     click.echo(f"devtoken: signed with {folder / 'private-key.pem'}; the service trusts it with\n"
                f"  LEGTRIAGE_AUTH_ENABLED=true LEGTRIAGE_AUTH_JWKS_FILE={folder / 'jwks.json'} "
-               f"LEGTRIAGE_AUTH_ISSUERS={issuer} LEGTRIAGE_AUTH_AUDIENCE={audience}", err=True)
+               f"LEGTRIAGE_AUTH_ISSUERS={issuer} LEGTRIAGE_AUTH_AUDIENCE={audience} "
+               f"LEGTRIAGE_CDS_AUTH_ENABLED=false", err=True)
 
 
 if __name__ == "__main__":

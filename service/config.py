@@ -20,15 +20,16 @@
 | LEGTRIAGE_AUTH_JTI_WINDOW_SECONDS| 0 (off)                  | >0: each jti is accepted once, and tokens must expire within this many seconds |
 | LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS | 86400            | tokens whose exp is further away than this are refused (0: no limit) |
 | LEGTRIAGE_CORS_ORIGINS           | (none: CORS off)         | comma-separated browser origins allowed to call the API, or * |
-| LEGTRIAGE_CDS_AUTH_ENABLED       | false                    | every CDS Hooks call needs the CDS client's JWT    |
+| LEGTRIAGE_CDS_AUTH_ENABLED       | false; with auth on: must be set | every CDS Hooks call needs the CDS client's JWT |
 | LEGTRIAGE_CDS_ISSUERS_FILE       | (none)                   | JSON list of trusted CDS clients: iss, jwks_file or jwks_url, jku, tenants |
 | LEGTRIAGE_CDS_DISCOVERY_AUTH     | false                    | with CDS auth on, GET /cds-services needs the JWT too |
 | LEGTRIAGE_CDS_FHIR_SERVERS       | (none: never fetch)      | comma-separated fhirServer base URLs the service may query |
 | LEGTRIAGE_CDS_FRESHNESS_HOURS    | 72                       | how old a completed QuestionnaireResponse may be to give an actionable card |
 | LEGTRIAGE_CDS_PROMPT_IN_PROGRESS | false                    | an in-progress QuestionnaireResponse gets an info card with a link to the web app |
 | LEGTRIAGE_SMART_CLIENT_ID        | (none: launch off)       | the web app's client id at the EHR's authorization server |
+| LEGTRIAGE_APP_EHR_ISSUERS        | (none; required with the client id) | comma-separated FHIR base URLs (iss) /app/launch accepts (https, loopback aside) |
 | LEGTRIAGE_APP_FRAME_ANCESTORS    | 'self'                   | CSP frame-ancestors of /app/: who may embed the page (e.g. the EHR's origin) |
-| LEGTRIAGE_APP_CONNECT_SRC        | https:                   | CSP connect-src of /app/ beyond 'self': the EHR FHIR servers and token endpoints |
+| LEGTRIAGE_APP_CONNECT_SRC        | (none)                   | CSP connect-src of /app/ beyond 'self' and the EHR issuers' origins: token endpoints |
 | LEGTRIAGE_APP_ASSETS_DIR         | ./web/dist of the checkout | LHC-Forms and fhirclient.js files (scripts/lib/web-assets.sh puts them there) |
 | LEGTRIAGE_DATA_DIR               | ./var of the checkout    | where the embedded SQLite store lives              |
 | LEGTRIAGE_DATABASE_URL           | (SQLite in the data dir) | sqlite:///path or postgresql://user:pw@host/db (replicas) |
@@ -86,6 +87,7 @@ class Settings:
     cds_freshness_hours: int
     cds_prompt_in_progress: bool
     smart_client_id: str | None
+    app_ehr_issuers: tuple[str, ...]
     app_frame_ancestors: tuple[str, ...]
     app_connect_src: tuple[str, ...]
     app_assets_dir: Path
@@ -125,26 +127,58 @@ def _base_url(value: str) -> bool:
     parts = urlsplit(value)
     return (parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
             and not parts.fragment and "@" not in parts.netloc)
+
+
+def is_loopback(url: str) -> bool:
+    """The URL's host is this machine (localhost or a loopback address): cleartext never leaves it."""
+    import ipaddress
+    from urllib.parse import urlsplit
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def https_or_loopback(url: str) -> bool:
+    """Tokens and keys travel to (or from) this URL: TLS unless it stays on this machine."""
+    from urllib.parse import urlsplit
+    scheme = urlsplit(url).scheme.lower()
+    return scheme == "https" or (scheme == "http" and is_loopback(url))
+
+
+CLEARTEXT = "http:// would carry tokens or keys in cleartext: use https:// (http only to localhost)"
 # A CSP source expression: a keyword, a scheme ("https:") or a host source; never a separator or
 # anything that could start another directive.
 _CSP_KEYWORDS = ("'self'", "'none'")
-_CSP_SOURCE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9.-]+"
-                         r"(?::(?:[0-9]{1,5}|\*))?(?:/[^\s;,']*)?)$")
+_CSP_SOURCE = re.compile(r"(?:[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9.-]+"
+                         r"(?::(?:[0-9]{1,5}|\*))?(?:/[^\s;,']*)?)")  # fullmatch
 
 
 class CspSources(CommaList):
     """CSP sources separated by commas or spaces, each a keyword, a scheme or a host source."""
 
+    def __init__(self, *args: Any, hosts_only: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hosts_only = hosts_only
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, ...]:
         if isinstance(value, str):
             value = value.replace(",", " ").split()
         sources = super()._deserialize(value, attr, data, **kwargs)
-        bad = [s for s in sources if s not in _CSP_KEYWORDS and not _CSP_SOURCE.match(s)]
+        bad = [s for s in sources if s not in _CSP_KEYWORDS and not _CSP_SOURCE.fullmatch(s)]
         if bad:
             raise ValidationError(f"not a CSP source ('self', 'none', https: or https://host[:port]): "
                                   f"{' '.join(bad)[:200]}")
         if "'none'" in sources and len(sources) > 1:
             raise ValidationError("'none' cannot be combined with other sources")
+        if self.hosts_only:
+            blanket = [s for s in sources if s.endswith(":") or s.startswith("*") or "://*" in s]
+            if blanket:
+                raise ValidationError(f"name origins (https://host[:port]), not a whole scheme or a "
+                                      f"wildcard: {' '.join(blanket)[:200]}")
         return sources
 
 
@@ -190,16 +224,18 @@ class SettingsSchema(Schema):
     auth_jti_window_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 86400))
     auth_max_lifetime_seconds = fields.Integer(load_default=86400, validate=validate.Range(0, 31_536_000))
     cors_origins = CommaList(load_default=())
-    cds_auth_enabled = fields.Boolean(load_default=False)
+    # None: not set either way; with the FHIR API's auth on that refuses the start
+    cds_auth_enabled = fields.Boolean(load_default=None, allow_none=True)
     cds_issuers_file = fields.String(load_default=None, allow_none=True)
     cds_discovery_auth = fields.Boolean(load_default=False)
     cds_fhir_servers = CommaList(load_default=())
     cds_freshness_hours = fields.Integer(load_default=72, validate=validate.Range(1, 24 * 365))
     cds_prompt_in_progress = fields.Boolean(load_default=False)
     smart_client_id = fields.String(load_default=None, allow_none=True,
-                                    validate=validate.Regexp(r"^[\x21-\x7e]{1,255}$"))
+                                    validate=validate.Regexp(r"^[\x21-\x7e]{1,255}\Z"))
+    app_ehr_issuers = CommaList(load_default=())
     app_frame_ancestors = CspSources(load_default=("'self'",), validate=validate.Length(min=1))
-    app_connect_src = CspSources(load_default=("https:",))
+    app_connect_src = CspSources(load_default=(), hosts_only=True)
     app_assets_dir = fields.String(load_default=str(PROJECT_ROOT / "web" / "dist"))
     data_dir = fields.String(load_default=str(PROJECT_ROOT / "var"), validate=validate.Length(min=1))
     database_url = fields.String(load_default=None, allow_none=True)
@@ -223,15 +259,42 @@ class SettingsSchema(Schema):
             for name in ("auth_issuers", "auth_audience"):
                 if not data.get(name):
                     raise ValidationError("required when auth is enabled", name)
+            if data.get("cds_auth_enabled") is None:
+                # The CDS Hooks endpoints have their own trust (service/cds/trust.py): a deployment
+                # that secures the FHIR API must say whether they are secured too, never by default.
+                raise ValidationError("must be set (true or false) when LEGTRIAGE_AUTH_ENABLED=true: "
+                                      "true checks each CDS client's JWT (with LEGTRIAGE_CDS_ISSUERS_FILE), "
+                                      "false leaves /cds-services open to anyone", "cds_auth_enabled")
+        if data.get("auth_jwks_url") and not https_or_loopback(data["auth_jwks_url"]):
+            raise ValidationError(CLEARTEXT, "auth_jwks_url")
+        if ((data.get("auth_enabled") or data.get("cds_auth_enabled"))
+                and not https_or_loopback(data.get("public_base_url") or "http://localhost")):
+            raise ValidationError(f"{CLEARTEXT} (clients send their tokens to this address)",
+                                  "public_base_url")
         if data.get("cds_auth_enabled") and not data.get("cds_issuers_file"):
             raise ValidationError("CDS auth is enabled: set LEGTRIAGE_CDS_ISSUERS_FILE",
                                   "cds_issuers_file")
         if data.get("cds_discovery_auth") and not data.get("cds_auth_enabled"):
             raise ValidationError("needs LEGTRIAGE_CDS_AUTH_ENABLED=true", "cds_discovery_auth")
-        bad = [u for u in data.get("cds_fhir_servers", ()) if not _base_url(u)]
-        if bad:
-            raise ValidationError(f"not a FHIR base URL (http(s)://host[:port][/path], no query, "
-                                  f"no credentials): {', '.join(bad)}", "cds_fhir_servers")
+        for name in ("cds_fhir_servers", "app_ehr_issuers"):
+            bad = [u for u in data.get(name, ()) if not _base_url(u)]
+            if bad:
+                raise ValidationError(f"not a FHIR base URL (http(s)://host[:port][/path], no query, "
+                                      f"no credentials): {', '.join(bad)}", name)
+            bad = [u for u in data.get(name, ()) if not https_or_loopback(u)]
+            if bad:
+                raise ValidationError(f"{CLEARTEXT}: {', '.join(bad)}", name)
+        if data.get("auth_enabled"):
+            ehrs = {u.rstrip("/") for n in ("app_ehr_issuers", "cds_fhir_servers") for u in data.get(n, ())}
+            shared = [a for a in data.get("auth_audience", ()) if a.rstrip("/") in ehrs]
+            if shared:
+                # A token for the EHR's FHIR server (any app's) would then be a token for this service.
+                raise ValidationError(f"names an EHR's FHIR base ({', '.join(shared)}): this service "
+                                      f"needs an audience of its own, e.g. LEGTRIAGE_PUBLIC_BASE_URL",
+                                      "auth_audience")
+        if data.get("smart_client_id") and not data.get("app_ehr_issuers"):
+            raise ValidationError("required with LEGTRIAGE_SMART_CLIENT_ID: the FHIR base URLs (iss) of "
+                                  "the EHRs that may launch the web app", "app_ehr_issuers")
         bad = [o for o in data.get("cors_origins", ()) if not _origin(o)]
         if bad:
             raise ValidationError(f"not an origin (scheme://host[:port] or *): {', '.join(bad)}",
@@ -250,6 +313,8 @@ class SettingsSchema(Schema):
         data["auth_jwks_file"] = Path(data["auth_jwks_file"]) if data["auth_jwks_file"] else None
         data["cds_issuers_file"] = Path(data["cds_issuers_file"]) if data["cds_issuers_file"] else None
         data["cds_fhir_servers"] = tuple(u.rstrip("/") for u in data["cds_fhir_servers"])
+        data["app_ehr_issuers"] = tuple(u.rstrip("/") for u in data["app_ehr_issuers"])
+        data["cds_auth_enabled"] = bool(data["cds_auth_enabled"])
         data["app_assets_dir"] = Path(data["app_assets_dir"])
         data["data_dir"] = Path(data["data_dir"])
         data["signoff_dir"] = Path(data["signoff_dir"])

@@ -68,7 +68,7 @@ class MappingSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    questionnaire = fields.String(required=True, validate=validate.Regexp(r"^\S+\|\S+$"))
+    questionnaire = fields.String(required=True, validate=validate.Regexp(r"^\S+\|\S+\Z"))
     resource = fields.String(required=True)
     answer_lists = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(AnswerSchema)),
                                data_key="answer-lists")

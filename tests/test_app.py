@@ -13,6 +13,8 @@ from service import create_app
 from service.api.app import VENDOR_FILES
 from service.config import ConfigError, load_settings
 
+EHR = "https://ehr.example.org/fhir"
+
 
 class Scripts(HTMLParser):
     """Every <script> of a page, and every element's ngCspNonce."""
@@ -65,7 +67,7 @@ def csp(resp) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def smart_client():
-    return create_app({"smart_client_id": "legtriage-app"}).test_client()
+    return create_app({"smart_client_id": "legtriage-app", "app_ehr_issuers": [EHR]}).test_client()
 
 
 def test_the_page_embeds_the_questionnaire_and_runs_no_inline_script(client):
@@ -92,7 +94,7 @@ def test_content_security_policy(client):
     assert "unsafe-eval" not in first.headers["Content-Security-Policy"]
     assert policy["default-src"] == "'none'" and policy["object-src"] == "'none'"
     assert policy["frame-ancestors"] == "'self'" and first.headers["X-Frame-Options"] == "SAMEORIGIN"
-    assert policy["connect-src"] == "'self' https:"
+    assert policy["connect-src"] == "'self'"  # no blanket https: the EHRs' origins come from the allow-list
     # LHC-Forms (Angular) adds <style> elements with the nonce it finds on an ngCspNonce element.
     nonce = parse(first.get_data(as_text=True)).nonces
     assert len(nonce) == 1 and policy["style-src"] == f"'self' 'nonce-{nonce[0]}'"
@@ -105,11 +107,14 @@ def test_content_security_policy(client):
 
 def test_frame_ancestors_and_connect_src_are_settings():
     app = create_app({"app_frame_ancestors": "'self' https://ehr.example.org",
+                      "app_ehr_issuers": [EHR, "https://ehr.example.org:8443/r4/", "http://127.0.0.1:9/fhir"],
                       "app_connect_src": "https://ehr.example.org https://auth.example.org"})
     resp = app.test_client().get("/app/")
     policy = csp(resp)
     assert policy["frame-ancestors"] == "'self' https://ehr.example.org"
-    assert policy["connect-src"] == "'self' https://ehr.example.org https://auth.example.org"
+    # the allow-listed EHRs' origins (each once), then the token endpoints the operator adds
+    assert policy["connect-src"] == ("'self' https://ehr.example.org https://ehr.example.org:8443 "
+                                     "http://127.0.0.1:9 https://auth.example.org")
     assert "X-Frame-Options" not in resp.headers  # it cannot name another origin: CSP says it
 
 
@@ -117,6 +122,12 @@ def test_frame_ancestors_and_connect_src_are_settings():
     ("LEGTRIAGE_APP_FRAME_ANCESTORS", "'self'; script-src *"),
     ("LEGTRIAGE_APP_FRAME_ANCESTORS", "'none' https://ehr.example.org"),
     ("LEGTRIAGE_APP_CONNECT_SRC", "'unsafe-inline'"),
+    ("LEGTRIAGE_APP_CONNECT_SRC", "https:"),  # any https origin: name the token endpoints
+    ("LEGTRIAGE_APP_CONNECT_SRC", "https://*.example.org"),
+    ("LEGTRIAGE_APP_CONNECT_SRC", "*"),
+    ("LEGTRIAGE_APP_EHR_ISSUERS", "http://ehr.example.org/fhir"),  # the token would travel in cleartext
+    ("LEGTRIAGE_APP_EHR_ISSUERS", "https://ehr.example.org/fhir?x=1"),
+    ("LEGTRIAGE_APP_EHR_ISSUERS", "https://u:p@ehr.example.org/fhir"),
     ("LEGTRIAGE_SMART_CLIENT_ID", "two words"),
 ])
 def test_bad_app_settings_stop_the_start(name, value):
@@ -127,6 +138,28 @@ def test_bad_app_settings_stop_the_start(name, value):
 def test_app_without_slash_redirects_keeping_the_query(client):
     resp = client.get("/app?code=abc&state=xyz")
     assert resp.status_code == 308 and resp.headers["Location"] == "app/?code=abc&state=xyz"
+
+
+def test_a_client_id_needs_the_ehr_allow_list():
+    with pytest.raises(ConfigError, match="LEGTRIAGE_APP_EHR_ISSUERS: required with LEGTRIAGE_SMART_CLIENT_ID"):
+        load_settings({"LEGTRIAGE_SMART_CLIENT_ID": "legtriage-app"})
+    s = load_settings({"LEGTRIAGE_SMART_CLIENT_ID": "x",
+                       "LEGTRIAGE_APP_EHR_ISSUERS": "https://ehr.example.org/fhir/, http://localhost:9/fhir"})
+    assert s.app_ehr_issuers == ("https://ehr.example.org/fhir", "http://localhost:9/fhir")
+
+
+@pytest.mark.parametrize("iss", ["https://evil.example.org/fhir", "http://ehr.example.org/fhir",
+                                 "https://ehr.example.org/fhir/other", "https://ehr.example.org",
+                                 "https://ehr.example.org.evil.example/fhir", "https://EHR.example.org/fhir"])
+def test_launch_from_an_ehr_not_on_the_allow_list_is_a_400_page(smart_client, iss):
+    resp = smart_client.get("/app/launch", query_string={"iss": iss, "launch": "abc"})
+    assert resp.status_code == 400 and resp.mimetype == "text/html"
+    body = text(resp)
+    assert "not one this service is set up for" in body
+    assert "Traceback" not in body and "legtriage-app" not in body  # no client id handed to it
+    assert csp(resp)["connect-src"] == "'self' https://ehr.example.org"
+    ok = smart_client.get("/app/launch", query_string={"iss": EHR + "/", "launch": "abc"})
+    assert ok.status_code == 200  # a trailing slash is the same base
 
 
 def test_launch_needs_a_client_id(client):
@@ -169,7 +202,8 @@ def test_missing_form_files_are_said_in_plain_words(tmp_path, caplog):
     for name in VENDOR_FILES:
         assert name in page
     assert fetch(client, "/app/assets/vendor/lforms/lhc-forms.js").status_code == 404
-    launch = create_app({"app_assets_dir": str(tmp_path), "smart_client_id": "x"}).test_client().get(
+    launch = create_app({"app_assets_dir": str(tmp_path), "smart_client_id": "x",
+                         "app_ehr_issuers": EHR}).test_client().get(
         "/app/launch?iss=https://ehr.example.org/fhir&launch=abc")
     assert launch.status_code == 503 and "The form cannot be shown" in text(launch)
 
@@ -197,11 +231,26 @@ def test_with_auth_on_the_page_is_open_and_triage_is_not(tmp_path):
         {"keys": [{**jwt.algorithms.ECAlgorithm.to_jwk(public, as_dict=True), "kid": "k", "use": "sig"}]}))
     client = create_app({"auth_enabled": True, "auth_jwks_file": str(tmp_path / "jwks.json"),
                          "auth_issuers": ["https://ehr.example.org"],
-                         "auth_audience": ["https://ehr.example.org/fhir"],
-                         "smart_client_id": "legtriage-app"}).test_client()
+                         "auth_audience": ["https://legtriage.example.org"], "cds_auth_enabled": False,
+                         "public_base_url": "https://legtriage.example.org",
+                         "smart_client_id": "legtriage-app", "app_ehr_issuers": EHR}).test_client()
     assert client.get("/app/").status_code == 200
     page = parse(client.get("/app/").get_data(as_text=True))
     assert json.loads(next(s["text"] for s in page.scripts if "src" not in s))["authEnabled"] is True
     assert client.get("/app/launch?iss=https://ehr.example.org/fhir&launch=a").status_code == 200
     assert fetch(client, "/app/assets/app.js").status_code == 200
     assert client.post("/fhir/QuestionnaireResponse/$triage", json={}).status_code == 401
+
+
+def test_the_service_needs_an_audience_of_its_own(tmp_path):
+    """An access token the EHR issued for its own FHIR server (for any app) is not one for this service."""
+    env = {"LEGTRIAGE_AUTH_ENABLED": "true", "LEGTRIAGE_AUTH_JWKS_URL": "https://ehr.example.org/jwks",
+           "LEGTRIAGE_AUTH_ISSUERS": "https://ehr.example.org", "LEGTRIAGE_CDS_AUTH_ENABLED": "false",
+           "LEGTRIAGE_SMART_CLIENT_ID": "legtriage-app", "LEGTRIAGE_APP_EHR_ISSUERS": EHR}
+    for audience in (EHR, EHR + "/", "https://legtriage.example.org," + EHR):
+        with pytest.raises(ConfigError, match="LEGTRIAGE_AUTH_AUDIENCE: names an EHR's FHIR base"):
+            load_settings({**env, "LEGTRIAGE_AUTH_AUDIENCE": audience})
+    with pytest.raises(ConfigError, match="LEGTRIAGE_AUTH_AUDIENCE"):
+        load_settings({**env, "LEGTRIAGE_APP_EHR_ISSUERS": "", "LEGTRIAGE_SMART_CLIENT_ID": "",
+                       "LEGTRIAGE_CDS_FHIR_SERVERS": EHR, "LEGTRIAGE_AUTH_AUDIENCE": EHR})
+    assert load_settings({**env, "LEGTRIAGE_AUTH_AUDIENCE": "https://legtriage.example.org"}).auth_audience

@@ -237,6 +237,7 @@ def test_with_auth_on_it_needs_a_token_with_an_audit_scope(tmp_path, keys):  # n
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks(keys["RS384"])))
     app = create_app({"data_dir": str(tmp_path), "auth_enabled": True, "auth_issuers": [ISSUER],
+                      "cds_auth_enabled": False,
                       "auth_audience": [AUDIENCE], "auth_jwks_file": str(path),
                       "audit_open_lab": True})  # the lab setting opens nothing once auth is on
     client = app.test_client()

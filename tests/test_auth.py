@@ -106,7 +106,7 @@ def jwks_file(tmp_path_factory, keys):
 
 def auth_app(jwks_source: dict, **over):
     config = {"auth_enabled": True, "auth_issuers": [ISSUER, "https://other-ehr.example.org"],
-              "auth_audience": [AUDIENCE], **jwks_source, **over}
+              "auth_audience": [AUDIENCE], "cds_auth_enabled": False, **jwks_source, **over}
     return create_app(config)
 
 
@@ -372,6 +372,7 @@ class JwksServer:
 
     def __init__(self, document: dict) -> None:
         self.document, self.up, self.hits = document, True, 0
+        self.redirect: str | None = None  # set: answer 302 to this address
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -379,6 +380,12 @@ class JwksServer:
                 server.hits += 1
                 if not server.up:
                     self.send_error(503)
+                    return
+                if server.redirect:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirect)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 body = json.dumps(server.document).encode()
                 self.send_response(200)
@@ -436,6 +443,39 @@ def test_an_unreachable_jwks_url_is_503_not_a_crash(jwks_server, keys):
     assert resp.get_json(force=True)["issue"][0]["code"] == "transient"
 
 
+def test_a_jwks_url_redirecting_to_another_key_set_trusts_nothing_from_it(jwks_server, keys, monkeypatch):
+    """Issue 23, item 2: the 302 is a failed fetch (503 while no key was ever fetched), never followed."""
+    rogue = JwksServer(jwks(keys["other"]))
+    try:
+        jwks_server.redirect = rogue.url
+        client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
+        resp = triage(client, sign(keys["other"]))
+        assert resp.status_code == 503 and resp.headers["Retry-After"] == "30"
+        assert rogue.hits == 0 and jwks_server.hits == 1
+        # Keys fetched before stay the only ones trusted while the URL redirects.
+        monkeypatch.setattr(auth, "JWKS_URL_CACHE_SECONDS", -1)
+        jwks_server.redirect = None
+        client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
+        assert triage(client, sign(keys["RS384"])).status_code == 200
+        jwks_server.redirect = rogue.url
+        assert_401(triage(client, sign(keys["other"])), says="signing key")
+        assert triage(client, sign(keys["RS384"])).status_code == 200
+        assert rogue.hits == 0
+    finally:
+        rogue.close()
+
+
+def test_a_jwks_url_is_https_unless_it_is_this_machine():
+    from service.auth import UrlKeys
+
+    for url in ("http://keys.example.org/jwks.json", "http://10.0.0.1/jwks.json", "ftp://127.0.0.1/j"):
+        with pytest.raises(ConfigError, match="cleartext"):
+            UrlKeys(url)
+    for url in ("https://keys.example.org/jwks.json", "http://127.0.0.1:9/j", "http://localhost/j",
+                "http://[::1]/j"):
+        assert UrlKeys(url).url == url
+
+
 # ---- configuration checked at start ------------------------------------------------------------
 
 @pytest.mark.parametrize("config,names", [
@@ -477,6 +517,7 @@ def test_auth_settings_come_from_the_environment(monkeypatch, jwks_file, keys):
     for name, value in {"ENABLED": "true", "JWKS_FILE": str(jwks_file), "ISSUERS": f" {ISSUER} ,",
                         "AUDIENCE": AUDIENCE, "JTI_WINDOW_SECONDS": "120"}.items():
         monkeypatch.setenv(f"LEGTRIAGE_AUTH_{name}", value)
+    monkeypatch.setenv("LEGTRIAGE_CDS_AUTH_ENABLED", "false")
     client = create_app().test_client()
     assert_401(triage(client, None), code="login", error=None)
     token = sign(keys["RS384"], exp=int(time.time()) + 60)

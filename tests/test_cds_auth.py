@@ -212,6 +212,24 @@ def test_jku_not_allow_listed_is_401_and_never_contacted(client, keys, rogue_key
     assert rogue_key_server.seen == []
 
 
+def test_an_allow_listed_jku_redirecting_to_another_key_set_is_refused(tmp_path, keys, rogue_key_server):
+    """Issue 23, item 2: a 302 from the allow-listed jku is a failed fetch; the rogue keys are never
+    fetched, so a token they sign is never trusted."""
+    redirecting = FakeEhr(status=302, location=rogue_key_server.base + "/.well-known/jwks.json").start()
+    try:
+        jku = redirecting.base + "/.well-known/jwks.json"
+        (tmp_path / "issuers.json").write_text(json.dumps([{"iss": JKU_ISS, "jku": [jku]}]))
+        client = cds_app(tmp_path / "issuers.json").test_client()
+        seen_before = len(rogue_key_server.seen)
+        for key in ("forged", "jku"):
+            resp = call(client, sign(keys[key], headers={"jku": jku}, iss=JKU_ISS))
+            assert resp.status_code in (401, 503), resp.get_data(as_text=True)[:300]
+        assert [s.path for s in redirecting.seen][:1] == ["/fhir/.well-known/jwks.json"]
+        assert len(rogue_key_server.seen) == seen_before  # never followed
+    finally:
+        redirecting.stop()
+
+
 def test_tenants_when_the_issuer_lists_them(client, keys):
     assert call(client, sign(keys["ES384"], iss=TENANT_ISS, tenant="north")).status_code == 200
     assert_401(call(client, sign(keys["ES384"], iss=TENANT_ISS, tenant="south")))
@@ -252,16 +270,34 @@ def test_fhir_api_auth_does_not_demand_its_token_on_cds_services(issuers_file, k
     fhir_jwks = tmp_path / "fhir-jwks.json"
     fhir_jwks.write_text(json.dumps(jwks(keys["RS384"])))
     fhir_auth = {"auth_enabled": True, "auth_jwks_file": str(fhir_jwks), "auth_issuers": [ISS],
-                 "auth_audience": [PUBLIC]}
+                 "auth_audience": [PUBLIC], "public_base_url": PUBLIC}
     both = cds_app(issuers_file, **fhir_auth).test_client()
     assert call(both, sign(keys["ES384"])).status_code == 200
     fhir_token = sign(keys["RS384"], aud=PUBLIC)
     assert_401(call(both, fhir_token))  # the FHIR API's token is not a CDS client's JWT
     assert both.get("/fhir/Library", headers={"Authorization": f"Bearer {sign(keys['RS384'])}"}).status_code == 401
     assert both.get("/fhir/Library", headers={"Authorization": f"Bearer {fhir_token}"}).status_code == 200
-    # CDS auth off, FHIR auth on: the CDS endpoints are open (a warning at start says so)
-    open_cds = create_app({"public_base_url": PUBLIC, **fhir_auth}).test_client()
+    # CDS auth explicitly off, FHIR auth on: the CDS endpoints are open (a warning at start says so)
+    open_cds = create_app({**fhir_auth, "cds_auth_enabled": False}).test_client()
     assert call(open_cds, None).status_code == 200
+    # ... but never by default: not set either way, the service does not start
+    with pytest.raises(ConfigError, match=r"^invalid configuration: LEGTRIAGE_CDS_AUTH_ENABLED: must be set"):
+        create_app(fhir_auth)
+
+
+def test_with_fhir_auth_on_cds_auth_must_be_decided_in_the_environment(tmp_path, issuers_file):
+    from service.config import load_settings
+
+    env = {"LEGTRIAGE_AUTH_ENABLED": "true", "LEGTRIAGE_AUTH_JWKS_URL": "https://ehr.example.org/jwks",
+           "LEGTRIAGE_AUTH_ISSUERS": ISS, "LEGTRIAGE_AUTH_AUDIENCE": PUBLIC, "LEGTRIAGE_PUBLIC_BASE_URL": PUBLIC}
+    for unset in ({}, {"LEGTRIAGE_CDS_AUTH_ENABLED": ""}):
+        with pytest.raises(ConfigError) as err:
+            load_settings({**env, **unset})
+        assert len(str(err.value).splitlines()) == 1 and "LEGTRIAGE_CDS_AUTH_ENABLED" in str(err.value)
+    assert load_settings({**env, "LEGTRIAGE_CDS_AUTH_ENABLED": "false"}).cds_auth_enabled is False
+    assert load_settings({**env, "LEGTRIAGE_CDS_AUTH_ENABLED": "true",
+                          "LEGTRIAGE_CDS_ISSUERS_FILE": str(issuers_file)}).cds_auth_enabled is True
+    assert load_settings({}).cds_auth_enabled is False  # FHIR auth off: CDS auth off by default too
 
 
 # ---- configuration --------------------------------------------------------------------------------------
@@ -275,6 +311,8 @@ def test_fhir_api_auth_does_not_demand_its_token_on_cds_services(issuers_file, k
     ('[{"iss": "https://a", "jwks_file": "missing.json"}]', "missing.json"),
     ('[{"iss": "https://a", "jku": ["https://a/k"]}, {"iss": "https://a", "jku": ["https://a/k"]}]', "repeats"),
     ('[{"iss": "https://a", "jku": ["https://a/k"], "colour": "blue"}]', "colour"),
+    ('[{"iss": "https://a", "jku": ["https://a/k", "http://a/k"]}]', "http:// would carry tokens or keys in cleartext"),
+    ('[{"iss": "https://a", "jwks_url": "http://a/jwks.json"}]', "jwks_url"),
 ])
 def test_bad_trust_configuration_stops_the_start(tmp_path, content, says):
     config = {"cds_auth_enabled": True}
@@ -300,6 +338,13 @@ def test_a_private_key_in_an_issuers_jwks_stops_the_start(tmp_path, keys):
     ({"LEGTRIAGE_CDS_FRESHNESS_HOURS": "0"}, "LEGTRIAGE_CDS_FRESHNESS_HOURS"),
     ({"LEGTRIAGE_CDS_AUTH_ENABLED": "maybe"}, "LEGTRIAGE_CDS_AUTH_ENABLED"),
     ({"LEGTRIAGE_CDS_DISCOVERY_AUTH": "true"}, "LEGTRIAGE_CDS_DISCOVERY_AUTH"),
+    # cleartext where tokens and keys travel (loopback aside)
+    ({"LEGTRIAGE_CDS_FHIR_SERVERS": "https://ehr.example.org/fhir,http://ehr.example.org/fhir"},
+     "LEGTRIAGE_CDS_FHIR_SERVERS: http:// would carry tokens or keys in cleartext"),
+    ({"LEGTRIAGE_CDS_FHIR_SERVERS": "http://127.0.0.1.example.org/fhir"}, "LEGTRIAGE_CDS_FHIR_SERVERS"),
+    ({"LEGTRIAGE_AUTH_JWKS_URL": "http://keys.example.org/jwks.json"}, "LEGTRIAGE_AUTH_JWKS_URL: http://"),
+    ({"LEGTRIAGE_CDS_AUTH_ENABLED": "true", "LEGTRIAGE_CDS_ISSUERS_FILE": "/x.json",
+      "LEGTRIAGE_PUBLIC_BASE_URL": "http://legtriage.clinic.example"}, "LEGTRIAGE_PUBLIC_BASE_URL: http://"),
 ])
 def test_bad_cds_settings_name_the_variable(env, named):
     from service.config import load_settings
@@ -311,6 +356,12 @@ def test_bad_cds_settings_name_the_variable(env, named):
 def test_cds_settings_from_the_environment():
     from service.config import load_settings
 
+    loopback = load_settings({"LEGTRIAGE_CDS_FHIR_SERVERS": "http://localhost:9/fhir,http://[::1]:9/fhir",
+                              "LEGTRIAGE_AUTH_JWKS_URL": "http://127.0.0.2/jwks.json",
+                              "LEGTRIAGE_PUBLIC_BASE_URL": "http://localhost:8080",
+                              "LEGTRIAGE_CDS_AUTH_ENABLED": "true", "LEGTRIAGE_CDS_ISSUERS_FILE": "/x.json"})
+    assert loopback.cds_fhir_servers == ("http://localhost:9/fhir", "http://[::1]:9/fhir")
+    assert load_settings({"LEGTRIAGE_PUBLIC_BASE_URL": "http://triage.lab"}).public_base_url  # no auth: no tokens
     s = load_settings({"LEGTRIAGE_CDS_FHIR_SERVERS": "https://ehr.example.org/fhir/, http://127.0.0.1:9/fhir",
                        "LEGTRIAGE_CDS_FRESHNESS_HOURS": "24", "LEGTRIAGE_CDS_AUTH_ENABLED": "false"})
     assert s.cds_fhir_servers == ("https://ehr.example.org/fhir", "http://127.0.0.1:9/fhir")

@@ -262,7 +262,8 @@ def app_with_web_app(ehr):
     from service import create_app as make
 
     return make({"public_base_url": PUBLIC, "cds_prompt_in_progress": True,
-                 "smart_client_id": "legtriage-app"})
+                 "smart_client_id": "legtriage-app",
+                 "app_ehr_issuers": ["https://ehr.example.org/fhir"]})
 
 
 def test_smart_link_only_when_the_web_app_exists(client, app_with_web_app):

@@ -43,12 +43,15 @@ CORE_VARS = {ENV_PREFIX + n for n in ("HOST", "PORT", "WORKERS", "LOG_LEVEL", "M
                                       "DEFAULT_RULES_VERSION", "PUBLIC_BASE_URL")}
 AUTH_VARS = {ENV_PREFIX + n for n in ("AUTH_ENABLED", "AUTH_JWKS_FILE", "AUTH_ISSUERS", "AUTH_AUDIENCE",
                                       "AUTH_ALGORITHMS", "AUTH_LEEWAY_SECONDS",
-                                      "AUTH_JTI_WINDOW_SECONDS", "CORS_ORIGINS")}
+                                      "AUTH_JTI_WINDOW_SECONDS", "CORS_ORIGINS",
+                                      # issue 23: CDS Hooks auth decided explicitly, never by default
+                                      "CDS_AUTH_ENABLED", "CDS_ISSUERS_FILE")}
 LAB_ENV = REPO / "deploy" / "compose" / "lab.env"
 ISSUER, AUDIENCE = "https://ehr.clinic.example", "https://triage.clinic.example"
 # What compose requires now that auth is on. `docker compose config` does not open the file.
 COMPOSE_REQUIRED = {"DEPLOY_JWKS_FILE": "/srv/legtriage/jwks.json",
-                    "LEGTRIAGE_AUTH_ISSUERS": ISSUER, "LEGTRIAGE_AUTH_AUDIENCE": AUDIENCE}
+                    "LEGTRIAGE_AUTH_ISSUERS": ISSUER, "LEGTRIAGE_AUTH_AUDIENCE": AUDIENCE,
+                    "DEPLOY_CDS_ISSUERS_FILE": "/srv/legtriage/cds-issuers.json"}
 UID = 10001
 
 
@@ -201,6 +204,14 @@ def jwks_file(tmp_path_factory, signing_key) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def cds_issuers_file(jwks_file) -> Path:
+    """A real list of trusted CDS clients (the same key, for brevity): what the operator mounts."""
+    path = jwks_file.with_name("cds-issuers.json")
+    path.write_text(json.dumps([{"iss": ISSUER, "jwks_file": str(jwks_file)}]))
+    return path
+
+
 def token(key, issuer: str, audience: str) -> str:
     now = int(time.time())
     return jwt.encode({"iss": issuer, "aud": audience, "sub": "deploy-test", "iat": now, "exp": now + 60},
@@ -223,6 +234,11 @@ def app_from_environment(env: dict[str, str], monkeypatch):
 
 def assert_auth_on(app, key, issuer: str, audience: str) -> None:
     client = app.test_client()
+    hook = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+            "context": {"userId": "Practitioner/1", "patientId": "1"}, "prefetch": {"legNumbnessQR": None}}
+    cds = client.post("/cds-services/leg-numbness-triage", json=hook)
+    assert cds.status_code == 401, "the CDS Hooks endpoints need the CDS client's JWT too"
+    assert client.post("/cds-services/leg-numbness-triage/feedback", json={}).status_code == 401
     questionnaire = "/fhir/Questionnaire/leg-numbness"
     assert client.get("/healthz").status_code == 200  # probes need no token
     assert client.get(questionnaire).status_code == 401
@@ -252,6 +268,7 @@ def test_compose_config_accepts_the_file():
     ("DEPLOY_JWKS_FILE", "path to the JWKS with the public keys of the trusted token issuers"),
     ("LEGTRIAGE_AUTH_ISSUERS", "the token issuers to trust"),
     ("LEGTRIAGE_AUTH_AUDIENCE", "the audience the tokens name for this service"),
+    ("DEPLOY_CDS_ISSUERS_FILE", "path to the JSON list of trusted CDS Hooks clients"),
 ])
 def test_compose_stops_with_a_clear_message_without_the_auth_inputs(missing, says):
     env = {k: v for k, v in COMPOSE_REQUIRED.items() if k != missing}
@@ -270,6 +287,10 @@ def test_compose_passes_auth_on_with_the_jwks_mounted_read_only():
     (mount,) = [v for v in svc["volumes"] if v["target"] == env["LEGTRIAGE_AUTH_JWKS_FILE"]]
     assert mount["type"] == "bind" and mount["read_only"] is True
     assert mount["source"] == COMPOSE_REQUIRED["DEPLOY_JWKS_FILE"]
+    assert env["LEGTRIAGE_CDS_AUTH_ENABLED"] == "true"
+    (cds,) = [v for v in svc["volumes"] if v["target"] == env["LEGTRIAGE_CDS_ISSUERS_FILE"]]
+    assert cds["type"] == "bind" and cds["read_only"] is True
+    assert cds["source"] == COMPOSE_REQUIRED["DEPLOY_CDS_ISSUERS_FILE"]
     # The optional settings' defaults in the file are the service's own defaults.
     settings = load_settings(environ={k: v or "" for k, v in env.items()})
     service_defaults = load_settings(environ={})
@@ -277,24 +298,29 @@ def test_compose_passes_auth_on_with_the_jwks_mounted_read_only():
         assert getattr(settings, name) == getattr(service_defaults, name), name
 
 
-def test_compose_settings_work_with_a_real_jwks(jwks_file, signing_key, monkeypatch):
-    svc = compose_config(DEPLOY_JWKS_FILE=str(jwks_file))["services"]["legtriage"]
+def test_compose_settings_work_with_a_real_jwks(jwks_file, cds_issuers_file, signing_key, monkeypatch):
+    svc = compose_config(DEPLOY_JWKS_FILE=str(jwks_file),
+                         DEPLOY_CDS_ISSUERS_FILE=str(cds_issuers_file))["services"]["legtriage"]
     env = {k: v or "" for k, v in svc["environment"].items()}
-    (mount,) = [v for v in svc["volumes"] if v["target"] == env["LEGTRIAGE_AUTH_JWKS_FILE"]]
-    env["LEGTRIAGE_AUTH_JWKS_FILE"] = mount["source"]  # what the bind mount shows the container
+    for name in ("LEGTRIAGE_AUTH_JWKS_FILE", "LEGTRIAGE_CDS_ISSUERS_FILE"):
+        (mount,) = [v for v in svc["volumes"] if v["target"] == env[name]]
+        env[name] = mount["source"]  # what the bind mount shows the container
+    env["LEGTRIAGE_PUBLIC_BASE_URL"] = AUDIENCE  # the default (localhost) is for a lab
     assert_auth_on(app_from_environment(env, monkeypatch), signing_key, ISSUER, AUDIENCE)
 
 
 def test_compose_lab_env_turns_auth_off(monkeypatch):
     svc = compose_config("--env-file", str(LAB_ENV), required={})["services"]["legtriage"]
     env = {k: v or "" for k, v in svc["environment"].items()}
-    assert env["LEGTRIAGE_AUTH_ENABLED"] == "false"
-    (mount,) = [v for v in svc["volumes"] if v["target"] == env["LEGTRIAGE_AUTH_JWKS_FILE"]]
-    placeholder = Path(mount["source"])
-    assert placeholder.is_file() and placeholder.is_relative_to(REPO), placeholder  # ships with the repo
-    env["LEGTRIAGE_AUTH_JWKS_FILE"] = str(placeholder)
+    assert env["LEGTRIAGE_AUTH_ENABLED"] == "false" and env["LEGTRIAGE_CDS_AUTH_ENABLED"] == "false"
+    for name in ("LEGTRIAGE_AUTH_JWKS_FILE", "LEGTRIAGE_CDS_ISSUERS_FILE"):
+        (mount,) = [v for v in svc["volumes"] if v["target"] == env[name]]
+        placeholder = Path(mount["source"])
+        assert placeholder.is_file() and placeholder.is_relative_to(REPO), placeholder  # ships with the repo
+        env[name] = str(placeholder)
     client = app_from_environment(env, monkeypatch).test_client()
     assert client.get("/fhir/Questionnaire/leg-numbness").status_code == 200  # no token needed
+    assert client.post("/cds-services/leg-numbness-triage/feedback", json={}).status_code == 400  # open
     # The lab's JWKS holds no key: used with auth on, the service refuses to start.
     monkeypatch.setenv("LEGTRIAGE_AUTH_ENABLED", "true")
     from service import create_app
@@ -337,7 +363,7 @@ def test_compose_environment_is_known_settings_with_valid_defaults():
     assert CORE_VARS | AUTH_VARS <= set(env), (CORE_VARS | AUTH_VARS) - set(env)
     settings = load_settings(environ={k: v or "" for k, v in env.items()})
     assert settings.host == "0.0.0.0" and settings.port == 8080 and settings.log_level == "info"
-    assert settings.auth_enabled is True
+    assert settings.auth_enabled is True and settings.cds_auth_enabled is True
 
 
 def test_compose_takes_configuration_from_the_environment():
@@ -445,7 +471,9 @@ def test_kubernetes_environment_is_known_settings_with_valid_values():
     unknown = {k for k in env if k.startswith(ENV_PREFIX)} - SETTING_VARS
     assert not unknown, f"the service refuses unknown settings: {unknown}"
     assert AUTH_VARS <= set(env), AUTH_VARS - set(env)
-    assert load_settings(environ=env).auth_enabled is True
+    settings = load_settings(environ=env)
+    assert settings.auth_enabled is True and settings.cds_auth_enabled is True
+    assert settings.public_base_url.startswith("https://")  # clients send their tokens there
 
 
 def kubernetes_environment() -> dict[str, str]:
@@ -466,6 +494,18 @@ def test_kubernetes_mounts_the_jwks_read_only_where_the_settings_point():
     assert mount["readOnly"] is True
     assert "subPath" not in mount, "a subPath mount never sees the ConfigMap's updates (key rotation)"
     assert f"{mount['mountPath']}/{item['path']}" == kubernetes_environment()["LEGTRIAGE_AUTH_JWKS_FILE"]
+
+
+def test_kubernetes_mounts_the_cds_issuers_read_only_where_the_settings_point():
+    pod = k8s_docs()["Deployment"]["spec"]["template"]["spec"]
+    (ctr,) = pod["containers"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "cds-issuers")
+    assert volume["configMap"]["name"] == "legtriage-cds-issuers"
+    (item,) = volume["configMap"]["items"]
+    assert volume["configMap"]["defaultMode"] & 0o444 == 0o444
+    (mount,) = [m for m in ctr["volumeMounts"] if m["name"] == "cds-issuers"]
+    assert mount["readOnly"] is True and "subPath" not in mount
+    assert f"{mount['mountPath']}/{item['path']}" == kubernetes_environment()["LEGTRIAGE_CDS_ISSUERS_FILE"]
 
 
 def test_kubernetes_reads_the_database_url_from_a_secret_and_purges_daily():
@@ -489,8 +529,9 @@ def test_kubernetes_issuer_and_audience_are_placeholders_to_change():
         assert all("CHANGE-ME" in v and v.endswith(".invalid") for v in env[name].split(",")), env[name]
 
 
-def test_kubernetes_settings_work_with_a_real_jwks(jwks_file, signing_key, monkeypatch):
-    env = {**kubernetes_environment(), "LEGTRIAGE_AUTH_JWKS_FILE": str(jwks_file)}  # as if mounted
+def test_kubernetes_settings_work_with_a_real_jwks(jwks_file, cds_issuers_file, signing_key, monkeypatch):
+    env = {**kubernetes_environment(), "LEGTRIAGE_AUTH_JWKS_FILE": str(jwks_file),  # as if mounted
+           "LEGTRIAGE_CDS_ISSUERS_FILE": str(cds_issuers_file)}
     issuer = env["LEGTRIAGE_AUTH_ISSUERS"].split(",")[0]
     audience = env["LEGTRIAGE_AUTH_AUDIENCE"].split(",")[0]
     assert_auth_on(app_from_environment(env, monkeypatch), signing_key, issuer, audience)

@@ -45,7 +45,9 @@ def test_what_the_check_lists_is_what_compose_requires(no_env_file, tmp_path):
     names = listed(compose_check("--env-file", no_env_file).stderr)
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": []}))
-    values = {**COMPOSE_REQUIRED, "DEPLOY_JWKS_FILE": str(jwks)}
+    issuers = tmp_path / "cds-issuers.json"
+    issuers.write_text("[]")
+    values = {**COMPOSE_REQUIRED, "DEPLOY_JWKS_FILE": str(jwks), "DEPLOY_CDS_ISSUERS_FILE": str(issuers)}
     for name in names:
         rest = {k: v for k, v in values.items() if k != name}
         result = run([compose_binary(), "-f", str(COMPOSE), "--env-file", no_env_file, "config", "--quiet"],
@@ -67,6 +69,7 @@ def test_compose_check_reads_the_env_file_and_the_lab_variant_passes(tmp_path):
     jwks.write_text('{"keys": []}')
     text = EXAMPLE_ENV.read_text()
     text = text.replace("DEPLOY_JWKS_FILE=\n", f"DEPLOY_JWKS_FILE={jwks}\n")
+    text = text.replace("DEPLOY_CDS_ISSUERS_FILE=\n", f"DEPLOY_CDS_ISSUERS_FILE={jwks}\n")
     text = text.replace("LEGTRIAGE_AUTH_ISSUERS=\n", 'LEGTRIAGE_AUTH_ISSUERS="https://ehr.clinic.example"\n')
     filled.write_text(text)
     result = compose_check("--env-file", str(filled))
@@ -83,8 +86,11 @@ def test_the_example_env_names_exactly_the_required_variables():
 
 def test_compose_check_says_when_the_jwks_file_is_not_there(no_env_file, tmp_path):
     result = compose_check("--env-file", no_env_file,
-                           **{**COMPOSE_REQUIRED, "DEPLOY_JWKS_FILE": str(tmp_path / "missing.json")})
-    assert result.returncode == 1 and "missing.json is not a file" in result.stderr
+                           **{**COMPOSE_REQUIRED, "DEPLOY_JWKS_FILE": str(tmp_path / "missing.json"),
+                              "DEPLOY_CDS_ISSUERS_FILE": str(tmp_path / "gone.json")})
+    assert result.returncode == 1 and "DEPLOY_JWKS_FILE: " in result.stderr
+    assert "missing.json is not a file" in result.stderr
+    assert "DEPLOY_CDS_ISSUERS_FILE: " in result.stderr and "gone.json is not a file" in result.stderr
 
 
 # --------------------------------------------------------------------------- Kubernetes
@@ -107,6 +113,8 @@ def test_kubernetes_check_lists_the_placeholders_and_the_missing_jwks(tmp_path):
     assert "LEGTRIAGE_AUTH_AUDIENCE is still a CHANGE-ME placeholder" in result.stderr
     assert 'configmaps "legtriage-jwks" not found' in result.stderr
     assert "kubectl create configmap legtriage-jwks --from-file=jwks.json=./jwks.json" in result.stderr
+    assert ("kubectl create configmap legtriage-cds-issuers --from-file=cds-issuers.json=./cds-issuers.json"
+            in result.stderr)
 
 
 def test_kubernetes_check_passes_once_everything_is_there(tmp_path):
@@ -119,16 +127,18 @@ def test_kubernetes_check_passes_once_everything_is_there(tmp_path):
     env = fake_kubectl(tmp_path / "bin", f'echo "$@" > {asked}; echo \'{{"keys": []}}\'\n')
     result = run([str(K8S_CHECK), "--dir", str(manifests), "-n", "clinic"], env=env)
     assert result.returncode == 0 and result.stderr == "", result.stderr
-    assert "get configmap legtriage-jwks -n clinic" in asked.read_text()
+    assert "get configmap legtriage-cds-issuers -n clinic" in asked.read_text()  # the last one asked
     env = fake_kubectl(tmp_path / "bin", "exit 0\n")  # the ConfigMap is there, without jwks.json
     result = run([str(K8S_CHECK), "--dir", str(manifests)], env=env)
     assert result.returncode == 1 and "has no key jwks.json" in result.stderr
+    assert "legtriage-cds-issuers has no key cds-issuers.json" in result.stderr
 
 
 def test_the_deployment_commands_say_what_they_need():
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("## Deployment"):]
     for needed in ("DEPLOY_JWKS_FILE", "LEGTRIAGE_AUTH_ISSUERS", "LEGTRIAGE_AUTH_AUDIENCE",
+                   "DEPLOY_CDS_ISSUERS_FILE", "kubectl create configmap legtriage-cds-issuers",
                    "deploy/compose/check", "deploy/compose/lab.env", "deploy/kubernetes/check",
                    "kubectl create configmap legtriage-jwks", "CHANGE-ME"):
         assert needed in section, needed

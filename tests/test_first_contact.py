@@ -102,8 +102,11 @@ def test_a_dev_token_is_accepted_with_its_jwks(tmp_path):
     token = result.stdout.strip()
     assert f"LEGTRIAGE_AUTH_JWKS_FILE={tmp_path / 'jwks.json'}" in result.stderr
     assert (tmp_path / "private-key.pem").stat().st_mode & 0o077 == 0, "the private key is private"
-    app = create_app({"auth_enabled": True, "auth_jwks_file": tmp_path / "jwks.json",
-                      "auth_issuers": [ISSUER], "auth_audience": [AUDIENCE]})
+    # exactly the settings it prints (with FHIR auth on, CDS auth must be decided too: issue 23)
+    printed = result.stderr.splitlines()[-1].split()
+    settings = dict(word.split("=", 1) for word in printed)
+    assert settings["LEGTRIAGE_CDS_AUTH_ENABLED"] == "false"
+    app = create_app({k.removeprefix("LEGTRIAGE_").lower(): v for k, v in settings.items()})
     client = app.test_client()
     body = (EXAMPLES / "qr-emergency-stroke.json").read_bytes()
     ok = post_triage(client, body, Authorization=f"Bearer {token}")

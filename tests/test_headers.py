@@ -124,6 +124,7 @@ def test_with_auth_on_a_preflight_needs_no_token_and_a_401_is_readable(tmp_path)
     public = ec.generate_private_key(ec.SECP384R1()).public_key()
     path.write_text(json.dumps({"keys": [jwt.algorithms.ECAlgorithm.to_jwk(public, as_dict=True)]}))
     client = create_app({"auth_enabled": True, "auth_jwks_file": path, "auth_issuers": "https://ehr",
+                         "cds_auth_enabled": False,
                          "auth_audience": "https://legtriage", "cors_origins": ORIGIN}).test_client()
     resp = preflight(client)
     assert resp.status_code == 200 and resp.headers["Access-Control-Allow-Origin"] == ORIGIN

@@ -202,7 +202,7 @@ def test_no_marker_in_gunicorn_logs_at_debug_with_auth_on(tmp_path, signing_key)
     jwk = jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key(), as_dict=True)
     jwks_path = tmp_path / "jwks.json"
     jwks_path.write_text(json.dumps({"keys": [{**jwk, "kid": "k1"}]}))
-    env = {"LEGTRIAGE_LOG_LEVEL": "debug", "LEGTRIAGE_AUTH_ENABLED": "true",
+    env = {"LEGTRIAGE_LOG_LEVEL": "debug", "LEGTRIAGE_AUTH_ENABLED": "true", "LEGTRIAGE_CDS_AUTH_ENABLED": "false",
            "LEGTRIAGE_AUTH_JWKS_FILE": str(jwks_path), "LEGTRIAGE_AUTH_ISSUERS": ISSUER,
            "LEGTRIAGE_AUTH_AUDIENCE": AUDIENCE}
     mark, control = new_mark(), new_control_method()

@@ -88,6 +88,7 @@ def test_the_spec_holds_with_auth_on(tmp_path):
                         "iat": now, "exp": now + 1800, "scope": "system/AuditEvent.rs"},
                        key, algorithm="RS384", headers={"kid": "fuzz"})
     env = {"LEGTRIAGE_AUTH_ENABLED": "true", "LEGTRIAGE_AUTH_JWKS_FILE": str(tmp_path / "jwks.json"),
+           "LEGTRIAGE_CDS_AUTH_ENABLED": "false",
            "LEGTRIAGE_AUTH_ISSUERS": "https://ehr.example.org",
            "LEGTRIAGE_AUTH_AUDIENCE": "https://legtriage.example.org"}
     with gunicorn(tmp_path / "gunicorn.log", env=env) as server:

@@ -81,6 +81,12 @@ def launch():
         problem = ("This page is opened by the EHR, which adds iss (its FHIR server) and launch to the "
                    "address. Open the form from the patient's record in the EHR, or use the form "
                    "on its own at /app/.")
+    elif iss.rstrip("/") not in s.app_ehr_issuers:
+        # Only EHRs the operator named (LEGTRIAGE_APP_EHR_ISSUERS): any other iss would send the
+        # browser, with our client id, state and PKCE challenge, to whatever /authorize it names.
+        problem = ("This EHR is not one this service is set up for, so the form cannot be opened from "
+                   "it. Ask the service's operator to add the EHR's FHIR server address, or use the "
+                   "form on its own at /app/.")
     if problem:
         # Not set up: 404, the launch does not exist here (a 5xx would page an operator for a choice).
         return _html(render_template("launch-problem.html", problem=problem),
@@ -114,7 +120,9 @@ def security_headers(response: Response) -> Response:
     s = state().settings
     nonce = g.get("app_style_nonce")
     styles = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
-    connect = " ".join(("'self'", *s.app_connect_src))
+    # The EHRs the launch may start from (their FHIR servers and SMART configuration), and the
+    # token endpoints the operator adds: nothing else.
+    connect = " ".join(dict.fromkeys(("'self'", *map(_origin, s.app_ehr_issuers), *s.app_connect_src)))
     response.headers["Content-Security-Policy"] = "; ".join((
         "default-src 'none'", "script-src 'self'", f"style-src {styles}", "img-src 'self' data:",
         f"connect-src {connect}", "font-src 'self'", "base-uri 'none'", "form-action 'self'",
@@ -164,6 +172,11 @@ def _missing_page() -> Response | None:
     log.warning("app: %d browser file(s) missing under %s (LEGTRIAGE_APP_ASSETS_DIR); run "
                 "scripts/lib/web-assets.sh", len(missing), state().settings.app_assets_dir)
     return _html(render_template("missing.html", missing=missing), 503)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _is_http_url(value: str) -> bool:

@@ -16,12 +16,12 @@ from typing import Callable
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service import pipeline, records
 from service.cds import answers, schemas
 from service.cds.cards import CardMaker
 from service.cds.services import IN_PROGRESS_KEY, QR_KEY, SERVICES
+from service.auth import replay_guard
 from service.cds.trust import CdsVerifier, load_issuers
 from service.config import ConfigError, Settings
 from service.errors import FhirError, Issue
@@ -57,7 +57,7 @@ MAX_ISS, MAX_SUB, MAX_TENANT = 255, 255, 64
 def init_app(app: Flask, settings: Settings) -> None:
     """The card maker and, when CDS auth is on, the trusted issuers (checked now, at start)."""
     verifier = None
-    if settings.cds_issuers_file is not None:
+    if settings.cds_auth_enabled:  # the issuers file is read only when CDS auth is on (like the JWKS)
         issuers = load_issuers(settings.cds_issuers_file)
         for i, issuer in enumerate(issuers.values()):
             long_tenants = [t for t in issuer.tenants if len(t) > MAX_TENANT]
@@ -67,8 +67,7 @@ def init_app(app: Flask, settings: Settings) -> None:
                                   + (f"iss is longer than {MAX_ISS} characters" if len(issuer.iss) > MAX_ISS
                                      else f"a tenant is longer than {MAX_TENANT} characters")
                                   + " (what the audit trail keeps)")
-        if settings.cds_auth_enabled:
-            verifier = CdsVerifier(issuers)
+        verifier = CdsVerifier(issuers, replay_guard(app.extensions["legtriage"].records))
     app.extensions[EXTENSION] = CdsState(CardMaker(app.extensions["legtriage"].catalog,
                                                    settings.public_base_url), verifier)
     app.register_blueprint(bp)
@@ -240,25 +239,9 @@ def _store(write) -> None:
 
 
 def _read_body():
-    if (request.mimetype or "").lower() not in BODY_TYPES:
-        raise FhirError.one(415, "not-supported", f"Content-Type {request.mimetype or 'none'} is not "
-                            "supported: CDS Hooks requests are application/json.")
-    try:
-        body = request.get_data(cache=False)
-    except HTTPException:
-        raise
-    except Exception:  # noqa: BLE001 - the server's body reader refused it (broken chunked framing)
-        raise FhirError.one(400, "structure", "The request body could not be read.") from None
-    if request.content_length is None and request.max_content_length is not None \
-            and len(body) >= request.max_content_length:
-        raise RequestEntityTooLarge()
-    if not body.strip():
-        raise FhirError.one(400, "structure", "The request body is empty: send a CDS Hooks request.")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise FhirError.one(400, "structure", f"The body is not valid JSON: {err.msg} (at character "
-                            f"{err.pos}).") from None
+    # $triage's body reader: the same 413, 400 for broken framing, bad JSON or a repeated key
+    return incoming.read_json(request, BODY_TYPES, "application/json (CDS Hooks)", "a CDS Hooks request",
+                              root="$")
 
 
 def _json(value) -> Response:

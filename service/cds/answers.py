@@ -8,30 +8,30 @@ it cannot get the data it needs.
 
 Fetching is the risky part: the address comes from the caller. Only servers listed in
 LEGTRIAGE_CDS_FHIR_SERVERS are contacted, with exactly the query the prefetch template describes,
-once, within a total of FETCH_BUDGET_SECONDS, without following redirects and without any proxy
-from the environment (either would hand the access token to a third party). The token is sent in
+once, within a total of FETCH_BUDGET_SECONDS enforced on the socket, at most FETCH_MAX_PER_SERVER
+at a time per server and process (a trickling EHR cannot hold up the calls naming other EHRs),
+without following redirects and without any proxy from the environment (either would hand the
+access token to a third party; service/fetching.py). The token is sent in
 the Authorization header of that one request and nowhere else: it is not logged, stored, or put in
 any error message.
 """
 from __future__ import annotations
 
-import os
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
 import orjson
-import requests
 
+from service import fetching
 from service.errors import FhirError, Issue
 
 FETCH_BUDGET_SECONDS = 2.0
 FETCH_MAX_BYTES = 1_048_576
+# Fetches one process keeps open to one fhirServer at a time; more calls naming it get 412 at once.
+FETCH_MAX_PER_SERVER = 4
 # A QuestionnaireResponse authored in the future by more than this is clock trouble, not fresh data.
 FUTURE_SKEW = timedelta(minutes=5)
 
@@ -132,21 +132,27 @@ def _instant(value: Any) -> datetime | None:
 
 def fetch(fhir_server: str, query: str, token: str, allowed: tuple[str, ...], where: str) -> Any:
     """One GET of `query` on an allow-listed `fhir_server` with the bearer token; the JSON it
-    returns. 412 when the server is not allowed, fails, is too slow or sends something else."""
+    returns. 412 when the server is not allowed, busy, fails, is too slow or sends something else."""
     base = fhir_server.rstrip("/")
     if base not in allowed:
         raise precondition_failed("The prefetch is missing and this service may not query the given "
                                   "fhirServer (not in LEGTRIAGE_CDS_FHIR_SERVERS).", "fhirServer")
     failed = precondition_failed("The prefetch is missing and the EHR's FHIR server did not answer "
                                  "the query in time with a Bundle.", where)
-    # In a thread so that the budget is the whole exchange: requests' timeouts are per connect
-    # and per read, so a server answering slowly in small pieces could hold the call far longer.
-    future = _pool().submit(_get, f"{base}/{query}", token, time.monotonic() + FETCH_BUDGET_SECONDS)
+    if not _IN_FLIGHT.enter(base):
+        # One slow server gets at most its share: the calls naming other EHRs keep working.
+        raise precondition_failed("The prefetch is missing and this service is already waiting on the "
+                                  "EHR's FHIR server for other calls; send the prefetch, or try again "
+                                  "shortly.", where)
     try:
-        body = future.result(timeout=FETCH_BUDGET_SECONDS)
-    except (FutureTimeout, requests.RequestException, _Refused):
-        future.cancel()
+        # The budget is the whole exchange, enforced on the socket (service/fetching.py).
+        body = fetching.get(f"{base}/{query}", {"Accept": "application/fhir+json",
+                                                "Authorization": f"Bearer {token}"},
+                            FETCH_BUDGET_SECONDS, FETCH_MAX_BYTES)
+    except fetching.Refused:
         raise failed from None
+    finally:
+        _IN_FLIGHT.leave(base)
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -159,38 +165,28 @@ def fetch(fhir_server: str, query: str, token: str, allowed: tuple[str, ...], wh
     return value
 
 
-class _Refused(Exception):
-    """The EHR's answer is not one to read (status, size, time)."""
+class _InFlight:
+    """How many fetches this process has open to each server, capped per server."""
+
+    def __init__(self, per_server: int) -> None:
+        self.per_server = per_server
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()  # never held across I/O
+
+    def enter(self, server: str) -> bool:
+        with self._lock:
+            if self._open.get(server, 0) >= self.per_server:
+                return False
+            self._open[server] = self._open.get(server, 0) + 1
+            return True
+
+    def leave(self, server: str) -> None:
+        with self._lock:
+            left = self._open[server] - 1
+            if left:
+                self._open[server] = left
+            else:
+                del self._open[server]
 
 
-def _get(url: str, token: str, deadline: float) -> bytes:
-    session = requests.Session()
-    session.trust_env = False  # no proxies or .netrc from the environment: the token goes to `url` only
-    try:
-        with session.get(url, stream=True, allow_redirects=False,
-                         timeout=(FETCH_BUDGET_SECONDS, FETCH_BUDGET_SECONDS),
-                         headers={"Accept": "application/fhir+json",
-                                  "Authorization": f"Bearer {token}"}) as resp:
-            if resp.status_code != 200:
-                raise _Refused()
-            body = bytearray()
-            for chunk in resp.iter_content(16_384):
-                body += chunk
-                if len(body) > FETCH_MAX_BYTES or time.monotonic() > deadline:
-                    raise _Refused()
-            return bytes(body)
-    finally:
-        session.close()
-
-
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """This process's fetch threads (made on first use: threads do not survive gunicorn's fork)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid():
-            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="cds-fetch"))
-        return _POOL[1]
+_IN_FLIGHT = _InFlight(FETCH_MAX_PER_SERVER)

@@ -21,7 +21,8 @@ MAX_SUGGESTIONS = 20  # a card offers a handful of suggestions (service/cds/card
 MAX_SUGGESTION_ID = 64  # suggestion uuids are 36 characters
 MAX_COMMENT = 1000  # overrideReason.userComment: a clinician's sentence or two
 MAX_DISPLAY = 255
-FHIR_ID = validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}$", error="must be a FHIR id: 1 to 64 letters, digits, - or .")
+# \Z, not $: with match(), $ also matches before a final newline ("x\n" would pass as an id)
+FHIR_ID = validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}\Z", error="must be a FHIR id: 1 to 64 letters, digits, - or .")
 NON_EMPTY = validate.Length(min=1)
 
 

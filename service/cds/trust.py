@@ -14,7 +14,8 @@ an SSRF and a forged-key hole). Checked: header ``alg`` (asymmetric only: never 
 ``typ`` "JWT", ``kid``; claims ``iss``, ``aud`` (this endpoint's *public* URL, built from
 LEGTRIAGE_PUBLIC_BASE_URL, because behind a proxy the request's Host is not what the client
 signed), ``exp``, ``iat`` (not ahead by more than the leeway), ``nbf`` when present, ``jti``
-(never twice per issuer while the token lives), a lifetime of at most an hour, and ``tenant`` when
+(never twice per issuer while the token lives, across workers and replicas: service/auth.py
+StoreReplays), a lifetime of at most an hour, and ``tenant`` when
 the issuer lists tenants. Any failure is 401 with ``WWW-Authenticate: Bearer`` and no reason: the
 reason would help an attacker tune a forgery, and the client's operators see it in no log either
 (the JWT is never logged).
@@ -22,6 +23,7 @@ reason would help an attacker tune a forgery, and the client's operators see it 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +32,9 @@ from typing import Any
 import jwt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from service.auth import EC_CURVES, MAX_TOKEN_CHARS, FileKeys, ReplayCache, SigningKey, UrlKeys
-from service.config import ConfigError
+from service.auth import (EC_CURVES, MAX_TOKEN_CHARS, FileKeys, ReplayCache, SigningKey, StoreReplays,
+                          UrlKeys)
+from service.config import CLEARTEXT, ConfigError, https_or_loopback
 from service.errors import FhirError, Issue
 
 SETTING = "LEGTRIAGE_CDS_ISSUERS_FILE"
@@ -63,6 +66,11 @@ class IssuerSchema(Schema):
             raise ValidationError("give jwks_file, jwks_url or jku: where this issuer's keys are", "iss")
         if data.get("jwks_file") and data.get("jwks_url"):
             raise ValidationError("jwks_file or jwks_url, not both", "jwks_url")
+        for name, urls in (("jwks_url", [data.get("jwks_url")] if data.get("jwks_url") else []),
+                           ("jku", data.get("jku", []))):
+            bad = [u for u in urls if not https_or_loopback(u)]
+            if bad:
+                raise ValidationError(f"{CLEARTEXT}: {', '.join(bad)}", name)
 
 
 @dataclass(frozen=True)
@@ -105,9 +113,9 @@ def load_issuers(path: Path) -> dict[str, Issuer]:
 class CdsVerifier:
     """Checks CDS client JWTs against the configured issuers."""
 
-    def __init__(self, issuers: dict[str, Issuer]) -> None:
+    def __init__(self, issuers: dict[str, Issuer], replays: ReplayCache | StoreReplays | None = None) -> None:
         self.issuers = issuers
-        self.replays = ReplayCache()
+        self.replays = replays or ReplayCache()  # shared across workers: the records store's
 
     def verify(self, authorization: str | None, audiences: tuple[str, ...]) -> dict[str, Any]:
         """The token's claims, or FhirError 401 (no reason given)."""
@@ -143,8 +151,9 @@ class CdsVerifier:
             raise unauthorized() from None
         now = time.time()
         exp, iat, jti = claims["exp"], claims["iat"], claims["jti"]
-        if (not isinstance(iat, (int, float)) or iat > now + LEEWAY_SECONDS
-                or exp - iat > MAX_LIFETIME_SECONDS):
+        if not all(_numeric_date(claims.get(name)) for name in ("exp", "iat", "nbf") if name in claims):
+            raise unauthorized()  # PyJWT reads "1999999999" as a time; RFC 7519 says a JSON number
+        if iat > now + LEEWAY_SECONDS or exp - iat > MAX_LIFETIME_SECONDS:
             raise unauthorized()
         if issuer.tenants and claims.get("tenant") not in issuer.tenants:
             raise unauthorized()
@@ -153,6 +162,10 @@ class CdsVerifier:
         if not self.replays.first_use(issuer.iss, jti, exp + LEEWAY_SECONDS):
             raise unauthorized()
         return claims
+
+
+def _numeric_date(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def _key_for(source: FileKeys | UrlKeys, kid: str, alg: str) -> SigningKey:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import unquote
 
 import orjson
@@ -55,11 +55,15 @@ def _fhir_version_ok(params: dict[str, str]) -> bool:
     return params.get("fhirversion", "4.0") in ("4.0", "4.0.1")
 
 
-def read_json(request: Request) -> Any:
-    """The request body as JSON; 415 for another content type, 400 when it is not JSON."""
-    if request.mimetype not in JSON_TYPES:
+def read_json(request: Request, types: Iterable[str] = JSON_TYPES, send: str = "application/fhir+json",
+              what: str = "a QuestionnaireResponse", root: str | None = None) -> Any:
+    """The request body as JSON; 415 for another content type, 400 when it is not JSON or an object
+    repeats a key. The one body reader of the service: $triage and the CDS Hooks calls (`types`,
+    `send` and `what` say what the caller expects; `root` starts the paths of its messages: None
+    for FHIRPath from the resource, "$" for a plain JSON body)."""
+    if (request.mimetype or "").lower() not in types:
         raise FhirError.one(415, "not-supported", f"Content-Type {request.mimetype or 'none'} is not "
-                            "supported: send application/fhir+json.")
+                            f"supported: send {send}.")
     if not _fhir_version_ok(request.mimetype_params):
         raise FhirError.one(415, "not-supported", "Only FHIR R4 (fhirVersion=4.0) is supported.")
     try:
@@ -75,7 +79,7 @@ def read_json(request: Request) -> Any:
             # A streamed (chunked) body is cut at the limit by werkzeug without an error: say 413.
             raise RequestEntityTooLarge()
     if not body.strip():
-        raise FhirError.one(400, "structure", "The request body is empty: send a QuestionnaireResponse.")
+        raise FhirError.one(400, "structure", f"The request body is empty: send {what}.")
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as err:
@@ -84,7 +88,7 @@ def read_json(request: Request) -> Any:
                                 "service does not read it.") from None
         raise FhirError.one(400, "structure", f"The body is not valid JSON: {err.msg} "
                             f"(at character {err.pos}).") from None
-    return reject_duplicate_keys(body, parsed)
+    return reject_duplicate_keys(body, parsed, root)
 
 
 # ---- Resource level ----------------------------------------------------------------------------
@@ -423,7 +427,7 @@ def query_rules_version(args: Any) -> tuple[str | None, str]:
     return given[0][1], given[0][0]
 
 
-def reject_duplicate_keys(body: bytes, parsed: Any) -> Any:
+def reject_duplicate_keys(body: bytes, parsed: Any, root: str | None = None) -> Any:
     """`parsed`, unless an object of the JSON `body` repeats a key (400 naming it and where)."""
     # orjson keeps the last of two equal keys, so '"valueBoolean": true, "valueBoolean": false'
     # would read as false. The full check (json with an object_pairs_hook) costs several orjson
@@ -445,7 +449,9 @@ def reject_duplicate_keys(body: bytes, parsed: Any) -> Any:
     tree = json.loads(body, object_pairs_hook=pairs)
     if not found:
         return parsed
-    where = _path_to_repeats(tree)
+    where = _path_to_repeats(tree, root)
+    if root is not None and where.startswith(root + "."):
+        where = where[len(root) + 1:]  # context.patientId, as the CDS Hooks refusals name fields
     key = found[0]
     raise FhirError.one(400, "structure", f"The JSON object at {where} has the key {key[:64]!r} more "
                         "than once: say each element once.", f"{where}.{key[:64]}")
@@ -473,10 +479,13 @@ def _key_count(node: Any) -> int:
     return count
 
 
-def _path_to_repeats(tree: Any) -> str:
-    """The FHIRPath of the first _Repeats object in `tree` (breadth first, no recursion)."""
+def _path_to_repeats(tree: Any, start: str | None = None) -> str:
+    """The FHIRPath of the first _Repeats object in `tree` (breadth first, no recursion), from the
+    resource (or `start`)."""
     root = tree.get("resourceType") if isinstance(tree, dict) else None
-    level = [(tree, str(root) if isinstance(root, str) and root.isalpha() else "$this")]
+    if start is None:
+        start = str(root) if isinstance(root, str) and root.isalpha() else "$this"
+    level = [(tree, start)]
     while level:
         deeper = []
         for node, path in level:
@@ -487,7 +496,7 @@ def _path_to_repeats(tree: Any) -> str:
                 if isinstance(child, (dict, list)):
                     deeper.append((child, f"{path}[{key}]" if isinstance(node, list) else f"{path}.{key}"))
         level = deeper
-    return "$this"
+    return start
 
 
 def check_modifiers(qr: dict, root: str) -> None:

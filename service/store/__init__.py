@@ -33,6 +33,7 @@ StoreUnavailable; the service then answers 503 with Retry-After instead of an un
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import subprocess
@@ -54,7 +55,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
                              StoreUnavailable, build_report, feedback_key, instant, instant_us as _us,
                              now_us, outcome_code)
-from service.store.schema import audit_event, cds_card, cds_feedback, store_heartbeat
+from service.store.schema import audit_event, cds_card, cds_feedback, store_heartbeat, token_seen
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,10 @@ PG_STATEMENT_TIMEOUT_MS = 2_500  # serving: PostgreSQL cancels a statement that 
 PG_CONNECT_TIMEOUT_S = 3
 READY_EVERY_SECONDS = 2.0  # /readyz writes the heartbeat row at most this often per process
 MIGRATION_LOCK_KEY = 0x6C656774  # "legt": the PostgreSQL advisory lock of the migrations
+TOKEN_PURGE_SECONDS = 60  # expired token_seen rows go at most this often, per process
 RETRY_SCHEMA_SECONDS = 2.0  # after a failed start, try to reach the database again at most this often
 VERSION_TABLE = "legtriage_schema_version"
-HEAD = "0003_feedback"  # the newest migration in migrations/versions (tests/test_store.py checks)
+HEAD = "0004_token_replay"  # the newest migration in migrations/versions (tests/test_store.py checks)
 
 
 T = TypeVar("T")
@@ -93,6 +95,7 @@ class SqlStore:
         self._lock = threading.Lock()
         self._schema_ok = False
         self._last_try = 0.0
+        self._next_token_purge = 0.0
 
     # ---- connections ---------------------------------------------------------------------------
 
@@ -310,6 +313,26 @@ class SqlStore:
         insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(cds_feedback)
         statement = insert.on_conflict_do_nothing(index_elements=["card_uuid", "item_key"])
         self._tx(lambda conn: conn.execute(statement, list(rows.values())))
+
+    def first_use(self, issuer: str, jti: str, until: float) -> bool:
+        """Record that the token (iss, jti) was accepted, until `until` (epoch seconds); False when
+        any worker or replica already did. Expired rows are removed on the way (once a minute)."""
+        key = hashlib.sha256(f"{issuer}\0{jti}".encode()).hexdigest()
+        now = time.monotonic()
+        purge = now >= self._next_token_purge
+        if purge:
+            self._next_token_purge = now + TOKEN_PURGE_SECONDS
+
+        def claim(conn: Connection) -> None:
+            if purge:
+                conn.execute(token_seen.delete().where(token_seen.c.expires_us < now_us()))
+            conn.execute(token_seen.insert(), {"token_key": key, "expires_us": int(until * 1_000_000)})
+
+        try:
+            self._tx(claim)
+        except IntegrityError:
+            return False
+        return True
 
     # ---- reads ---------------------------------------------------------------------------------
 

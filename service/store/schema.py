@@ -71,3 +71,10 @@ store_heartbeat = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("beat_us", sa.BigInteger, nullable=False),
 )
+
+token_seen = sa.Table(  # migration 0004_token_replay: tokens with a jti already accepted
+    "token_seen", metadata,
+    sa.Column("token_key", sa.String(64), primary_key=True),  # sha256 hex of (iss, jti): fixed length
+    sa.Column("expires_us", sa.BigInteger, nullable=False),  # when the token (with leeway) expires
+    sa.Index("ix_token_seen_expires", "expires_us"),
+)

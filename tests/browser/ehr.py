@@ -180,7 +180,7 @@ def make_app(ehr: Ehr, key, token_audience: list[str]) -> Flask:
 class RunningEhr:
     """The EHR's Flask app in a thread on a free loopback port; stop() shuts it down."""
 
-    def __init__(self, token_audience: list[str] | None = None):
+    def __init__(self, token_audience: list[str] | None = None, extra_audience: tuple[str, ...] = ()):
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         public = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
         port = free_port()
@@ -188,7 +188,9 @@ class RunningEhr:
         self.engine = self.ehr.engine = fhir_server.start()
         status, _ = self.engine.request("PUT", f"Patient/{PATIENT['id']}", PATIENT)
         assert status in (200, 201), f"the FHIR engine did not take the Patient ({status})"
-        audience = token_audience or [self.ehr.fhir_base]
+        # A real authorization server names the resource servers a token is for: its FHIR base, and
+        # the other services registered for this client (extra_audience; RFC 8707 resource indicators).
+        audience = [*(token_audience or [self.ehr.fhir_base]), *extra_audience]
         self.server = make_server("127.0.0.1", port, make_app(self.ehr, key, audience), threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -24,6 +24,9 @@ from tests.servers import gunicorn
 from tests.support import ROOT
 
 RULES = Registry().default_version  # the page shows the version that answered
+# The service's own audience: the EHR's authorization server names it in the access tokens it issues
+# to the app, besides its FHIR base (a token for the EHR alone is not one for this service).
+SERVICE_AUDIENCE = "https://legtriage.clinic.example"
 
 pytestmark = pytest.mark.browser
 
@@ -54,14 +57,15 @@ WHAT_TO_DO = {"emergency": "call emergency services", "urgent": "within 24 hours
 
 @pytest.fixture(scope="module")
 def ehr():
-    running = RunningEhr()
+    running = RunningEhr(extra_audience=(SERVICE_AUDIENCE,))
     yield running.ehr
     running.stop()
 
 
 def _app_env(ehr, **extra: str) -> dict[str, str]:
+    # connect-src follows from the allow-listed EHR (its FHIR base and token endpoint share an origin)
     return {"LEGTRIAGE_LOG_LEVEL": "warning", "LEGTRIAGE_SMART_CLIENT_ID": CLIENT_ID,
-            "LEGTRIAGE_APP_CONNECT_SRC": ehr.base, **extra}
+            "LEGTRIAGE_APP_EHR_ISSUERS": ehr.fhir_base, **extra}
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +83,8 @@ def auth_server(ehr, tmp_path_factory):
     folder = tmp_path_factory.mktemp("app-auth")
     (folder / "jwks.json").write_text(json.dumps({"keys": [ehr.public_jwk]}))
     env = _app_env(ehr, LEGTRIAGE_AUTH_ENABLED="true", LEGTRIAGE_AUTH_JWKS_FILE=str(folder / "jwks.json"),
-                   LEGTRIAGE_AUTH_ISSUERS=ehr.issuer, LEGTRIAGE_AUTH_AUDIENCE=ehr.fhir_base)
+                   LEGTRIAGE_AUTH_ISSUERS=ehr.issuer, LEGTRIAGE_AUTH_AUDIENCE=SERVICE_AUDIENCE,
+                   LEGTRIAGE_CDS_AUTH_ENABLED="false")
     with gunicorn(folder / "gunicorn.log", env=env, workers=1) as server:
         yield server
     assert "eyJ" not in server.log(), "a token reached the service's logs"
@@ -422,6 +427,24 @@ def test_a_state_the_app_did_not_send_is_refused(app_page, app_server, ehr):
         ehr.tamper_state = False
     assert len(ehr.token_requests) == tokens_before  # the code was never exchanged
     assert app_page.page.get_by_role("button", name="Save to record").count() == 0
+
+
+def test_a_launch_from_an_ehr_not_on_the_allow_list_is_a_400_page(app_page, app_server, ehr):
+    """The browser is never sent to another EHR's /authorize with our client id, state and challenge."""
+    other = RunningEhr()
+    try:
+        page = app_page.page
+        for iss in (other.ehr.fhir_base, ehr.fhir_base.replace("127.0.0.1", "localhost")):
+            answer = page.goto(f"{app_server.base}/app/launch?iss={iss}&launch={LAUNCH_ID}")
+            assert answer.status == 400
+            page.get_by_role("heading", name="The EHR launch cannot start").wait_for()
+            assert "not one this service is set up for" in page.locator("[role=alert]").inner_text()
+            assert CLIENT_ID not in page.content()
+        page.wait_for_timeout(300)  # nothing scripted follows
+        assert other.ehr.authorize_requests == [] and other.ehr.problems == []
+        assert page.url.startswith(app_server.base + "/app/launch")
+    finally:
+        other.stop()
 
 
 def test_no_patient_banner_when_the_ehr_shows_its_own(app_page, app_server, ehr):
