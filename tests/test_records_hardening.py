@@ -160,7 +160,7 @@ def test_refused_fhir_api_calls_and_reads_of_the_trail_are_audited(tmp_path, key
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks(key)))
     app = create_app({"data_dir": str(tmp_path), "auth_enabled": True, "auth_issuers": [ISSUER],
-                      "auth_audience": [AUDIENCE], "auth_jwks_file": str(path)})
+                      "auth_audience": [AUDIENCE], "auth_jwks_file": str(path), "cds_auth_enabled": False})
     client = app.test_client()
     assert client.post(TRIAGE, json=example("qr-urgent-dvt"), headers={"Content-Type": FHIR_JSON}).status_code == 401
     assert client.get("/fhir/Patient/1").status_code == 401

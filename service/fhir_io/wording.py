@@ -18,7 +18,7 @@ from service.triage.model import Finding, Rule
 from service.triage.rules import RuleModule
 
 EVIDENCE_EXTENSION = "http://legtriage.example.org/fhir/StructureDefinition/triage-evidence"
-_PARENTHESIS = re.compile(r"\s+\([^)]*\)\s*$")
+_PARENTHESIS = re.compile(r"\s+\([^)]*\)\s*\Z")
 
 
 def _flat(items: list[dict]):

@@ -26,7 +26,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 STORIES_DIR = Path(__file__).with_name("releases")
 DECISIONS = ("accept", "reject")
-_VERSION_FILE = re.compile(r"^(\d+\.\d+\.\d+)\.ya?ml$")
+_VERSION_FILE = re.compile(r"^(\d+\.\d+\.\d+)\.ya?ml\Z")
 
 
 class SignoffError(RuntimeError):
