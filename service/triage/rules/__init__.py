@@ -32,6 +32,7 @@ class RuleModule:
     changes: str = "First published version."  # what changed since `replaces`
     retired: str | None = None  # the date it was retired, if it is
     superseded_by: str | None = None
+    known_defects: tuple[str, ...] = ()  # plain sentences: why a retired version must not be used
 
     @property
     def id(self) -> str:
@@ -58,5 +59,6 @@ def discover() -> dict[str, RuleModule]:
             choose_proposals=getattr(mod, "choose_proposals", None),
             advise=getattr(mod, "advise", None), replaces=getattr(mod, "REPLACES", None),
             changes=getattr(mod, "CHANGES", "First published version."),
-            retired=getattr(mod, "RETIRED", None), superseded_by=getattr(mod, "SUPERSEDED_BY", None))
+            retired=getattr(mod, "RETIRED", None), superseded_by=getattr(mod, "SUPERSEDED_BY", None),
+            known_defects=tuple(getattr(mod, "KNOWN_DEFECTS", ())))
     return dict(sorted(found.items(), key=lambda kv: _semver(kv[0])))
