@@ -136,14 +136,13 @@ def benign_story(f: Facts) -> bool:
 
 
 def explained_by_position(f: Facts) -> bool:
-    """Numbness explained by position, tight clothing or cold: it comes only in certain positions
-    (not known to persist after moving), or it follows tight clothing or cold and either went after
-    moving, loosening or warming or comes and goes; and it is not constant or getting worse."""
+    """Numbness explained by position, tight clothing or cold: it comes only in certain positions, or
+    it goes within a few minutes of moving, or it follows tight clothing or cold and comes and goes;
+    and it is not known to persist after moving, not constant and not getting worse."""
     if f.relieved_by_moving is False or f.pattern == "constant" or not not_getting_worse(f):
         return False
-    return f.pattern == "positional" or (
-        (yes(f.tight_clothing) or yes(f.cold_exposure))
-        and (yes(f.relieved_by_moving) or f.pattern == "comes-and-goes"))
+    return (f.pattern == "positional" or yes(f.relieved_by_moving)
+            or ((yes(f.tight_clothing) or yes(f.cold_exposure)) and f.pattern == "comes-and-goes"))
 
 
 def came_back_within_minutes(f: Facts) -> bool:
@@ -357,22 +356,23 @@ def sudden_ongoing(f: Facts) -> bool:
             and stroke_in_question(f))
 
 
-@rule("sudden-resolved", "Sudden numbness that came back within minutes without a positional cause",
-      floor=URGENT,
-      uses=("onset", "relieved_by_moving", "duration", "pattern", "tight_clothing", "cold_exposure",
-            "progression", "recent_injury", "age"),
+@rule("sudden-whole-leg-resolved", "Sudden numbness of a whole leg that came back within minutes, "
+      "not brought on by position", floor=URGENT,
+      uses=("onset", "locations", "relieved_by_moving", "duration", "pattern", "recent_injury", "age"),
       causes={"tia": MODERATE}, proposals=("neuro-exam",),
-      cites=(Cite(S001, "Occurs suddenly"),
+      cites=(Cite(S003, "Numbness in your face, or involving an entire arm or leg"),
              Cite(S001, "Stroke or transient ischemic attack"),
-             Cite(S003, "Numbness in your face, or involving an entire arm or leg")),
-      common_sense="Sudden numbness that passes within minutes without position, tight clothing or "
-                   "cold to explain it can be a transient ischaemic attack, which is seen within a "
-                   "day.")
-def sudden_resolved(f: Facts) -> bool:
-    """The numbness came on suddenly (or its onset was not reported) and came back within minutes
-    of moving, but nothing answered explains it by position, tight clothing or cold."""
-    return (may_be_sudden(f) and came_back_within_minutes(f) and not explained_by_position(f)
-            and stroke_in_question(f))
+             Cite(S003, "In that case, sensation should return within a few minutes of adjusting your "
+                        "position.")),
+      common_sense="Numbness of a whole leg that passes within minutes, without sitting or lying on "
+                   "it to explain it, can be a transient ischaemic attack, which is seen within a "
+                   "day; tight clothing or cold do not numb a whole leg.")
+def sudden_whole_leg_resolved(f: Facts) -> bool:
+    """A whole leg went numb suddenly (or the onset was not reported) and came back within minutes
+    of moving, it was not answered as coming only in certain positions, and a stroke is a possible
+    cause."""
+    return (may_be_sudden(f) and any_of(f.locations, "whole-leg") and came_back_within_minutes(f)
+            and f.pattern != "positional" and stroke_in_question(f))
 
 
 @rule("injury", "Numbness after a recent injury, fall or accident", floor=URGENT,
@@ -547,9 +547,10 @@ def recurring_numbness(f: Facts) -> bool:
              Cite(S003, "Getting up and moving regularly can help prevent nerve compression due to "
                         "positional factors.")))
 def recurring_positional(f: Facts) -> bool:
-    """Numbness explained by position, tight clothing or cold that is not a single brief episode,
-    with no warning sign, clot sign or circulation sign."""
-    return explained_by_position(f) and not benign_story(f) and not warning_sign_reported(f)
+    """Numbness brought on by position, tight clothing or cold (answered) and explained by it, that is
+    not a single brief episode, with no warning sign, clot sign or circulation sign."""
+    return (trigger_reported(f) and explained_by_position(f) and not benign_story(f)
+            and not warning_sign_reported(f))
 
 
 @rule("worsening", "Worsening numbness", floor=ROUTINE, uses=("progression",),
@@ -997,8 +998,8 @@ CALL_NOW = Advice(
                  "other emergency.")
 
 SELF_CARE_ADVICE = (
-    Advice("If it happens again: change position, stand up or walk around for a few minutes, and rub "
-           "the leg; the feeling should come back within minutes.",
+    Advice("Change position, stand up or walk around for a few minutes, and rub the leg, if it "
+           "happens again: the feeling should come back within minutes.",
            (Cite(S000, "Physiological numbness is easy to remove, it is enough to change the position "
                        "of the body, stand up or walk around for a few minutes."),
             Cite(S000, "Legs can lose sensation due to hypothermia, uncomfortable posture, and "
@@ -1015,8 +1016,8 @@ SELF_CARE_ADVICE = (
            (Cite(S000, "wear comfortable shoes, avoid hypothermia"),
             Cite(S003, "Getting up and moving regularly can help prevent nerve compression due to "
                        "positional factors."))),
-    Advice("Book an appointment with a doctor if the numbness keeps coming back, lasts more than a "
-           "few minutes, or comes with pain or burning.",
+    Advice("See a doctor if the numbness keeps coming back, lasts more than a few minutes, or comes "
+           "with pain or burning: book an appointment.",
            (Cite(S002, "You should talk to a doctor if your numbness lasts more than a few minutes."),
             Cite(S004, "If a person regularly experiences numbness, a doctor can help determine if "
                        "there is a medical condition causing the symptoms."))),
