@@ -207,8 +207,8 @@ def urgent_reason(f: Facts) -> str | None:
                                  or (bool(f.locations) and not f.locations <= {"toes"})
                                  or (f.age is not None and f.age > 40))
     for name, present in (
-            ("sudden, no position, tight clothing or cold reported",
-             f.onset == "sudden" and not trigger_answered(f)),
+            ("sudden, not explained by position (no trigger, not gone on moving)",
+             f.onset == "sudden" and not trigger_answered(f) and not yes(f.relieved_by_moving)),
             ("injury", yes(f.recent_injury)),
             ("swelling of one leg", yes(f.one_leg_swollen)),
             ("warm red leg with calf pain", yes(f.leg_warm_red_or_discoloured)

@@ -180,7 +180,8 @@ def goes_away(f: Facts) -> bool:
 
 def cold_attack(f: Facts) -> bool:
     """Attacks of a cold, pale leg: toes that turn white or blue in the cold, or a cold, pale or
-    discoloured leg or foot that comes and goes."""
+    discoloured leg or foot that passes (it comes and goes, or eases on moving). An attack is not a
+    leg that stays cold and pale: it is urgent, not an emergency."""
     return yes(f.toes_change_colour_in_cold) or (yes(f.leg_cold_pale_or_changed) and goes_away(f))
 
 
@@ -485,22 +486,23 @@ def spinal_pain_with_weakness(f: Facts) -> bool:
     return (yes(f.low_back_pain) or yes(f.pain_radiating_down_one_leg)) and yes(f.weakness)
 
 
-@rule("cold-attacks-arterial", "Attacks of a cold, pale leg that are one-sided, above the toes or "
-      "after the age of 40", floor=URGENT,
-      uses=("toes_change_colour_in_cold", "leg_cold_pale_or_changed", "pattern",
-            "relieved_by_moving", "side", "locations", "age"),
+@rule("cold-leg-arterial", "A cold, pale or discoloured leg, or toes that turn white or blue in the "
+      "cold, on one side, above the toes or after the age of 40", floor=URGENT,
+      uses=("toes_change_colour_in_cold", "leg_cold_pale_or_changed", "side", "locations", "age"),
       causes={"pad": MODERATE, "raynaud": LOW}, proposals=("abpi", "arterial-duplex"),
       cites=(Cite(S004, "accompanied by permanent or long-term changes in the color, shape, or "
                         "temperature of the legs and feet"),
              Cite(S001, "Reduced blood flow to the legs may lead to numbness and coldness."),
              Cite(S000, "Usually observed in diabetes mellitus and Raynaud’s syndrome.")),
-      common_sense="Raynaud's phenomenon affects the toes or fingers on both sides and usually "
-                   "begins young; attacks on one side, above the toes or beginning after 40 are "
-                   "arterial until proven otherwise.")
-def cold_attacks_needing_arterial_check(f: Facts) -> bool:
-    """Attacks of a cold, pale or discoloured leg or toes, on one side, above the toes, or in a
-    person over 40 (or any of these not reported)."""
-    return cold_attack(f) and attack_needs_arterial_check(f)
+      common_sense="Raynaud's phenomenon affects the toes on both sides and usually begins young; "
+                   "cold, pale attacks on one side, above the toes or beginning after 40 are arterial "
+                   "until proven otherwise, and so is a leg that stays cold and pale.")
+def cold_leg_needing_arterial_check(f: Facts) -> bool:
+    """A cold, pale or discoloured leg or foot, or toes that turn white or blue in the cold, and it is
+    not known to be the toes of both feet in a person aged 40 or under (one-sided, above the toes,
+    after 40, or any of these not reported)."""
+    return ((yes(f.toes_change_colour_in_cold) or yes(f.leg_cold_pale_or_changed))
+            and attack_needs_arterial_check(f))
 
 
 # ---- Routine: book an appointment ---------------------------------------------------------------
