@@ -5,7 +5,7 @@ a retired version is not a candidate. The checks are in tests/triage/safety_poli
 are of our form (every linkId answered, unanswered or contradictory at random, and around the benign
 story) and of the neuro-intake form through its mapping. Most checks run on the Assessment; a sample
 goes through the HTTP API too. The number of answer sets: the `safety` settings profile
-(SAFETY_PROPERTY_EXAMPLES, default 250 per property and version); the figures are printed at the end.
+(SAFETY_PROPERTY_EXAMPLES, default 400 per property and version); the figures are printed at the end.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tests.triage import safety_policy as P
 REGISTRY = Registry()
 CANDIDATES = [m for m in REGISTRY.modules.values() if m.status == "active"]
 IDS = [m.version for m in CANDIDATES]
-EXAMPLES = int(os.environ.get("SAFETY_PROPERTY_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("SAFETY_PROPERTY_EXAMPLES", "400"))
 
 settings.register_profile("safety", max_examples=EXAMPLES, deadline=None, derandomize=True,
                           database=None, suppress_health_check=[HealthCheck.too_slow,
