@@ -42,7 +42,7 @@ def test_examples_get_their_disposition_and_the_contract_shape(client, name):
     assert ra["status"] == "preliminary"
     assert ra["subject"] == qr["subject"]
     assert ra["basis"][0]["reference"] == f"QuestionnaireResponse/{qr['id']}"
-    assert ra["method"]["coding"][0]["version"] == "1.1.0"  # the default: newest active
+    assert ra["method"]["coding"][0]["version"] == "1.2.0"  # the default: newest active (1.1.0 retired)
     assert ra["mitigation"]
     for prediction in ra["prediction"]:
         assert prediction["qualitativeRisk"]["coding"][0]["system"] == \
@@ -95,9 +95,10 @@ def test_plain_application_json_is_accepted(client):
 
 
 @pytest.mark.parametrize("query, version", [("?rules-version=1.0.0", "1.0.0"),
-                                            ("?rules-version=1.1.0", "1.1.0"), ("", "1.1.0")])
+                                            ("?rules-version=1.1.0", "1.1.0"),
+                                            ("?rules-version=1.2.0", "1.2.0"), ("", "1.2.0")])
 def test_query_rules_version(client, query, version):
-    """1.1.0 is the default; the retired 1.0.0 stays pinnable."""
+    """1.2.0 is the default (newest active); the retired 1.0.0 and 1.1.0 stay pinnable."""
     response = post_triage(client, example("qr-urgent-dvt"), query)
     assert response.status_code == 200
     assert risk_assessment(response.get_json(force=True))["method"]["coding"][0]["version"] == version

@@ -13,7 +13,7 @@ def test_report_lists_every_rule_with_citation():
                          capture_output=True, text=True).stdout
     module = Registry().get()
     assert out.startswith(f"# {module.title} {module.version} (active")
-    assert module.version == "1.1.0"
+    assert module.version == "1.2.0"  # the default report is the newest active version
     rows = [line for line in out.splitlines() if line.startswith("| ") and "`" in line]
     assert len(rows) == len(module.rules)
     for rule, row in zip(module.rules, rows):
@@ -23,7 +23,7 @@ def test_report_lists_every_rule_with_citation():
 def test_report_rejects_an_unknown_version():
     result = subprocess.run([sys.executable, "-m", "service.triage.report", "--version", "0.0.0"],
                             cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 2 and "published: 1.0.0, 1.1.0" in result.stderr
+    assert result.returncode == 2 and "published: 1.0.0, 1.1.0, 1.2.0" in result.stderr
 
 
 def test_the_diff_report_is_docs_rules_1_1_0():

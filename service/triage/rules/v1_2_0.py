@@ -357,6 +357,25 @@ def sudden_ongoing(f: Facts) -> bool:
             and stroke_in_question(f))
 
 
+@rule("sudden-resolved", "Sudden numbness that passed within minutes but is constant, recurring "
+      "or getting worse", floor=URGENT,
+      uses=("onset", "relieved_by_moving", "duration", "pattern", "progression", "recent_injury",
+            "age"),
+      causes={"tia": MODERATE}, proposals=("neuro-exam",),
+      cites=(Cite(S001, "Occurs suddenly"),
+             Cite(S001, "Stroke or transient ischemic attack"),
+             Cite(S003, "It’s a good idea to see a doctor any time you experience new or worsening "
+                        "numbness in your legs")),
+      common_sense="Sudden numbness that passes within minutes but is getting worse or constant is not "
+                   "explained by position and can be a transient ischaemic attack, seen within a day.")
+def sudden_resolved_not_explained(f: Facts) -> bool:
+    """The numbness came on suddenly (or its onset was not reported) and came back within minutes of
+    moving, but it is constant or getting worse, so position does not explain it; and a stroke is a
+    possible cause."""
+    return (may_be_sudden(f) and came_back_within_minutes(f) and not explained_by_position(f)
+            and stroke_in_question(f))
+
+
 @rule("sudden-whole-leg-resolved", "Sudden numbness of a whole leg that came back within minutes, "
       "not brought on by position", floor=URGENT,
       uses=("onset", "locations", "relieved_by_moving", "duration", "pattern", "recent_injury", "age"),
