@@ -32,10 +32,11 @@ def test_there_are_enough_vignettes_of_every_disposition_for_every_version():
 
 
 def test_every_review_finding_has_two_changed_stories_and_a_neighbour():
+    """The review of 1.0.0 (`finding`, review_1_1_0.yaml): stories 1.1.0 changed, and neighbours."""
     newest = REGISTRY.versions[-1]
     for finding in range(1, 13):
         cases = [c for c in VIGNETTES if c.get("finding") == finding]
-        changed = [c for c in cases if c.get("versions") == [newest]]
+        changed = [c for c in cases if c.get("versions") == ["1.1.0"]]
         neighbours = [c for c in cases if "versions" not in c]
         assert len(changed) >= 2, finding
         assert neighbours, finding
@@ -45,6 +46,15 @@ def test_every_review_finding_has_two_changed_stories_and_a_neighbour():
             old = next(c for c in VIGNETTES if c["id"] == case["replaces"])
             assert old["answers"] == case["answers"] and newest not in old.get("versions", [newest])
             assert case["replaces"] in ids
+
+
+def test_every_item_of_the_review_of_1_1_0_has_stories_for_1_2_0_with_reason_and_source():
+    """review_1_2_0.yaml: the stories of items 1-9 (item 7, the words a clinician reads, is checked on
+    every text in tests/triage/test_rules.py), each for 1.2.0 only, with its reason and source."""
+    mine = [c for c in VIGNETTES if c["file"] == "review_1_2_0.yaml"]
+    assert {c["item"] for c in mine} == {1, 2, 3, 4, 5, 6, 8, 9}
+    for case in mine:
+        assert case["versions"] == ["1.2.0"] and case["reason"] and case["source"]["quote"], case["id"]
 
 
 def observed_from_bundle(bundle: dict, terminology: dict) -> Observed:
