@@ -209,3 +209,18 @@ def test_titles_and_advice_are_clinical_sentences(module):
     "Stand as little as possible (source: 000_cb32e696d2feae6f.txt)", "The rules that fired"])
 def test_the_clinical_check_catches_what_1_1_0_showed(text):
     assert NOT_CLINICAL.search(text)
+
+
+@pytest.mark.parametrize("module", CLINICAL, ids=[m.version for m in CLINICAL])
+def test_the_page_can_tell_the_safety_net_from_the_advice(module):
+    """The web page puts a line under "Safety net" when it opens as SAFETY_NET_OPENINGS says: every
+    safety-net text of the module does, and no other advice does."""
+    from service.triage.engine import evaluate
+    openings = tuple(module.module.SAFETY_NET_OPENINGS)
+    other = [a for a in module.module.ADVICE if a not in module.safety_net_advice
+             and a is not module.module.CALL_NOW]
+    assert not [a.text for a in other if a.text.startswith(openings)]
+    for facts in random_facts(1500, seed=7):
+        result = evaluate(module, facts)
+        net = [a for a in result.advice if a not in other]
+        assert net and all(a.text.startswith(openings) for a in net), [a.text for a in net]

@@ -1008,8 +1008,8 @@ REMISSION_CITE = Cite(S000, "Massage, manual therapy and physiotherapy are presc
 # ---- After the rules: advice ----------------------------------------------------------------------
 
 CALL_NOW = Advice(
-    "Call emergency services now or go to the nearest emergency department. Do not drive yourself "
-    "and do not wait to see whether it passes.",
+    "Call emergency services at once or go to the nearest emergency department now. Do not drive "
+    "yourself and do not wait to see whether it passes.",
     (Cite(S002, "You should seek immediate medical help if your leg numbness is accompanied along "
                 "with shortness of breath, dizziness, loss of coordination, loss of speech, fatigue "
                 "and loss of vision."),
@@ -1155,6 +1155,8 @@ def safety_net(disposition: Disposition, facts: Facts) -> tuple[Advice, ...]:
 
 
 SAFETY_NET_ADVICE = safety_net(SELF_CARE, Facts())  # the full net, for the rule table
+# How every safety-net text of this module opens (the web page shows them apart from the advice).
+SAFETY_NET_OPENINGS = ("Call emergency services at once", "See a doctor within 24 hours")
 
 
 def feet_may_be_numb(f: Facts) -> bool:
