@@ -193,6 +193,8 @@ def test_the_default_writes_for_people():
 def test_titles_and_advice_are_clinical_sentences(module):
     hyphenated_ids = {r.id for r in module.rules if "-" in r.id}
     texts = [("title", r.id, r.title) for r in module.rules]
+    # the notes on clinical common sense are for the rule's reader, but clinical too
+    texts += [("common sense", r.id, r.common_sense) for r in module.rules if r.common_sense]
     texts += [("advice", "", a.text) for a in getattr(module.module, "ADVICE", ())]
     for facts in random_facts(1500, seed=24):  # the advice chosen for many answer sets
         from service.triage.engine import evaluate

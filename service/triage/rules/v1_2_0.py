@@ -232,9 +232,9 @@ def stroke_warning_signs(f: Facts) -> bool:
       causes={"stroke": HIGH}, proposals=("emergency-referral", "ct-head"),
       cites=STROKE_CITES + (Cite(S003, "In that case, sensation should return within a few minutes "
                                        "of adjusting your position."),),
-      common_sense="Source 003 lists numbness involving an entire leg among the signs of a stroke; "
-                   "a leg that fell asleep comes back within minutes of moving. After an injury in "
-                   "a person under 50 the injury explains it (the next rule).")
+      common_sense="Numbness involving an entire leg is among the signs of a stroke; a leg that "
+                   "fell asleep comes back within minutes of moving. After an injury in a person "
+                   "under 50 the injury explains it, and the injury is named instead.")
 def sudden_whole_leg(f: Facts) -> bool:
     """A whole leg went numb suddenly (or the onset was not reported) and it is not known to have
     come back within minutes of moving; a stroke is a possible cause."""
@@ -300,8 +300,8 @@ def short_of_breath_or_chest_pain(f: Facts) -> bool:
       cites=(Cite(S001, "Sudden numbness with weakness or speech changes requires urgent medical "
                         "attention."),
              Cite(S003, "Muscle weakness or paralysis")),
-      common_sense="After an injury in a person under 50 the injury explains the weakness (the next "
-                   "rule); in an older person a fall can be the result of a stroke.")
+      common_sense="After an injury in a person under 50 the injury explains the weakness and is "
+                   "named instead; in an older person a fall can be the result of a stroke.")
 def sudden_numbness_with_weakness(f: Facts) -> bool:
     """The numbness came on suddenly (or its onset was not reported) with weakness of the leg, and
     a stroke is a possible cause."""
@@ -738,7 +738,7 @@ def toxin_exposure(f: Facts) -> bool:
                         "or muscular issues.")))
 def pain_radiating_from_the_back(f: Facts) -> bool:
     """Pain spreading from the lower back or buttock down one leg, in a person without cancer
-    (with cancer it is suspected spinal metastasis, an urgent rule)."""
+    (with cancer it is suspected spinal metastasis, which is urgent)."""
     return yes(f.pain_radiating_down_one_leg) and not yes(f.cancer_history)
 
 
@@ -1149,8 +1149,7 @@ def safety_net(disposition: Disposition, facts: Facts) -> tuple[Advice, ...]:
         soon = [text for text, reported in SOON_SIGNS if not reported(facts)]
         if soon:
             out.append(Advice("See a doctor within 24 hours if " + _listed(soon) + ".", SOON_NET_CITES,
-                              common_sense="Within 24 hours is the urgent disposition the safety "
-                                           "policy gives to these signs."))
+                              common_sense="These signs need an examination within 24 hours."))
     return tuple(out)
 
 
