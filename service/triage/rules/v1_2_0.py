@@ -72,12 +72,15 @@ S002 = "002_8375efd10046325c.txt"
 S003 = "003_49373439d83d5e71.txt"
 S004 = "004_ee8a66ff89f18e0d.txt"
 
+# Each source by its title: the first line of the article (a clinician reads these).
 SOURCES = {
-    S000: "Leg numbness: why the legs go numb, accompanying diseases, home care",
+    S000: "Leg numbness",
     S001: "Leg Numbness: Causes, Symptoms, and Treatment Options",
     S002: "Numbness of the Legs",
     S003: "What Causes Numbness in the Legs?",
-    S004: "Numb legs and feet: causes, symptoms and treatments",
+    S004: "Numb legs and feet may be caused by sitting in a position that puts too much pressure on "
+          "the nerves or reduces blood flow. Long-lasting numbness in the legs and feet may indicate "
+          "an underlying condition.",
 }
 
 MAIN_REFERRAL = {EMERGENCY: "emergency-referral", URGENT: "gp-referral", ROUTINE: "gp-referral"}
