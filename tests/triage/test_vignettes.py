@@ -18,6 +18,7 @@ from tests.support import ROOT, disposition, post_triage, questionnaire_response
 VIGNETTES = load_vignettes()
 REGISTRY = Registry()
 RUNS = [(v, c) for v in REGISTRY.versions for c in VIGNETTES if applies(c, v)]
+EVIDENCE = "http://legtriage.example.org/fhir/StructureDefinition/triage-evidence"
 RATIONALE_PART = re.compile(r"\[([a-z0-9-]+)\](?: \(([^)]*)\))?\. Source")
 
 
@@ -69,6 +70,14 @@ def observed_from_bundle(bundle: dict, terminology: dict) -> Observed:
         raise AssertionError(f"concept not in terminology.yaml: {concept}")
     evidence = {}
     for p in ra.get("prediction", []):
+        # the evidence as data (the triage-evidence extension) where the Bundle carries it: a clinical
+        # rationale names no rule and no linkId; else what the rationale lists in brackets
+        carried = [x.get("extension", []) for x in p.get("extension", []) if x.get("url") == EVIDENCE]
+        for parts in carried:
+            rule_id = next(part["valueId"] for part in parts if part["url"] == "rule")
+            evidence[rule_id] = frozenset(part["valueString"] for part in parts if part["url"] == "answer")
+        if carried:
+            continue
         for rule_id, shown in RATIONALE_PART.findall(p["rationale"]):
             evidence[rule_id] = frozenset(part.split(" = ")[0] for part in shown.split(", ") if part)
     return Observed(disposition(bundle),
