@@ -70,16 +70,19 @@ def observed_from_bundle(bundle: dict, terminology: dict) -> Observed:
         raise AssertionError(f"concept not in terminology.yaml: {concept}")
     evidence = {}
     for p in ra.get("prediction", []):
-        # the evidence as data (the triage-evidence extension) where the Bundle carries it: a clinical
-        # rationale names no rule and no linkId; else what the rationale lists in brackets
-        carried = [x.get("extension", []) for x in p.get("extension", []) if x.get("url") == EVIDENCE]
-        for parts in carried:
-            rule_id = next(part["valueId"] for part in parts if part["url"] == "rule")
-            evidence[rule_id] = frozenset(part["valueString"] for part in parts if part["url"] == "answer")
-        if carried:
-            continue
-        for rule_id, shown in RATIONALE_PART.findall(p["rationale"]):
+        # what the rationale lists in brackets (1.0.0 and 1.1.0 publish it so); a clinical rationale
+        # names no rule and no linkId: then the evidence as data (the triage-evidence extension)
+        listed = RATIONALE_PART.findall(p["rationale"])
+        for rule_id, shown in listed:
             evidence[rule_id] = frozenset(part.split(" = ")[0] for part in shown.split(", ") if part)
+        if listed:
+            continue
+        for x in p.get("extension", []):
+            if x.get("url") == EVIDENCE:
+                parts = x.get("extension", [])
+                rule_id = next(part["valueId"] for part in parts if part["url"] == "rule")
+                evidence[rule_id] = frozenset(part["valueString"] for part in parts
+                                              if part["url"] == "answer")
     return Observed(disposition(bundle),
                     tuple(key(p["outcome"], terminology["conditions"]) for p in ra.get("prediction", [])),
                     {key(sr["code"], terminology["procedures"]): sr["priority"]
