@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from service.triage.engine import Registry
 from tests.support import (EXAMPLES, disposition, example, parameters, post_triage,
                            questionnaire_response, resources, risk_assessment)
 
@@ -44,10 +45,14 @@ def test_examples_get_their_disposition_and_the_contract_shape(client, name):
     assert ra["basis"][0]["reference"] == f"QuestionnaireResponse/{qr['id']}"
     assert ra["method"]["coding"][0]["version"] == "1.2.0"  # the default: newest active (1.1.0 retired)
     assert ra["mitigation"]
+    clinical = getattr(Registry().get(), "explanations", "legacy") == "clinical"
     for prediction in ra["prediction"]:
         assert prediction["qualitativeRisk"]["coding"][0]["system"] == \
             "http://terminology.hl7.org/CodeSystem/risk-probability"
-        assert "Source 00" in prediction["rationale"] and ".txt" in prediction["rationale"]
+        if clinical:  # the source by its title (DESIGN.md "Explanations")
+            assert "From \u201c" in prediction["rationale"] and ".txt" not in prediction["rationale"]
+        else:  # as 1.0.0 and 1.1.0 publish it
+            assert "Source 00" in prediction["rationale"] and ".txt" in prediction["rationale"]
     srs = resources(bundle, "ServiceRequest")
     if EXPECTED[name] == "self-care":
         assert srs == []
