@@ -146,7 +146,11 @@ def test_each_example_call_gives_the_card_the_contract_describes(client, name):
     assert card["source"]["topic"]["code"] == disposition
     assert card["source"]["url"] == f"{PUBLIC}/fhir/Library/leg-numbness-rules-{RULES.replace('.', '-')}"
     assert uuid.UUID(card["uuid"])
-    for needed in ("**Why**", "Source:", f"Rules: Leg numbness triage rules {RULES}",
+    # a source is cited "Source: title (file)" by the versions published so, and by its title alone
+    # ("From “title”") where the default is written in clinical words (DESIGN.md "Explanations")
+    default = Registry().get()
+    cited = "From \u201c" if getattr(default, "explanations", "legacy") == "clinical" else "Source:"
+    for needed in ("**Why**", cited, f"Leg numbness triage rules {RULES}",
                    "Decision support, not a diagnosis"):
         assert needed in card["detail"], needed
     if disposition != "self-care":

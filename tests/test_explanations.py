@@ -50,7 +50,9 @@ def clinical_module():
 @pytest.fixture(scope="module")
 def clinical_app():
     app = create_app()
-    app.extensions["legtriage"].registry.modules[CLINICAL_VERSION] = clinical_module()
+    registry = app.extensions["legtriage"].registry
+    registry.modules[CLINICAL_VERSION] = clinical_module()
+    registry.default_version = CLINICAL_VERSION  # the unpinned requests here are meant for it
     return app
 
 

@@ -156,8 +156,11 @@ def _page_config(questionnaire: dict) -> dict:
         "questionnaire": questionnaire,
         "dispositions": dispositions,
         # The RiskAssessment's mitigation holds the advice and then the safety net, one per line;
-        # the page tells them apart by the rule module's own safety-net texts.
+        # the page tells them apart by the rule module's own safety-net texts, or by how they open
+        # where a module words its safety net for what the person reported (SAFETY_NET_OPENINGS).
         "safetyNet": {v: [a.text for a in m.safety_net_advice] for v, m in s.registry.modules.items()},
+        "safetyNetOpenings": {v: list(getattr(m.module, "SAFETY_NET_OPENINGS", ()))
+                              for v, m in s.registry.modules.items()},
         "authEnabled": s.settings.auth_enabled,
         "triageUrl": "../fhir/QuestionnaireResponse/$triage",
     }

@@ -109,6 +109,8 @@ def library(module: RuleModule, signoffs=None) -> dict:
     state = (f"Retired on {module.retired}, superseded by {module.superseded_by}: still published and "
              "answering as it always did, pin it only to reproduce earlier results."
              if status == "retired" else f"Active since {module.date}.")
+    if module.known_defects:
+        state += "\n\nKnown defects:\n" + "\n".join(f"- {d}" for d in module.known_defects)
     lineage = [{"type": "predecessor", "display": f"Rule module {module.replaces}",
                 "resource": f"{canonical}|{module.replaces}"}] if module.replaces else []
     if module.superseded_by:

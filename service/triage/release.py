@@ -72,8 +72,11 @@ def _facts_of_qr(qr: dict) -> Facts:
     return answers_to_facts(answers.values, _catalog())[0]
 
 
-def answer_sets() -> list[AnswerSet]:
-    """Every stored answer set: tests/golden/answers.json, then the vignettes written since."""
+def answer_sets(up_to: str | None = None) -> list[AnswerSet]:
+    """Every stored answer set: tests/golden/answers.json, then the vignettes written since. With
+    `up_to`, the vignettes written for a later version are left out (a story whose `versions:` are all
+    newer), so a version's release note, and the sign-off that rests on it, stay as they were when
+    later versions add stories."""
     from service.triage.review import facts_of, load_vignettes
     out = []
     stored = json.loads(ANSWERS.read_text(encoding="utf-8"))
@@ -83,10 +86,17 @@ def answer_sets() -> list[AnswerSet]:
         out.append(AnswerSet(case["id"], f"answers.json {kind}", facts))
     known = {c["id"] for c in stored}
     for case in load_vignettes():
+        if up_to is not None and "versions" in case and \
+                all(_semver(v) > _semver(up_to) for v in case["versions"]):
+            continue
         if f"vignette:{case['id']}" not in known:
             out.append(AnswerSet(f"vignette:{case['id']}", "tests/vignettes, written since",
                                  facts_of(case["answers"])))
     return out
+
+
+def _semver(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 def _reasons(module: RuleModule, a: Assessment) -> tuple[str, ...]:
@@ -131,7 +141,7 @@ def render(old: RuleModule, new: RuleModule, terms: dict) -> tuple[str, list[Sto
     from service.fhir_io.wording import Wording
     from service.triage import report
 
-    sets = answer_sets()
+    sets = answer_sets(up_to=new.version)
     found = stories(old, new, sets)
     wording = Wording(_catalog().questionnaire, _catalog().fact_map)
     display = _catalog().disposition_displays

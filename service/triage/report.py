@@ -109,6 +109,14 @@ def _wrong_uses(module: RuleModule) -> list[tuple[str, list[str], list[str]]]:
     return out
 
 
+def _up_to(registry: Registry, version: str):
+    """The registry as it was when `version` was the newest (for a diff that stays what it was)."""
+    from types import SimpleNamespace
+    modules = {v: m for v, m in registry.modules.items()
+               if tuple(map(int, v.split("."))) <= tuple(map(int, version.split(".")))}
+    return SimpleNamespace(modules=modules, versions=list(modules))
+
+
 def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
     from service.triage import review
 
@@ -122,7 +130,9 @@ def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
         if a != b:
             changed.append((new_rules[rule_id], [(k, a[k], b[k]) for k in a if a[k] != b[k]]))
 
-    cases = review.load_vignettes()
+    # the stories of the two versions (a later version's own stories are not part of this diff)
+    cases = [c for c in review.load_vignettes()
+             if review.applies(c, old.version) or review.applies(c, new.version)]
     replaced = {c["replaces"] for c in cases if "replaces" in c}
     stories = []
     for case in cases:
@@ -222,5 +232,5 @@ def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
     out += ["", "## Vignette figures", "",
             "Under-triage: a less urgent disposition than the vignette expects, counted by the "
             "expected disposition; over-triage: a more urgent one.", "",
-            review.figures_table(review.all_figures(Registry(), cases)).rstrip()]
+            review.figures_table(review.all_figures(_up_to(Registry(), new.version), cases)).rstrip()]
     return "\n".join(out) + "\n"

@@ -48,25 +48,44 @@ def test_operation_definition(client):
 
 def test_libraries_describe_each_rule_version_with_citations(client):
     bundle = get(client, "/fhir/Library")
-    assert bundle["total"] == 2
-    old, new = (e["resource"] for e in bundle["entry"])
+    assert bundle["total"] == 3
+    old, mid, new = (e["resource"] for e in bundle["entry"])
     assert (old["version"], old["status"], old["date"]) == ("1.0.0", "retired", "2026-12-01")
-    assert (new["version"], new["status"], new["date"]) == ("1.1.0", "active", "2026-12-01")
-    for lib in (old, new):  # the project signs nothing: mappings/signoff/ ships empty
+    # 1.1.0 was retired when 1.2.0 became the default (its Library's date: the retirement)
+    assert (mid["version"], mid["status"], mid["date"]) == ("1.1.0", "retired", "2026-12-07")
+    assert (new["version"], new["status"], new["date"]) == ("1.2.0", "active", "2026-12-07")
+    for lib in (old, mid, new):  # the project signs nothing: mappings/signoff/ ships empty
         assert "approvalDate" not in lib and "reviewer" not in lib
         assert "Clinical sign-off pending: no sign-off file" in lib["description"]
     assert "superseded by 1.1.0" in old["description"] and "First published version." in old["description"]
-    assert "What changed: Fixes the clinical review of 1.0.0" in new["description"]
+    assert "superseded by 1.2.0" in mid["description"]
+    assert "What changed: Fixes the clinical review of 1.0.0" in mid["description"]
     predecessor = {"type": "predecessor", "display": "Rule module 1.0.0",
                    "resource": "http://legtriage.example.org/fhir/Library/leg-numbness-rules|1.0.0"}
-    assert predecessor in new["relatedArtifact"]
+    assert predecessor in mid["relatedArtifact"]
     assert any(a["type"] == "successor" and a["resource"].endswith("|1.1.0") for a in old["relatedArtifact"])
-    for lib in (old, new):
+    assert any(a["type"] == "successor" and a["resource"].endswith("|1.2.0") for a in mid["relatedArtifact"])
+    for lib in (old, mid, new):
         cited = {a["label"] for a in lib["relatedArtifact"] if a["type"] == "citation"}
         assert cited == {"000_cb32e696d2feae6f.txt", "001_7be9c4c3b65e7a56.txt", "002_8375efd10046325c.txt",
                          "003_49373439d83d5e71.txt", "004_ee8a66ff89f18e0d.txt"}
         assert get(client, f"/fhir/Library/{lib['id']}") == lib
     assert client.get("/fhir/Library/nope").status_code == 404
+
+
+def test_a_retired_version_with_known_defects_names_them_in_its_library(client):
+    from service.triage.engine import Registry
+    registry = Registry()
+    defects = registry.get("1.1.0").known_defects
+    assert len(defects) >= 5
+    mid = get(client, "/fhir/Library/leg-numbness-rules-1-1-0")
+    assert "Known defects:" in mid["description"]
+    for defect in defects:
+        assert f"- {defect}" in mid["description"]
+    for version in ("1.0.0", "1.2.0"):  # no KNOWN_DEFECTS in their modules: nothing listed
+        assert not registry.get(version).known_defects
+        lib = get(client, f"/fhir/Library/{registry.get(version).id}")
+        assert "Known defects" not in lib["description"]
 
 
 @pytest.mark.parametrize("cs_id, codes", [
@@ -83,7 +102,7 @@ def test_code_systems(client, cs_id, codes):
 def test_health_and_readiness(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz").get_json()
-    assert ready["status"] == "ready" and ready["defaultRulesVersion"] == "1.1.0"
+    assert ready["status"] == "ready" and ready["defaultRulesVersion"] == "1.2.0"  # the newest active version
 
 
 def test_capability_statement_says_when_auth_is_required(app):

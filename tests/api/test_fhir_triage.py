@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from service.triage.engine import Registry
 from tests.support import (EXAMPLES, disposition, example, parameters, post_triage,
                            questionnaire_response, resources, risk_assessment)
 
@@ -42,12 +43,16 @@ def test_examples_get_their_disposition_and_the_contract_shape(client, name):
     assert ra["status"] == "preliminary"
     assert ra["subject"] == qr["subject"]
     assert ra["basis"][0]["reference"] == f"QuestionnaireResponse/{qr['id']}"
-    assert ra["method"]["coding"][0]["version"] == "1.1.0"  # the default: newest active
+    assert ra["method"]["coding"][0]["version"] == "1.2.0"  # the default: newest active (1.1.0 retired)
     assert ra["mitigation"]
+    clinical = getattr(Registry().get(), "explanations", "legacy") == "clinical"
     for prediction in ra["prediction"]:
         assert prediction["qualitativeRisk"]["coding"][0]["system"] == \
             "http://terminology.hl7.org/CodeSystem/risk-probability"
-        assert "Source 00" in prediction["rationale"] and ".txt" in prediction["rationale"]
+        if clinical:  # the source by its title (DESIGN.md "Explanations")
+            assert "From \u201c" in prediction["rationale"] and ".txt" not in prediction["rationale"]
+        else:  # as 1.0.0 and 1.1.0 publish it
+            assert "Source 00" in prediction["rationale"] and ".txt" in prediction["rationale"]
     srs = resources(bundle, "ServiceRequest")
     if EXPECTED[name] == "self-care":
         assert srs == []
@@ -95,9 +100,10 @@ def test_plain_application_json_is_accepted(client):
 
 
 @pytest.mark.parametrize("query, version", [("?rules-version=1.0.0", "1.0.0"),
-                                            ("?rules-version=1.1.0", "1.1.0"), ("", "1.1.0")])
+                                            ("?rules-version=1.1.0", "1.1.0"),
+                                            ("?rules-version=1.2.0", "1.2.0"), ("", "1.2.0")])
 def test_query_rules_version(client, query, version):
-    """1.1.0 is the default; the retired 1.0.0 stays pinnable."""
+    """1.2.0 is the default (newest active); the retired 1.0.0 and 1.1.0 stay pinnable."""
     response = post_triage(client, example("qr-urgent-dvt"), query)
     assert response.status_code == 200
     assert risk_assessment(response.get_json(force=True))["method"]["coding"][0]["version"] == version

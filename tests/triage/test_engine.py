@@ -60,10 +60,12 @@ common = settings(max_examples=400, deadline=None, derandomize=True,
 
 
 def explained_by_raynaud(module, facts: Facts) -> bool:
-    """1.1.0 reads toes turning white in the cold, in a brief attack that comes and goes, as a
+    """1.2.0 reads attacks of a cold, pale leg (`cold_attack`) as urgent, a leg that stays cold and
+    pale as an emergency (the policy's two bullets), so an answer that makes it an attack may lower an
+    emergency to urgent. 1.1.0 reads toes turning white in the cold, in a brief attack that comes and goes, as a
     Raynaud's attack (routine) rather than a limb without blood (emergency): the one place where an
     added answer may lower the disposition, and never below routine."""
-    attack = getattr(module.module, "raynaud_attack", None)
+    attack = getattr(module.module, "raynaud_attack", None) or getattr(module.module, "cold_attack", None)
     return attack is not None and attack(facts)
 
 
@@ -145,7 +147,13 @@ def benign_story(draw) -> Facts:
         weakness=draw(st.sampled_from([None, False])), recent_injury=draw(st.sampled_from([None, False])))
 
 
-@pytest.mark.parametrize("module", NEWER, ids=[m.version for m in NEWER])
+# 1.1.0's benign story (gone on moving, however else it is told) and its history exceptions; 1.2.0
+# needs the positively benign story and keeps causes tied to the numbness at least routine (the safety
+# policy as rewritten; tests/triage/test_safety_properties.py holds every candidate default to it).
+ONLY_1_1_0 = [m for m in MODULES if m.version == "1.1.0"]
+
+
+@pytest.mark.parametrize("module", ONLY_1_1_0, ids=[m.version for m in ONLY_1_1_0])
 @common
 @given(facts=benign_story(), extra=st.sampled_from(HISTORY))
 def test_the_benign_story_with_one_unrelated_history_fact_stays_self_care(module, facts, extra):

@@ -19,7 +19,7 @@ def test_report_lists_every_rule_with_citation():
     out = result.stdout
     module = Registry().get()
     assert out.startswith(f"# {module.title} {module.version} (active")
-    assert module.version == "1.1.0"
+    assert module.version == "1.2.0"  # the default report is the newest active version
     rows = [line for line in out.splitlines() if line.startswith("| ") and "`" in line]
     assert len(rows) == len(module.rules)
     for rule, row in zip(module.rules, rows):
@@ -29,7 +29,7 @@ def test_report_lists_every_rule_with_citation():
 def test_report_rejects_an_unknown_version():
     result = legtriage("rules", "table", "0.0.0")
     assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr == "legtriage: unknown rules version 0.0.0; published: 1.0.0, 1.1.0\n"
+    assert result.stderr == "legtriage: unknown rules version 0.0.0; published: 1.0.0, 1.1.0, 1.2.0\n"
 
 
 def test_the_diff_report_opens_the_release_note():

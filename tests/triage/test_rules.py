@@ -117,9 +117,12 @@ def test_rule_module_header_declares_version_status_and_date():
 
 def test_the_default_is_the_newest_active_version_and_every_version_stays_pinnable():
     registry = Registry()
-    assert registry.default_version == "1.1.0"
-    assert registry.get("1.0.0").status == "retired" and registry.get("1.1.0").status == "active"
-    assert registry.get("1.1.0").replaces == "1.0.0"
+    # 1.2.0 is the newest active version (1.1.0 retired for its known defects, issue 24)
+    assert registry.default_version == "1.2.0"
+    assert registry.get("1.0.0").status == "retired" and registry.get("1.1.0").status == "retired"
+    assert registry.get("1.2.0").status == "active"
+    assert registry.get("1.1.0").replaces == "1.0.0" and registry.get("1.2.0").replaces == "1.1.0"
+    assert registry.get("1.1.0").superseded_by == "1.2.0" and registry.get("1.1.0").retired
 
 
 # --- terminology: only checked codes, with valid check digits --------------------------------------
@@ -170,3 +173,56 @@ def test_every_code_is_from_shared_terminology_with_a_valid_check_digit(terminol
                 assert loinc_ok(term["code"]), key
             if table is not None:
                 assert f"| {term['code']} | {term['display']} |" in table, (key, term["code"])
+
+
+# --- modules whose texts are written for people (EXPLANATIONS = "clinical", from 1.2.0) -----------
+
+CLINICAL = [m for m in MODULES if getattr(m.module, "EXPLANATIONS", None) == "clinical"]
+# What must never reach a clinician or a patient: rule ids, linkIds, `field = value` pairs, file
+# names, code marks, and words about how the rules were made.
+NOT_CLINICAL = re.compile(r"`|\[|\]|=|\.txt|\b(?:numbness|red-flags|circulation|spine|history)\.[a-z]"
+                          r"|\b(?:review|finding|findings|version|versions|open point|rule|rules|"
+                          r"fired|vignette|policy)\b|\b\d+\.\d+\.\d+\b", re.IGNORECASE)
+
+
+def test_the_default_writes_for_people():
+    assert Registry().get().version in [m.version for m in CLINICAL]
+
+
+@pytest.mark.parametrize("module", CLINICAL, ids=[m.version for m in CLINICAL])
+def test_titles_and_advice_are_clinical_sentences(module):
+    hyphenated_ids = {r.id for r in module.rules if "-" in r.id}
+    texts = [("title", r.id, r.title) for r in module.rules]
+    # the notes on clinical common sense are for the rule's reader, but clinical too
+    texts += [("common sense", r.id, r.common_sense) for r in module.rules if r.common_sense]
+    texts += [("advice", "", a.text) for a in getattr(module.module, "ADVICE", ())]
+    for facts in random_facts(1500, seed=24):  # the advice chosen for many answer sets
+        from service.triage.engine import evaluate
+        texts += [("advice", "", a.text) for a in evaluate(module, facts).advice]
+    for kind, rule_id, text in texts:
+        assert not NOT_CLINICAL.search(text), (kind, rule_id, text, NOT_CLINICAL.search(text).group())
+        assert not any(i in text for i in hyphenated_ids), (kind, rule_id, text)
+        assert text[:1].isupper(), (kind, rule_id, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Sudden numbness with weakness (review finding 8)", "Decided from the sources (open point of 1.0.0)",
+    "explained by the cold (`raynaud`)", "Stroke warning signs [stroke-signs] (red-flags.speech = yes)",
+    "Stand as little as possible (source: 000_cb32e696d2feae6f.txt)", "The rules that fired"])
+def test_the_clinical_check_catches_what_1_1_0_showed(text):
+    assert NOT_CLINICAL.search(text)
+
+
+@pytest.mark.parametrize("module", CLINICAL, ids=[m.version for m in CLINICAL])
+def test_the_page_can_tell_the_safety_net_from_the_advice(module):
+    """The web page puts a line under "Safety net" when it opens as SAFETY_NET_OPENINGS says: every
+    safety-net text of the module does, and no other advice does."""
+    from service.triage.engine import evaluate
+    openings = tuple(module.module.SAFETY_NET_OPENINGS)
+    other = [a for a in module.module.ADVICE if a not in module.safety_net_advice
+             and a is not module.module.CALL_NOW]
+    assert not [a.text for a in other if a.text.startswith(openings)]
+    for facts in random_facts(1500, seed=7):
+        result = evaluate(module, facts)
+        net = [a for a in result.advice if a not in other]
+        assert net and all(a.text.startswith(openings) for a in net), [a.text for a in net]

@@ -70,6 +70,6 @@ def test_a_hospitals_sign_off_shows_in_its_own_safety_case(tmp_path):
     from tests.test_signoff import signoff_text, write
     folder = write(tmp_path, "1.1.0.yaml", signoff_text())
     text = safety_case.render(Registry(), folder)
-    assert "| 1.1.0 | active | docs/rules-1.1.0.md |" in text
+    assert "| 1.1.0 | retired | docs/rules-1.1.0.md |" in text
     assert "signed by Dr Jane Example, Clinical safety officer, 2026-12-05" in text
     assert "not signed: no sign-off file 1.0.0.yaml" in text

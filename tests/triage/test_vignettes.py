@@ -18,6 +18,7 @@ from tests.support import ROOT, disposition, post_triage, questionnaire_response
 VIGNETTES = load_vignettes()
 REGISTRY = Registry()
 RUNS = [(v, c) for v in REGISTRY.versions for c in VIGNETTES if applies(c, v)]
+EVIDENCE = "http://legtriage.example.org/fhir/StructureDefinition/triage-evidence"
 RATIONALE_PART = re.compile(r"\[([a-z0-9-]+)\](?: \(([^)]*)\))?\. Source")
 
 
@@ -32,10 +33,11 @@ def test_there_are_enough_vignettes_of_every_disposition_for_every_version():
 
 
 def test_every_review_finding_has_two_changed_stories_and_a_neighbour():
+    """The review of 1.0.0 (`finding`, review_1_1_0.yaml): stories 1.1.0 changed, and neighbours."""
     newest = REGISTRY.versions[-1]
     for finding in range(1, 13):
         cases = [c for c in VIGNETTES if c.get("finding") == finding]
-        changed = [c for c in cases if c.get("versions") == [newest]]
+        changed = [c for c in cases if c.get("versions") == ["1.1.0"]]
         neighbours = [c for c in cases if "versions" not in c]
         assert len(changed) >= 2, finding
         assert neighbours, finding
@@ -45,6 +47,15 @@ def test_every_review_finding_has_two_changed_stories_and_a_neighbour():
             old = next(c for c in VIGNETTES if c["id"] == case["replaces"])
             assert old["answers"] == case["answers"] and newest not in old.get("versions", [newest])
             assert case["replaces"] in ids
+
+
+def test_every_item_of_the_review_of_1_1_0_has_stories_for_1_2_0_with_reason_and_source():
+    """review_1_2_0.yaml: the stories of items 1-9 (item 7, the words a clinician reads, is checked on
+    every text in tests/triage/test_rules.py), each for 1.2.0 only, with its reason and source."""
+    mine = [c for c in VIGNETTES if c["file"] == "review_1_2_0.yaml"]
+    assert {c["item"] for c in mine} == {1, 2, 3, 4, 5, 6, 8, 9}
+    for case in mine:
+        assert case["versions"] == ["1.2.0"] and case["reason"] and case["source"]["quote"], case["id"]
 
 
 def observed_from_bundle(bundle: dict, terminology: dict) -> Observed:
@@ -59,8 +70,19 @@ def observed_from_bundle(bundle: dict, terminology: dict) -> Observed:
         raise AssertionError(f"concept not in terminology.yaml: {concept}")
     evidence = {}
     for p in ra.get("prediction", []):
-        for rule_id, shown in RATIONALE_PART.findall(p["rationale"]):
+        # what the rationale lists in brackets (1.0.0 and 1.1.0 publish it so); a clinical rationale
+        # names no rule and no linkId: then the evidence as data (the triage-evidence extension)
+        listed = RATIONALE_PART.findall(p["rationale"])
+        for rule_id, shown in listed:
             evidence[rule_id] = frozenset(part.split(" = ")[0] for part in shown.split(", ") if part)
+        if listed:
+            continue
+        for x in p.get("extension", []):
+            if x.get("url") == EVIDENCE:
+                parts = x.get("extension", [])
+                rule_id = next(part["valueId"] for part in parts if part["url"] == "rule")
+                evidence[rule_id] = frozenset(part["valueString"] for part in parts
+                                              if part["url"] == "answer")
     return Observed(disposition(bundle),
                     tuple(key(p["outcome"], terminology["conditions"]) for p in ra.get("prediction", [])),
                     {key(sr["code"], terminology["procedures"]): sr["priority"]

@@ -37,6 +37,7 @@ class RuleModule:
     # clinical sentences, cites each source by its title and keeps the rest for the data
     # (the triage-evidence extension).
     explanations: str = "legacy"
+    known_defects: tuple[str, ...] = ()  # plain sentences: why a retired version must not be used
 
     @property
     def id(self) -> str:
@@ -67,7 +68,8 @@ def discover() -> dict[str, RuleModule]:
             advise=getattr(mod, "advise", None), replaces=getattr(mod, "REPLACES", None),
             changes=getattr(mod, "CHANGES", "First published version."),
             retired=getattr(mod, "RETIRED", None), superseded_by=getattr(mod, "SUPERSEDED_BY", None),
-            explanations=getattr(mod, "EXPLANATIONS", "legacy"))
+            explanations=getattr(mod, "EXPLANATIONS", "legacy"),
+            known_defects=tuple(getattr(mod, "KNOWN_DEFECTS", ())))
         if found[mod.VERSION].explanations not in EXPLANATIONS:
             raise ValueError(f"{info.name}.EXPLANATIONS must be one of {', '.join(EXPLANATIONS)}")
     return dict(sorted(found.items(), key=lambda kv: _semver(kv[0])))

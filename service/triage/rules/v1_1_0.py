@@ -1,4 +1,4 @@
-"""Leg numbness triage rules, version 1.1.0 (status: active, 2026-12-01).
+"""Leg numbness triage rules, version 1.1.0 (status: retired, 2026-12-01).
 
 Scope: adults and children reporting numbness in one or both legs, answered on the Questionnaire
 http://legtriage.example.org/fhir/Questionnaire/leg-numbness|1.0.0. The rules suggest how soon the
@@ -28,6 +28,10 @@ clinical priority; an emergency carries only what the emergency needs; no physio
 or emergency result), and the advice is picked for the disposition and the causes.
 
 Published versions never change behaviour: a fix is a new module (v1_1_1.py, ...).
+
+Retired on 2026-12-07, superseded by 1.2.0, for the known defects listed in KNOWN_DEFECTS (its Library
+names them). The status is metadata only: the rules below answer as they always did (golden freeze
+tests/golden/v1_1_0.json).
 """
 from __future__ import annotations
 
@@ -36,8 +40,35 @@ from service.triage.model import (EMERGENCY, HIGH, LOW, MODERATE, ROUTINE, SELF_
                                   Advice, Cite, Disposition, Prediction, Proposal, RuleBook)
 
 VERSION = "1.1.0"
-STATUS = "active"
+STATUS = "retired"
 DATE = "2026-12-01"
+RETIRED = "2026-12-07"  # metadata only: the rules below answer as they always did
+SUPERSEDED_BY = "1.2.0"
+KNOWN_DEFECTS = (
+    "Brief numbness that went away on moving is treated as harmless even when it came on gradually, "
+    "when how long it lasted or what brought it on was not answered, and in people with diabetes, "
+    "heavy alcohol use, a risk of vitamin B12 deficiency, thyroid disease, exposure to toxins or "
+    "nerve-damaging medicines: these get self-care instead of at least a routine appointment.",
+    "A whole leg that went numb suddenly for minutes and came back on moving gets self-care, even in "
+    "old age, although it can be a transient ischaemic attack.",
+    "Cancer with pain spreading down a leg, without back pain, is routine rather than urgent, and "
+    "physiotherapy and a back support are proposed where spinal metastasis must first be excluded.",
+    "Cold, pale attacks of a leg are read as Raynaud's phenomenon whatever the side, the site or the "
+    "age: one-sided attacks of the calf in old age get a routine appointment without arterial tests.",
+    "Numbness brought on by position or cold that keeps coming back over days or months is urgent "
+    "with a transient ischaemic attack as its only cause, instead of routine.",
+    "Emergencies are also told to see a doctor within 24 hours; people who already reported "
+    "weakness are told to call emergency services for weakness; a leg that fell asleep is told to "
+    "call emergency services if the whole leg goes numb.",
+    "Ongoing sudden numbness names only a transient ischaemic attack, not a stroke.",
+    "After a fall a stroke is never named, even in old age with sudden weakness, while a young "
+    "person's leg injury with a numb whole leg is given a stroke and a head CT.",
+    "The leg falling asleep is named as a cause beside warning signs; people with poor circulation "
+    "are told to stand as little as possible although walking is the treatment; advice to keep "
+    "diabetes well controlled reaches people who do not know whether they have diabetes; a warm bath "
+    "is advised for numb feet without checking the water; whole-spine MRI is proposed beside lumbar "
+    "MRI and HbA1c beside fasting glucose.",
+)
 TITLE = "Leg numbness triage rules"
 REPLACES = "1.0.0"
 CHANGES = (

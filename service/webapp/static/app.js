@@ -226,9 +226,11 @@
     const method = (risk.method && risk.method.coding || [])[0] || {};
     const version = method.version || "";
     const safety = new Set(config.safetyNet[version] || []);
+    const openings = (config.safetyNetOpenings || {})[version] || [];
+    const isSafety = (l) => safety.has(l.text) || openings.some((o) => l.text.startsWith(o));
     const lines = (risk.mitigation || "").split("\n").filter(Boolean).map(splitSource);
-    const advice = lines.filter((l) => !safety.has(l.text));
-    const safetyNet = lines.filter((l) => safety.has(l.text));
+    const advice = lines.filter((l) => !isSafety(l));
+    const safetyNet = lines.filter(isSafety);
 
     const parts = [
       el("div", {className: `banner banner-${code}`, "data-disposition": code},
