@@ -20,9 +20,11 @@ from click.testing import CliRunner
 from service.cli import cli
 from service.records import AuditRecord
 from service.store import HEAD, SqlStore
+from service.triage.engine import Registry
 from tests.support import LEGTRIAGE, ROOT
 
 RULES_NOTE = ROOT / "docs" / "rules-1.1.0.md"
+PUBLISHED = ", ".join(Registry().versions)
 
 
 def legtriage(*args: str, env: dict[str, str] | None = None):
@@ -152,7 +154,9 @@ def test_rules_review_prints_the_figures_of_every_version():
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Under-triage: ")
     rows = [line for line in result.stdout.splitlines() if line.startswith("| 1.")]
-    assert [row.split(" ")[1] for row in rows] == ["1.0.0", "1.1.0", "1.0.0"]
+    # every version on its own, then each older one on the newest version's stories
+    versions = Registry().versions
+    assert [row.split(" ")[1] for row in rows] == versions + versions[:-1]
 
 
 def test_rules_release_writes_the_note_and_its_stories(tmp_path, monkeypatch):
@@ -163,7 +167,8 @@ def test_rules_release_writes_the_note_and_its_stories(tmp_path, monkeypatch):
     (tmp_path / "docs").mkdir()
     result = legtriage("rules", "release", "--write")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{tmp_path / 'docs' / 'rules-1.1.0.md'}, {tmp_path / 'releases' / '1.1.0.json'}\n"
+    assert result.stdout == "".join(f"{tmp_path / 'docs' / f'rules-{v}.md'}, {tmp_path / 'releases' / f'{v}.json'}\n"
+                                    for v in Registry().versions[1:])
     assert (tmp_path / "docs" / "rules-1.1.0.md").read_text(encoding="utf-8") == \
         RULES_NOTE.read_text(encoding="utf-8")
     assert (tmp_path / "releases" / "1.1.0.json").read_text(encoding="utf-8") == \
@@ -176,7 +181,7 @@ def test_rules_release_refuses_a_first_version_or_an_unknown_one():
     assert one_line(result) == "legtriage: 1.0.0 succeeds no version: it has no release note"
     result = legtriage("rules", "release", "2.0.0")
     assert result.exit_code == 2
-    assert one_line(result) == "legtriage: unknown rules version 2.0.0; published: 1.0.0, 1.1.0"
+    assert one_line(result) == f"legtriage: unknown rules version 2.0.0; published: {PUBLISHED}"
 
 
 def test_rules_safety_case_writes_the_safety_case(tmp_path, monkeypatch):
@@ -227,7 +232,7 @@ def test_the_installed_console_script_prints_the_rules_diff(tmp_path):
     result = subprocess.run([LEGTRIAGE, "rules", "diff", "1.0.0", "9.9.9"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.splitlines() == ["legtriage: unknown rules version 9.9.9; published: 1.0.0, 1.1.0"]
+    assert result.stderr.splitlines() == [f"legtriage: unknown rules version 9.9.9; published: {PUBLISHED}"]
 
 
 def test_the_image_launcher_runs_the_same_command_line(tmp_path):
@@ -238,7 +243,7 @@ def test_the_image_launcher_runs_the_same_command_line(tmp_path):
     result = subprocess.run([sys.executable, str(launcher), "rules", "table", "9.9.9"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == ["legtriage: unknown rules version 9.9.9; published: 1.0.0, 1.1.0"]
+    assert result.stderr.splitlines() == [f"legtriage: unknown rules version 9.9.9; published: {PUBLISHED}"]
 
 
 # --------------------------------------------------------------------------- one way in

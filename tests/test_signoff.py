@@ -3,6 +3,8 @@ LEGTRIAGE_SIGNOFF_DIR, checked at start; the Library says whether a version is s
 LEGTRIAGE_REQUIRE_SIGNOFF=true an unsigned version neither starts as the default nor runs pinned."""
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 
@@ -10,11 +12,13 @@ import pytest
 
 from service import create_app
 from service.config import ConfigError, load_settings
+from service.triage.engine import Registry
 from service.triage.signoff import less_urgent_stories
 from tests.fhir_io.test_outgoing import assert_valid_fhir
 from tests.support import ROOT, example, post_triage
 
 STORIES = less_urgent_stories("1.1.0")
+DEFAULT = Registry().default_version
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -27,7 +31,7 @@ def signoff_text(version: str = "1.1.0", decisions: dict[str, tuple[str, str]] |
                  reviewer: str = "Dr Jane Example", role: str = "Clinical safety officer") -> str:
     if decisions is None:
         decisions = {s: ("accept", "Reviewed the answer sets; the change is right.")
-                     for s in (STORIES if version == "1.1.0" else [])}
+                     for s in less_urgent_stories(version) or ()}
     lines = [f"version: {version}", "reviewer:", f"  name: {reviewer}", f"  role: {role}",
              "date: 2026-12-05", "decisions:" + (" {}" if not decisions else "")]
     for story, (decision, reason) in decisions.items():
@@ -109,16 +113,18 @@ def test_a_missing_folder_stops_the_start(tmp_path):
 
 
 def test_required_sign_off_refuses_to_start_with_an_unsigned_default(tmp_path):
-    with pytest.raises(ConfigError, match=r"default rule version 1\.1\.0 has no clinical sign-off"):
+    with pytest.raises(ConfigError, match=rf"default rule version {re.escape(DEFAULT)} has no clinical sign-off"):
         create_app({"signoff_dir": tmp_path, "require_signoff": True})
-    partial = {s: ("accept", "fine") for s in STORIES[1:]}
-    with pytest.raises(ConfigError, match=rf"1\.1\.0 has no clinical sign-off .*{STORIES[0]}"):
-        create_app({"signoff_dir": write(tmp_path, "1.1.0.yaml", signoff_text(decisions=partial)),
+    stories = less_urgent_stories(DEFAULT)
+    partial = {s: ("accept", "fine") for s in stories[1:]}
+    with pytest.raises(ConfigError, match=rf"{re.escape(DEFAULT)} has no clinical sign-off .*{stories[0]}"):
+        create_app({"signoff_dir": write(tmp_path, f"{DEFAULT}.yaml",
+                                         signoff_text(DEFAULT, decisions=partial)),
                     "require_signoff": True})
 
 
 def test_required_sign_off_refuses_a_pinned_unsigned_version(tmp_path):
-    folder = write(tmp_path, "1.1.0.yaml", signoff_text())
+    folder = write(tmp_path, f"{DEFAULT}.yaml", signoff_text(DEFAULT))
     client = create_app({"signoff_dir": folder, "require_signoff": True}).test_client()
     assert post_triage(client, example("qr-urgent-dvt")).status_code == 200
     refused = post_triage(client, example("qr-urgent-dvt"), "?rules-version=1.0.0")

@@ -48,7 +48,8 @@ def test_the_answer_sets_are_every_stored_one(sets):
 
 
 @pytest.mark.parametrize("version", Registry().versions[1:])
-def test_the_note_lists_every_change_once_with_counts_that_match(registry, sets, version):
+def test_the_note_lists_every_change_once_with_counts_that_match(registry, version):
+    sets = release.answer_sets(up_to=version)  # stories written for a later version are not its note's
     new = registry.get(version)
     old = registry.get(new.replaces)
     changed = {s.id: (evaluate(old, s.facts).disposition, evaluate(new, s.facts).disposition)

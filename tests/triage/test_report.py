@@ -53,4 +53,4 @@ def test_the_diff_rejects_an_unknown_version():
         result = legtriage("rules", "diff", *args)
         assert result.exit_code == 2 and result.stdout == ""
         assert result.stderr.splitlines() == [
-            "legtriage: unknown rules version 9.9.9; published: 1.0.0, 1.1.0"]
+            "legtriage: unknown rules version 9.9.9; published: 1.0.0, 1.1.0, 1.2.0"]
