@@ -54,6 +54,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
                              StoreUnavailable, build_report, feedback_key, instant, instant_us as _us,
                              now_us, outcome_code)
+from service.store.group_commit import GroupCommit
 from service.store.schema import audit_event, cds_card, cds_feedback, store_heartbeat
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class SqlStore:
         self.dialect = self.url.get_backend_name()
         self._engine_pid: int | None = None
         self._engine: Engine | None = None
+        self._batches: GroupCommit[dict] | None = None  # this process's (made with its engine)
         self._lock = threading.Lock()
         self._schema_ok = False
         self._last_try = 0.0
@@ -106,6 +108,7 @@ class SqlStore:
                     if self._engine is not None:
                         self._engine.dispose(close=False)  # the parent's connections stay the parent's
                     self._engine, self._engine_pid = self._make_engine(), pid
+                    self._batches = GroupCommit(self._write_audits)
         return self._engine
 
     def _make_engine(self) -> Engine:
@@ -143,12 +146,13 @@ class SqlStore:
             self._engine.dispose()
         self._engine, self._engine_pid = None, None
 
-    def _tx(self, work: Callable[[Connection], T]) -> T:
+    def _tx(self, work: Callable[[Connection], T], since: float | None = None) -> T:
         """`work` in one transaction, retried once on a connection the server dropped (a
-        restarted PostgreSQL), and on a locked SQLite database until `wait_seconds` have passed;
-        StoreUnavailable when the database cannot be reached or stays locked."""
+        restarted PostgreSQL), and on a locked SQLite database until `wait_seconds` have passed
+        since `since` (time.monotonic(); default now); StoreUnavailable when the database cannot be
+        reached or stays locked."""
         self._ensure_schema()
-        deadline = None if self.wait_seconds is None else time.monotonic() + self.wait_seconds
+        deadline = None if self.wait_seconds is None else (since or time.monotonic()) + self.wait_seconds
         reconnected, pause = False, 0.002
         while True:
             try:
@@ -277,9 +281,15 @@ class SqlStore:
             service=record.service, agent_iss=record.agent_iss, agent_sub=record.agent_sub,
             patient=record.patient, questionnaire_response=record.questionnaire_response,
             rules_version=record.rules_version, disposition=record.disposition, tenant=record.tenant)
+        # Committed with the records of the other calls this process has in flight, in one
+        # transaction (service/store/group_commit.py); returns once that transaction committed.
+        self.engine()
+        self._batches.submit(row)
+
+    def _write_audits(self, rows: Sequence[dict], since: float) -> None:
         # One statement with bound parameters (compiled once, cached): values(**row) would build
         # and compile a new statement per call, at twice the CPU (docs/performance.md).
-        self._tx(lambda conn: conn.execute(_INSERT_AUDIT, row))
+        self._tx(lambda conn: conn.execute(_INSERT_AUDIT, list(rows)), since)
 
     def card_issued(self, record: CardRecord) -> None:
         issued = _us(record.issued) if record.issued else now_us()
