@@ -18,6 +18,7 @@ service/audit.py does not wait again for a call the store already failed). In a 
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Callable, Generic, Sequence, TypeVar
@@ -48,6 +49,10 @@ class GroupCommit(Generic[R]):
         self._lock = threading.Lock()  # held only between switches: never contended
         self._queue: list[tuple[_Waiter[R], float]] = []
         self._writing = False
+        monkey = sys.modules.get("gevent.monkey")
+        # In a gevent worker time.sleep(0) switches to the other greenlets; elsewhere it would give
+        # the CPU to other processes (milliseconds on a busy machine) for no batch at all.
+        self._greenlets = monkey is not None and monkey.is_module_patched("time")
 
     def submit(self, row: R) -> None:
         """Return once `row` is committed; raise what the write of its batch raised."""
@@ -65,7 +70,8 @@ class GroupCommit(Generic[R]):
         self._lead(me)
 
     def _lead(self, me: _Waiter[R]) -> None:
-        time.sleep(0)  # the other greenlets first: what they are finishing joins this batch
+        if self._greenlets:
+            time.sleep(0)  # the other greenlets first: what they are finishing joins this batch
         with self._lock:
             batch, self._queue = self._queue, []
         error: BaseException | None = None
