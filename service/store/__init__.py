@@ -74,7 +74,7 @@ HEAD = "0003_feedback"  # the newest migration in migrations/versions (tests/tes
 
 T = TypeVar("T")
 _INSERT_AUDIT = audit_event.insert()
-_INSERT_CARD = cds_card.insert()
+_AUDIT, _CARD = "audit_event", "cds_card"  # what a row of a group-commit batch goes into
 
 
 class SqlStore:
@@ -89,9 +89,11 @@ class SqlStore:
         if self.url.drivername in ("postgresql", "postgres"):
             self.url = self.url.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default
         self.dialect = self.url.get_backend_name()
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self._insert_card = insert(cds_card).on_conflict_do_nothing(index_elements=["card_uuid"])
         self._engine_pid: int | None = None
         self._engine: Engine | None = None
-        self._batches: GroupCommit[dict] | None = None  # this process's (made with its engine)
+        self._batches: GroupCommit[tuple[str, dict]] | None = None  # this process's (made with its engine)
         self._lock = threading.Lock()
         self._schema_ok = False
         self._last_try = 0.0
@@ -108,7 +110,7 @@ class SqlStore:
                     if self._engine is not None:
                         self._engine.dispose(close=False)  # the parent's connections stay the parent's
                     self._engine, self._engine_pid = self._make_engine(), pid
-                    self._batches = GroupCommit(self._write_audits)
+                    self._batches = GroupCommit(self._write_batch)
         return self._engine
 
     def _make_engine(self) -> Engine:
@@ -283,23 +285,34 @@ class SqlStore:
             rules_version=record.rules_version, disposition=record.disposition, tenant=record.tenant)
         # Committed with the records of the other calls this process has in flight, in one
         # transaction (service/store/group_commit.py); returns once that transaction committed.
-        self.engine()
-        self._batches.submit(row)
-
-    def _write_audits(self, rows: Sequence[dict], since: float) -> None:
-        # One statement with bound parameters (compiled once, cached): values(**row) would build
-        # and compile a new statement per call, at twice the CPU (docs/performance.md).
-        self._tx(lambda conn: conn.execute(_INSERT_AUDIT, list(rows)), since)
+        self._submit(_AUDIT, row)
 
     def card_issued(self, record: CardRecord) -> None:
         issued = _us(record.issued) if record.issued else now_us()
         row = dict(card_uuid=record.card_uuid, hook_instance=record.hook_instance, service=record.service,
                    disposition=record.disposition, rules_version=record.rules_version, issued_us=issued,
                    tenant=record.tenant)
-        try:
-            self._tx(lambda conn: conn.execute(_INSERT_CARD, row))
-        except IntegrityError:
-            pass  # the same card again (its uuid is deterministic): kept once
+        self._submit(_CARD, row)  # in the same batches as the audit records
+
+    def _submit(self, table: str, row: dict) -> None:
+        self.engine()  # this process's engine, and with it its GroupCommit
+        self._batches.submit((table, row))
+
+    def _write_batch(self, rows: Sequence[tuple[str, dict]], since: float) -> None:
+        """One transaction for a batch of audit records and cards. One statement per table, with
+        bound parameters (compiled once, cached): values(**row) would build and compile a new
+        statement per call, at twice the CPU (docs/performance.md). A card already kept (its uuid is
+        deterministic: the same call again) is kept once."""
+        audits = [row for table, row in rows if table == _AUDIT]
+        cards = [row for table, row in rows if table == _CARD]
+
+        def write(conn: Connection) -> None:
+            if audits:
+                conn.execute(_INSERT_AUDIT, audits)
+            if cards:
+                conn.execute(self._insert_card, cards)
+
+        self._tx(write, since)
 
     def feedback(self, records: Sequence[FeedbackRecord]) -> None:
         """Keep each item once: an item already kept on its card (CDS clients repeat feedback) is
