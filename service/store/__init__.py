@@ -3,7 +3,9 @@
 One code path for both (SQLAlchemy 2 Core, psycopg 3 for PostgreSQL); the schema is made and
 upgraded by the Alembic migrations in migrations/versions, at start and by
 `python -m service.store migrate`. Every write commits before the call returns: the $triage or CDS
-Hooks answer leaves only once its audit record is durable (service/audit.py).
+Hooks answer leaves only once its audit record is durable (service/audit.py). The audit records and
+CDS cards of the calls a worker has in flight are committed together, one transaction (one fsync) per
+batch, each call answered once its batch committed (service/store/group_commit.py).
 
 Migrations run under a lock, so that the gunicorn workers and several replicas starting at once do
 not race: an flock(2) on a file beside the SQLite database, a transaction-scoped advisory lock on
@@ -23,8 +25,9 @@ only so long: SQLite's own busy wait (a sleep in C) is off, and a write that fin
 locked is retried after a time.sleep (gevent's, once gunicorn patched it) until STORE_WAIT_SECONDS
 have passed; PostgreSQL sessions carry lock_timeout and statement_timeout, a connection is waited
 for at most POOL_WAIT_SECONDS, and psycopg waits for the server with the patched poll(). A call
-that cannot record within about 3 s gets StoreUnavailable, so 503 with Retry-After; what was
-acknowledged was committed first. The command line (purge, report, migrate) keeps the database's
+that cannot record within about 3 s gets StoreUnavailable, so 503 with Retry-After (a batch's wait
+counts from its oldest call; the calls that queued while a batch failed get the 503 at once, with no
+second wait); what was acknowledged was committed first. The command line (purge, report, migrate) keeps the database's
 own unbounded waits.
 
 When the database cannot be reached (or the schema not be made), every write raises
