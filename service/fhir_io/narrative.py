@@ -10,13 +10,11 @@ surrogates, U+FFFE/U+FFFF), which a caller's JSON may smuggle into a diagnostic,
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from html import escape
 from typing import Any, Callable, Iterable
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 _OPEN = f'<div xmlns="{XHTML_NS}">'
-CACHED_SHAPES = 1024  # narratives kept per resource type (a few MB at most)
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -95,55 +93,35 @@ def _notes(r: dict) -> list[str]:
 
 # ---- what the service computes ----------------------------------------------------------------
 
-# Their narratives depend only on the words below, not on the call (ids, subject, times, the
-# rationale are not shown): each is made once per shape and kept (least recently used out), so
-# the many calls with the same result share it. The key is exactly what the narrative renders.
-
 def _risk_assessment(r: dict) -> list[str]:
     disposition = next((_concept(e.get("valueCodeableConcept")) for e in r.get("extension", [])
                         if e.get("url", "").endswith("/triage-disposition")), "")
-    return [_risk_assessment_div(
-        disposition, _concept(r.get("method")) if r.get("method") else None,
-        tuple((_concept(p.get("outcome")), _concept(p.get("qualitativeRisk"))) for p in r.get("prediction", [])),
-        r.get("mitigation"), _note_texts(r))]
-
-
-@lru_cache(maxsize=CACHED_SHAPES)
-def _risk_assessment_div(disposition: str, method: str | None, predictions: tuple[tuple[str, str], ...],
-                         mitigation: str | None, notes: tuple[str, ...]) -> str:
     parts = [_p("<b>Triage: ", esc(disposition or "no disposition"), "</b>. A suggestion for a "
                 "clinician to review, not a diagnosis.")]
-    if method:
-        parts.append(_p("Rules: ", esc(method)))
+    if r.get("method"):
+        parts.append(_p("Rules: ", esc(_concept(r["method"]))))
+    predictions = r.get("prediction", [])
     if predictions:
         # Each cause and its likelihood; the rationale (rules, answers, source quotes) stays in
         # prediction.rationale: a summary reads better, and escaping it cost more than the rest.
         parts.append(_p("Possible causes (the reasons are in each prediction's rationale):"))
-        parts.append(_items(f"<b>{esc(outcome)}</b>: {esc(risk)}" for outcome, risk in predictions))
-    if mitigation:
+        parts.append(_items(
+            f"<b>{esc(_concept(p.get('outcome')))}</b>: {esc(_concept(p.get('qualitativeRisk')))}"
+            for p in predictions))
+    if r.get("mitigation"):
         parts.append(_p("Advice:"))
-        parts.append(_items(esc(line) for line in mitigation.split("\n") if line.strip()))
-    return "".join(parts + [_p(esc(n)) for n in notes])
+        parts.append(_items(esc(line) for line in r["mitigation"].split("\n") if line.strip()))
+    return parts + _notes(r)
 
 
 def _service_request(r: dict) -> list[str]:
-    return [_service_request_div(_concept(r.get("code")), r.get("priority", "routine"),
-                                 r.get("status", "draft"), r.get("intent", "proposal"),
-                                 tuple(_concept(c) for c in r.get("reasonCode", [])), _note_texts(r))]
-
-
-@lru_cache(maxsize=CACHED_SHAPES)
-def _service_request_div(code: str, priority: str, status: str, intent: str, reasons: tuple[str, ...],
-                         notes: tuple[str, ...]) -> str:
-    parts = [_p("<b>Proposed: ", esc(code), "</b> (priority ", esc(priority), "). A ", esc(status), " ",
-                esc(intent), ": not an order until a clinician accepts it.")]
+    parts = [_p("<b>Proposed: ", esc(_concept(r.get("code"))), "</b> (priority ",
+                esc(r.get("priority", "routine")), "). A ", esc(r.get("status", "draft")), " ",
+                esc(r.get("intent", "proposal")), ": not an order until a clinician accepts it.")]
+    reasons = [_concept(c) for c in r.get("reasonCode", [])]
     if reasons:
         parts.append(_p("Because of: ", esc("; ".join(reasons))))
-    return "".join(parts + [_p(esc(n)) for n in notes])
-
-
-def _note_texts(r: dict) -> tuple[str, ...]:
-    return tuple(n["text"] for n in r.get("note", []) if n.get("text"))
+    return parts + _notes(r)
 
 
 def _operation_outcome(r: dict) -> list[str]:
