@@ -21,7 +21,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Callable, Generic, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from service.records import StoreUnavailable
 
@@ -29,7 +30,7 @@ R = TypeVar("R")
 
 
 class _Waiter(Generic[R]):
-    __slots__ = ("row", "done", "leads", "error")
+    __slots__ = ("done", "error", "leads", "row")
 
     def __init__(self, row: R) -> None:
         self.row = row
@@ -62,7 +63,11 @@ class GroupCommit(Generic[R]):
             leads = not self._writing
             self._writing = True
         if not leads:
-            me.done.wait()
+            try:
+                me.done.wait()
+            except BaseException:
+                self._abandon(me)  # this call's greenlet was killed while it waited
+                raise
             if not me.leads:
                 if me.error is not None:
                     raise me.error
@@ -70,22 +75,25 @@ class GroupCommit(Generic[R]):
         self._lead(me)
 
     def _lead(self, me: _Waiter[R]) -> None:
-        if self._greenlets:
-            time.sleep(0)  # the other greenlets first: what they are finishing joins this batch
-        with self._lock:
-            batch, self._queue = self._queue, []
+        batch: list[tuple[_Waiter[R], float]] = []
         error: BaseException | None = None
         try:
+            if self._greenlets:
+                time.sleep(0)  # the other greenlets first: what they are finishing joins this batch
+            with self._lock:
+                batch, self._queue = self._queue, []
             self._write([w.row for w, _ in batch], batch[0][1])
-        except BaseException as err:  # every waiter of the batch must hear of it, then it goes on
+        except BaseException as err:  # noqa: BLE001 (re-raised below) every waiter must hear of it
             error = err
         finally:
             with self._lock:
-                failed_too = self._queue if error is not None else []
-                if failed_too:
-                    self._queue = []
+                failed_too: list[tuple[_Waiter[R], float]] = []
+                if error is not None:
+                    failed_too, self._queue = self._queue, []
                 nxt = self._queue[0][0] if self._queue else None
                 self._writing = nxt is not None
+                if nxt is not None:
+                    nxt.leads = True
             if error is not None and not isinstance(error, Exception):  # this greenlet was killed
                 error_of_others: BaseException | None = StoreUnavailable("records store: batch interrupted")
             else:
@@ -95,7 +103,20 @@ class GroupCommit(Generic[R]):
                     w.error = error_of_others
                     w.done.set()
             if nxt is not None:
-                nxt.leads = True
                 nxt.done.set()
         if error is not None:
             raise error
+
+    def _abandon(self, me: _Waiter[R]) -> None:
+        """A waiting call interrupted: its row is left out if not taken into a batch yet (the call never
+        answered), and if it was to lead the next batch, the next call in the queue leads instead."""
+        with self._lock:
+            self._queue = [(w, t) for w, t in self._queue if w is not me]
+            if not me.leads:
+                return
+            nxt = self._queue[0][0] if self._queue else None
+            self._writing = nxt is not None
+            if nxt is not None:
+                nxt.leads = True
+        if nxt is not None:
+            nxt.done.set()
