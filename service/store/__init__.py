@@ -3,7 +3,9 @@
 One code path for both (SQLAlchemy 2 Core, psycopg 3 for PostgreSQL); the schema is made and
 upgraded by the Alembic migrations in migrations/versions, at start and by
 `legtriage migrate`. Every write commits before the call returns: the $triage or CDS
-Hooks answer leaves only once its audit record is durable (service/audit.py).
+Hooks answer leaves only once its audit record is durable (service/audit.py). The audit records and
+CDS cards of the calls a worker has in flight are committed together, one transaction (one fsync) per
+batch, each call answered once its batch committed (service/store/group_commit.py).
 
 Migrations run under a lock, so that the gunicorn workers and several replicas starting at once do
 not race: an flock(2) on a file beside the SQLite database, a transaction-scoped advisory lock on
@@ -23,8 +25,9 @@ only so long: SQLite's own busy wait (a sleep in C) is off, and a write that fin
 locked is retried after a time.sleep (gevent's, once gunicorn patched it) until STORE_WAIT_SECONDS
 have passed; PostgreSQL sessions carry lock_timeout and statement_timeout, a connection is waited
 for at most POOL_WAIT_SECONDS, and psycopg waits for the server with the patched poll(). A call
-that cannot record within about 3 s gets StoreUnavailable, so 503 with Retry-After; what was
-acknowledged was committed first. The command line (purge, report, migrate) keeps the database's
+that cannot record within about 3 s gets StoreUnavailable, so 503 with Retry-After (a batch's wait
+counts from its oldest call; the calls that queued while a batch failed get the 503 at once, with no
+second wait); what was acknowledged was committed first. The command line (purge, report, migrate) keeps the database's
 own unbounded waits.
 
 When the database cannot be reached (or the schema not be made), every write raises
@@ -55,6 +58,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
                              StoreUnavailable, build_report, feedback_key, instant, instant_us as _us,
                              now_us, outcome_code)
+from service.store.group_commit import GroupCommit
 from service.store.schema import audit_event, cds_card, cds_feedback, store_heartbeat, token_seen
 
 log = logging.getLogger(__name__)
@@ -75,7 +79,7 @@ HEAD = "0004_token_replay"  # the newest migration in migrations/versions (tests
 
 T = TypeVar("T")
 _INSERT_AUDIT = audit_event.insert()
-_INSERT_CARD = cds_card.insert()
+_AUDIT, _CARD = "audit_event", "cds_card"  # what a row of a group-commit batch goes into
 
 
 class SqlStore:
@@ -90,8 +94,11 @@ class SqlStore:
         if self.url.drivername in ("postgresql", "postgres"):
             self.url = self.url.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default
         self.dialect = self.url.get_backend_name()
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self._insert_card = insert(cds_card).on_conflict_do_nothing(index_elements=["card_uuid"])
         self._engine_pid: int | None = None
         self._engine: Engine | None = None
+        self._batches: GroupCommit[tuple[str, dict]] | None = None  # this process's (made with its engine)
         self._lock = threading.Lock()
         self._schema_ok = False
         self._last_try = 0.0
@@ -109,6 +116,7 @@ class SqlStore:
                     if self._engine is not None:
                         self._engine.dispose(close=False)  # the parent's connections stay the parent's
                     self._engine, self._engine_pid = self._make_engine(), pid
+                    self._batches = GroupCommit(self._write_batch)
         return self._engine
 
     def _make_engine(self) -> Engine:
@@ -146,12 +154,13 @@ class SqlStore:
             self._engine.dispose()
         self._engine, self._engine_pid = None, None
 
-    def _tx(self, work: Callable[[Connection], T]) -> T:
+    def _tx(self, work: Callable[[Connection], T], since: float | None = None) -> T:
         """`work` in one transaction, retried once on a connection the server dropped (a
-        restarted PostgreSQL), and on a locked SQLite database until `wait_seconds` have passed;
-        StoreUnavailable when the database cannot be reached or stays locked."""
+        restarted PostgreSQL), and on a locked SQLite database until `wait_seconds` have passed
+        since `since` (time.monotonic(); default now); StoreUnavailable when the database cannot be
+        reached or stays locked."""
         self._ensure_schema()
-        deadline = None if self.wait_seconds is None else time.monotonic() + self.wait_seconds
+        deadline = None if self.wait_seconds is None else (since or time.monotonic()) + self.wait_seconds
         reconnected, pause = False, 0.002
         while True:
             try:
@@ -280,19 +289,36 @@ class SqlStore:
             service=record.service, agent_iss=record.agent_iss, agent_sub=record.agent_sub,
             patient=record.patient, questionnaire_response=record.questionnaire_response,
             rules_version=record.rules_version, disposition=record.disposition, tenant=record.tenant)
-        # One statement with bound parameters (compiled once, cached): values(**row) would build
-        # and compile a new statement per call, at twice the CPU (docs/performance.md).
-        self._tx(lambda conn: conn.execute(_INSERT_AUDIT, row))
+        # Committed with the records of the other calls this process has in flight, in one
+        # transaction (service/store/group_commit.py); returns once that transaction committed.
+        self._submit(_AUDIT, row)
 
     def card_issued(self, record: CardRecord) -> None:
         issued = _us(record.issued) if record.issued else now_us()
         row = dict(card_uuid=record.card_uuid, hook_instance=record.hook_instance, service=record.service,
                    disposition=record.disposition, rules_version=record.rules_version, issued_us=issued,
                    tenant=record.tenant)
-        try:
-            self._tx(lambda conn: conn.execute(_INSERT_CARD, row))
-        except IntegrityError:
-            pass  # the same card again (its uuid is deterministic): kept once
+        self._submit(_CARD, row)  # in the same batches as the audit records
+
+    def _submit(self, table: str, row: dict) -> None:
+        self.engine()  # this process's engine, and with it its GroupCommit
+        self._batches.submit((table, row))
+
+    def _write_batch(self, rows: Sequence[tuple[str, dict]], since: float) -> None:
+        """One transaction for a batch of audit records and cards. One statement per table, with
+        bound parameters (compiled once, cached): values(**row) would build and compile a new
+        statement per call, at twice the CPU (docs/performance.md). A card already kept (its uuid is
+        deterministic: the same call again) is kept once."""
+        audits = [row for table, row in rows if table == _AUDIT]
+        cards = [row for table, row in rows if table == _CARD]
+
+        def write(conn: Connection) -> None:
+            if audits:
+                conn.execute(_INSERT_AUDIT, audits)
+            if cards:
+                conn.execute(self._insert_card, cards)
+
+        self._tx(write, since)
 
     def feedback(self, records: Sequence[FeedbackRecord]) -> None:
         """Keep each item once: an item already kept on its card (CDS clients repeat feedback) is
