@@ -8,6 +8,7 @@ paging links the clients follow lead back to it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import warnings
 
@@ -108,9 +109,15 @@ def test_fhirpy_async_searches_and_triage(base):
                                               params={"bundle-type": "transaction"}))["type"]
         return out
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # aiohttp on the test's own event loop
-        found = asyncio.run(run())
+    def in_own_loop() -> dict:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # aiohttp on the test's own event loop
+            return asyncio.run(run())
+
+    # A thread of its own: a suite-wide run may hold an event loop in this thread already (the browser
+    # tests' Playwright), and asyncio.run() refuses to start inside a running loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        found = pool.submit(in_own_loop).result(timeout=120)
     expected = totals(base)
     for rtype in TYPES:
         assert found[rtype] == (expected[rtype], expected[rtype], rtype)

@@ -494,7 +494,9 @@ def test_a_clinical_versions_result_reads_in_clinical_words(app_page, app_server
     from tests.test_explanations import CLINICAL_VERSION, clinical_module
 
     clinical = create_app()
-    clinical.extensions["legtriage"].registry.modules[CLINICAL_VERSION] = clinical_module()
+    registry = clinical.extensions["legtriage"].registry
+    registry.modules[CLINICAL_VERSION] = clinical_module()
+    registry.default_version = CLINICAL_VERSION  # the unpinned triage below is meant for it
     with clinical.test_request_context():
         bundle = triage(questionnaire_response(CASES["emergency"]), "QuestionnaireResponse").bundle
     page = app_page.open(app_server.base + "/app/").page
