@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -75,6 +76,14 @@ def hook_call(qr: dict | None, patient_id: str, hook: str = "patient-view", inst
         body["prefetch"] = {"legNumbnessQR": searchset(qr)}
     body.update(extra)
     return body
+
+
+def trust_folder(folder: Path, iss: str, jwks: dict) -> Path:
+    """A folder holding one trusted CDS client: its JWKS and the issuers file that names it (the files an
+    operator mounts for LEGTRIAGE_CDS_ISSUERS_FILE); returns the folder."""
+    (folder / "jwks.json").write_text(json.dumps(jwks))
+    (folder / "issuers.json").write_text(json.dumps([{"iss": iss, "jwks_file": "jwks.json"}]))
+    return folder
 
 
 def post_hook(client, body: Any, path: str = PATIENT_VIEW, **headers: str):

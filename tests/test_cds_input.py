@@ -18,7 +18,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from service import create_app
 from service.config import ConfigError
-from tests.cds_support import ENCOUNTER_START, PATIENT_VIEW, PUBLIC, cds_example, fresh, post_hook
+from tests.cds_support import (
+    ENCOUNTER_START,
+    PATIENT_VIEW,
+    PUBLIC,
+    cds_example,
+    fresh,
+    post_hook,
+    trust_folder,
+)
 from tests.support import ROOT, example
 from tests.test_auth import Key, jwks
 
@@ -33,9 +41,7 @@ def key() -> Key:
 
 @pytest.fixture(scope="module")
 def auth_client(tmp_path_factory, key):
-    folder = tmp_path_factory.mktemp("cds-input")
-    (folder / "jwks.json").write_text(json.dumps(jwks(key)))
-    (folder / "issuers.json").write_text(json.dumps([{"iss": ISS, "jwks_file": "jwks.json"}]))
+    folder = trust_folder(tmp_path_factory.mktemp("cds-input"), ISS, jwks(key))
     return create_app({"public_base_url": PUBLIC, "cds_auth_enabled": True,
                        "cds_issuers_file": str(folder / "issuers.json")}).test_client()
 

@@ -8,7 +8,6 @@ workers, and with the store down (503, not a token accepted unchecked).
 """
 from __future__ import annotations
 
-import json
 import socket
 import time
 import uuid
@@ -20,7 +19,14 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service import create_app
-from tests.cds_support import PATIENT_VIEW, PUBLIC, cds_example, fresh, post_hook
+from tests.cds_support import (
+    PATIENT_VIEW,
+    PUBLIC,
+    cds_example,
+    fresh,
+    post_hook,
+    trust_folder,
+)
 from tests.servers import gunicorn
 from tests.test_auth import Key, jwks
 
@@ -36,10 +42,7 @@ def key() -> Key:
 
 @pytest.fixture(scope="module")
 def trust(tmp_path_factory, key):
-    folder = tmp_path_factory.mktemp("replay-trust")
-    (folder / "jwks.json").write_text(json.dumps(jwks(key)))
-    (folder / "issuers.json").write_text(json.dumps([{"iss": ISS, "jwks_file": "jwks.json"}]))
-    return folder
+    return trust_folder(tmp_path_factory.mktemp("replay-trust"), ISS, jwks(key))
 
 
 def cds_token(key: Key, jti: str | None = None, lifetime: int = 300) -> str:
