@@ -1,6 +1,8 @@
 """Settings: read once from LEGTRIAGE_* variables, with clear messages on bad values."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from service import create_app
@@ -36,3 +38,33 @@ def test_bad_values_name_the_variable(env, named):
 def test_unknown_default_rules_version_fails_at_start():
     with pytest.raises(ConfigError, match="LEGTRIAGE_DEFAULT_RULES_VERSION"):
         create_app({"default_rules_version": "0.0.1"})
+
+
+# ---- each setting declared once: the README's tables come from the declarations ------------------
+
+def test_the_readme_tables_are_the_declared_settings():
+    from service.config import AUTH, SERVICE, settings_table
+    from tests.support import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    for table in (SERVICE, AUTH):
+        assert settings_table(table) in readme, f"README: paste `legtriage settings` ({table} table)"
+
+
+def test_every_setting_is_in_one_table_and_legtriage_settings_prints_them():
+    from click.testing import CliRunner
+
+    from service.cli import cli
+    from service.config import AUTH, ENV_PREFIX, SERVICE, SETTING_NAMES, settings_table
+
+    tables = settings_table(SERVICE) + settings_table(AUTH)
+    for name in SETTING_NAMES:
+        assert tables.count(f"| `{ENV_PREFIX}{name.upper()}` |") == 1, name
+    result = CliRunner().invoke(cli, ["settings"])
+    assert result.exit_code == 0 and result.stdout == settings_table(SERVICE) + "\n" + settings_table(AUTH)
+
+
+def test_an_override_may_be_a_path_and_paths_come_back_as_paths(tmp_path):
+    s = load_settings({"LEGTRIAGE_AUTH_JWKS_FILE": "/etc/jwks.json"}, {"data_dir": tmp_path})
+    assert s.data_dir == tmp_path and s.auth_jwks_file == Path("/etc/jwks.json")
+    assert s.database_url == f"sqlite:///{(tmp_path / 'legtriage.sqlite3').resolve()}"
