@@ -28,8 +28,8 @@ from flask import Flask, g, request
 
 from service.config import Settings
 from service.errors import FhirError
-from service.keys import (MAX_TOKEN_CHARS, FileKeys, KeySource, ReplayCache, Replays, SigningKey, UrlKeys,
-                          bearer, fitting_keys, numeric_date, refusal, replay_guard, valid_jti)
+from service.keys import (MAX_JTI_CHARS, MAX_TOKEN_CHARS, FileKeys, KeySource, ReplayCache, Replays, SigningKey,
+                          UrlKeys, bearer, fitting_keys, numeric_date, refusal, replay_guard, valid_jti)
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class Verifier:
     def _check_replay(self, claims: dict[str, Any]) -> None:
         jti, exp = claims.get("jti"), claims["exp"]
         if not valid_jti(jti):
-            raise unauthorized("The token's jti must be a string of 1 to 256 characters.")
+            raise unauthorized(f"The token's jti must be a string of 1 to {MAX_JTI_CHARS} characters.")
         if exp - time.time() > self.jti_window + self.leeway:
             raise unauthorized(f"The token lives longer than {self.jti_window} s: with replay "
                                "protection, send short-lived tokens (one per request).")

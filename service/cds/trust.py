@@ -31,13 +31,13 @@ from typing import Any
 import jwt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from service.config import CLEARTEXT, ConfigError, https_or_loopback
+from service.config import AUTH_ALGORITHMS, CLEARTEXT, ConfigError, https_or_loopback
 from service.errors import FhirError
 from service.keys import (MAX_TOKEN_CHARS, FileKeys, KeySource, ReplayCache, Replays, UrlKeys, bearer,
                           fitting_keys, numeric_date, refusal, valid_jti)
 
 SETTING = "LEGTRIAGE_CDS_ISSUERS_FILE"
-ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+ALGORITHMS = AUTH_ALGORITHMS  # every asymmetric one: never none or HMAC
 LEEWAY_SECONDS = 60
 MAX_LIFETIME_SECONDS = 3600
 REALM = "legtriage-cds-hooks"
