@@ -29,6 +29,29 @@ def test_environment_is_read():
     ({"LEGTRIAGE_MAX_BODY_BYTES": "-1"}, "LEGTRIAGE_MAX_BODY_BYTES"),
     ({"LEGTRIAGE_PUBLIC_BASE_URL": "not a url"}, "LEGTRIAGE_PUBLIC_BASE_URL"),
     ({"LEGTRIAGE_WORKRES": "2"}, "LEGTRIAGE_WORKRES"),
+    # authentication: keys, issuers and audience when it is on; asymmetric algorithms only
+    ({"LEGTRIAGE_AUTH_ENABLED": "true"}, "LEGTRIAGE_AUTH_JWKS_FILE"),
+    ({"LEGTRIAGE_AUTH_ENABLED": "true", "LEGTRIAGE_AUTH_JWKS_URL": "http://127.0.0.1:9/j"},
+     "LEGTRIAGE_AUTH_ISSUERS"),
+    ({"LEGTRIAGE_AUTH_ENABLED": "true", "LEGTRIAGE_AUTH_JWKS_URL": "http://127.0.0.1:9/j",
+      "LEGTRIAGE_AUTH_ISSUERS": "x"}, "LEGTRIAGE_AUTH_AUDIENCE"),
+    ({"LEGTRIAGE_AUTH_ALGORITHMS": "RS384,HS256"}, "LEGTRIAGE_AUTH_ALGORITHMS"),
+    ({"LEGTRIAGE_AUTH_ALGORITHMS": "none"}, "LEGTRIAGE_AUTH_ALGORITHMS"),
+    ({"LEGTRIAGE_AUTH_JWKS_URL": "file:///etc/passwd"}, "LEGTRIAGE_AUTH_JWKS_URL"),
+    ({"LEGTRIAGE_AUTH_ENABLED": "maybe"}, "LEGTRIAGE_AUTH_ENABLED"),
+    # CDS Hooks
+    ({"LEGTRIAGE_CDS_FHIR_SERVERS": "ftp://ehr.example.org"}, "LEGTRIAGE_CDS_FHIR_SERVERS"),
+    ({"LEGTRIAGE_CDS_FHIR_SERVERS": "https://user:pw@ehr.example.org"}, "LEGTRIAGE_CDS_FHIR_SERVERS"),
+    ({"LEGTRIAGE_CDS_FRESHNESS_HOURS": "0"}, "LEGTRIAGE_CDS_FRESHNESS_HOURS"),
+    ({"LEGTRIAGE_CDS_AUTH_ENABLED": "maybe"}, "LEGTRIAGE_CDS_AUTH_ENABLED"),
+    ({"LEGTRIAGE_CDS_DISCOVERY_AUTH": "true"}, "LEGTRIAGE_CDS_DISCOVERY_AUTH"),
+    # cleartext where tokens and keys travel (loopback aside)
+    ({"LEGTRIAGE_CDS_FHIR_SERVERS": "https://ehr.example.org/fhir,http://ehr.example.org/fhir"},
+     "LEGTRIAGE_CDS_FHIR_SERVERS: http:// would carry tokens or keys in cleartext"),
+    ({"LEGTRIAGE_CDS_FHIR_SERVERS": "http://127.0.0.1.example.org/fhir"}, "LEGTRIAGE_CDS_FHIR_SERVERS"),
+    ({"LEGTRIAGE_AUTH_JWKS_URL": "http://keys.example.org/jwks.json"}, "LEGTRIAGE_AUTH_JWKS_URL: http://"),
+    ({"LEGTRIAGE_CDS_AUTH_ENABLED": "true", "LEGTRIAGE_CDS_ISSUERS_FILE": "/x.json",
+      "LEGTRIAGE_PUBLIC_BASE_URL": "http://legtriage.clinic.example"}, "LEGTRIAGE_PUBLIC_BASE_URL: http://"),
 ])
 def test_bad_values_name_the_variable(env, named):
     with pytest.raises(ConfigError, match=named):
