@@ -22,7 +22,7 @@ bind = f"{_settings.host}:{_settings.port}" if ":" not in _settings.host else f"
 #   with 64 threads under 800. A gevent worker waits on each connection in a greenlet and only
 #   runs the app once a request is complete, so slow clients cost memory, not workers: /healthz
 #   and $triage answer in milliseconds with 800 held open. gunicorn's gevent worker patches the
-#   standard library in each worker after the preloaded app was built (service/auth.py creates
+#   standard library in each worker after the preloaded app was built (service/keys.py creates
 #   its lock in the worker for that reason).
 # - worker_connections bounds the connections each worker holds; beyond 2 x CPU x 1,000 new ones
 #   wait in the listen backlog. Internet-facing, put a buffering proxy in front (docs/deployment.md).

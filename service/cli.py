@@ -1,6 +1,7 @@
 """The one command line: `legtriage …` (the console script of pyproject.toml).
 
     legtriage check                              check the settings and mappings, as the service starts
+    legtriage settings                           every setting, its default and meaning (the README's tables)
     legtriage migrate | purge [--days N] | report [--json] | count      the records store
     legtriage forms coverage MAPPING.yaml...     what a foreign form's mapping covers
     legtriage rules table [VERSION]              the rule table for clinical review
@@ -71,6 +72,15 @@ def check() -> None:
         create_app()
     except (ConfigError, CatalogError) as err:
         raise Failure(str(err)) from None
+
+
+@cli.command()
+def settings() -> None:
+    """Every LEGTRIAGE_* setting, its default and meaning: the README's two tables (Markdown)."""
+    from service.config import AUTH, SERVICE, settings_table
+
+    click.echo(settings_table(SERVICE))
+    click.echo(settings_table(AUTH), nl=False)
 
 
 # --------------------------------------------------------------------------- the records store

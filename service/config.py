@@ -1,49 +1,15 @@
-"""Settings from LEGTRIAGE_* environment variables, validated once at start.
+"""Settings from LEGTRIAGE_* environment variables, declared once, validated once at start.
 
-| variable                         | default                  | meaning                                            |
-|----------------------------------|--------------------------|----------------------------------------------------|
-| LEGTRIAGE_HOST                   | 127.0.0.1                | address gunicorn binds to (0.0.0.0 in containers)  |
-| LEGTRIAGE_PORT                   | 8080                     | port gunicorn binds to                             |
-| LEGTRIAGE_WORKERS                | 2 x CPU count            | gunicorn worker processes                          |
-| LEGTRIAGE_LOG_LEVEL              | info                     | debug, info, warning, error, critical              |
-| LEGTRIAGE_MAX_BODY_BYTES         | 1048576                  | larger request bodies get 413                      |
-| LEGTRIAGE_DEFAULT_RULES_VERSION  | (newest active)          | rule module version used when a caller names none  |
-| LEGTRIAGE_PUBLIC_BASE_URL        | http://localhost:8080    | where callers reach the service (CapabilityStatement, docs) |
-| LEGTRIAGE_MAPPINGS_DIR           | ./mappings of the checkout | folder with the Questionnaire, fact map, terminology |
-| LEGTRIAGE_AUTH_ENABLED           | false                    | require a bearer JWT on /fhir (but /fhir/metadata); not on /cds-services |
-| LEGTRIAGE_AUTH_JWKS_FILE         | (none)                   | JWKS file with the trusted signing keys (reloaded when it changes) |
-| LEGTRIAGE_AUTH_JWKS_URL          | (none)                   | or a JWKS URL, fetched with a timeout and cached   |
-| LEGTRIAGE_AUTH_ISSUERS           | (none)                   | comma-separated `iss` values accepted (required with auth) |
-| LEGTRIAGE_AUTH_AUDIENCE          | (none)                   | comma-separated `aud` values accepted (required with auth) |
-| LEGTRIAGE_AUTH_ALGORITHMS        | RS384,ES384,RS256        | signature algorithms accepted (asymmetric only)    |
-| LEGTRIAGE_AUTH_LEEWAY_SECONDS    | 30                       | clock skew allowed on exp, nbf and iat             |
-| LEGTRIAGE_AUTH_JTI_WINDOW_SECONDS| 0 (off)                  | >0: each jti is accepted once, and tokens must expire within this many seconds |
-| LEGTRIAGE_AUTH_MAX_LIFETIME_SECONDS | 86400            | tokens whose exp is further away than this are refused (0: no limit) |
-| LEGTRIAGE_CORS_ORIGINS           | (none: CORS off)         | comma-separated browser origins allowed to call the API, or * |
-| LEGTRIAGE_CDS_AUTH_ENABLED       | false; with auth on: must be set | every CDS Hooks call needs the CDS client's JWT |
-| LEGTRIAGE_CDS_ISSUERS_FILE       | (none)                   | JSON list of trusted CDS clients: iss, jwks_file or jwks_url, jku, tenants |
-| LEGTRIAGE_CDS_DISCOVERY_AUTH     | false                    | with CDS auth on, GET /cds-services needs the JWT too |
-| LEGTRIAGE_CDS_FHIR_SERVERS       | (none: never fetch)      | comma-separated fhirServer base URLs the service may query |
-| LEGTRIAGE_CDS_FRESHNESS_HOURS    | 72                       | how old a completed QuestionnaireResponse may be to give an actionable card |
-| LEGTRIAGE_CDS_PROMPT_IN_PROGRESS | false                    | an in-progress QuestionnaireResponse gets an info card with a link to the web app |
-| LEGTRIAGE_SMART_CLIENT_ID        | (none: launch off)       | the web app's client id at the EHR's authorization server |
-| LEGTRIAGE_APP_EHR_ISSUERS        | (none; required with the client id) | comma-separated FHIR base URLs (iss) /app/launch accepts (https, loopback aside) |
-| LEGTRIAGE_APP_FRAME_ANCESTORS    | 'self'                   | CSP frame-ancestors of /app/: who may embed the page (e.g. the EHR's origin) |
-| LEGTRIAGE_APP_CONNECT_SRC        | (none)                   | CSP connect-src of /app/ beyond 'self' and the EHR issuers' origins: token endpoints |
-| LEGTRIAGE_APP_ASSETS_DIR         | ./web/dist of the checkout | LHC-Forms and fhirclient.js files (scripts/lib/web-assets.sh puts them there) |
-| LEGTRIAGE_DATA_DIR               | ./var of the checkout    | where the embedded SQLite store lives              |
-| LEGTRIAGE_DATABASE_URL           | (SQLite in the data dir) | sqlite:///path or postgresql://user:pw@host/db (replicas) |
-| LEGTRIAGE_RECORDS_ENABLED        | true                     | false: record nothing (benchmarks only), no audit search |
-| LEGTRIAGE_AUDIT_RETENTION_DAYS   | 2190                     | audit events older than this are removed by `legtriage purge`            |
-| LEGTRIAGE_AUDIT_OPEN_LAB         | false                    | true: GET /fhir/AuditEvent open while auth is off (a lab only) |
-| LEGTRIAGE_SIGNOFF_DIR            | ./mappings/signoff of the checkout | the hospital's clinical sign-off files, one per rule version |
-| LEGTRIAGE_REQUIRE_SIGNOFF        | false                    | true: only signed-off rule versions run (the default, and any pinned) |
+Each setting is declared once, in ``Settings`` below: its type, its field (default and checks), and
+its line in the README's tables (``settings_table``; ``legtriage settings`` prints them and a test
+holds the README to them). The variable is LEGTRIAGE_ and the attribute's name in capitals; any
+other LEGTRIAGE_* variable stops the start, so a misspelt setting is never silently ignored.
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields as dc_fields
+from dataclasses import dataclass, field, fields as dc_fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -58,46 +24,6 @@ AUTH_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256"
 
 class ConfigError(ValueError):
     """A setting has a bad value; the message names the variable."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    host: str
-    port: int
-    workers: int
-    log_level: str
-    max_body_bytes: int
-    default_rules_version: str | None
-    public_base_url: str
-    mappings_dir: Path
-    auth_enabled: bool
-    auth_jwks_file: Path | None
-    auth_jwks_url: str | None
-    auth_issuers: tuple[str, ...]
-    auth_audience: tuple[str, ...]
-    auth_algorithms: tuple[str, ...]
-    auth_leeway_seconds: int
-    auth_jti_window_seconds: int
-    auth_max_lifetime_seconds: int
-    cors_origins: tuple[str, ...]
-    cds_auth_enabled: bool
-    cds_issuers_file: Path | None
-    cds_discovery_auth: bool
-    cds_fhir_servers: tuple[str, ...]
-    cds_freshness_hours: int
-    cds_prompt_in_progress: bool
-    smart_client_id: str | None
-    app_ehr_issuers: tuple[str, ...]
-    app_frame_ancestors: tuple[str, ...]
-    app_connect_src: tuple[str, ...]
-    app_assets_dir: Path
-    data_dir: Path
-    database_url: str  # SQLAlchemy URL: sqlite:///… or postgresql+psycopg://…
-    records_enabled: bool
-    audit_retention_days: int
-    audit_open_lab: bool
-    signoff_dir: Path
-    require_signoff: bool
 
 
 class CommaList(fields.Field):
@@ -199,52 +125,158 @@ def _database_url(value: str) -> str | None:
     return None
 
 
-class SettingsSchema(Schema):
+class PathField(fields.String):
+    """A folder or file: a string (environment) or a path (overrides); a Path once loaded."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(os.fspath(value) if isinstance(value, os.PathLike) else value,
+                                    attr, data, **kwargs)
+
+
+SERVICE, AUTH = "service", "auth"  # the README's two tables: "Configuration", and "Security"'s auth table
+
+
+def setting(kind: fields.Field, meaning: str, default: str | None = None, table: str = SERVICE) -> Any:
+    """One setting: its field (type, default, checks) and its README line (`default`: as said there,
+    when the field's own default does not say it well)."""
+    return field(metadata={"field": kind, "meaning": meaning, "default": default, "table": table})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's settings, each declared once: type, field (default, checks), README line."""
+
+    host: str = setting(
+        fields.String(load_default="127.0.0.1", validate=validate.Length(min=1)), "address to bind",
+        "`127.0.0.1` (the container image: `0.0.0.0`)")
+    port: int = setting(
+        fields.Integer(load_default=8080, validate=validate.Range(1, 65535)), "port to bind")
+    workers: int = setting(
+        fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 64)),
+        "gunicorn worker processes", "2 × CPU count")
+    log_level: str = setting(
+        fields.String(load_default="info", validate=validate.OneOf(LOG_LEVELS)),
+        ", ".join(f"`{level}`" for level in LOG_LEVELS))
+    max_body_bytes: int = setting(
+        fields.Integer(load_default=1_048_576, validate=validate.Range(1024, 64 * 1_048_576)),
+        "larger request bodies get 413")
+    default_rules_version: str | None = setting(
+        fields.String(load_default=None, allow_none=True),
+        "rule version used when a caller names none", "newest active")
+    public_base_url: str = setting(
+        fields.Url(load_default="http://localhost:8080", require_tld=False, schemes={"http", "https"}),
+        "where callers reach the service (CapabilityStatement)")
+    mappings_dir: Path = setting(
+        PathField(load_default=str(PROJECT_ROOT / "mappings")),
+        "Questionnaire, fact map, terminology", "`mappings/` of the checkout")
+    auth_enabled: bool = setting(
+        fields.Boolean(load_default=False),
+        "`true`: require a bearer JWT on `/fhir` (but `/fhir/metadata`); not on `/cds-services`", table=AUTH)
+    auth_jwks_file: Path | None = setting(
+        PathField(load_default=None, allow_none=True),
+        "the trusted public signing keys, a JWKS file; re-read when it changes; emptied, deleted or "
+        "invalid, it trusts no key until valid again (revocation)", table=AUTH)
+    auth_jwks_url: str | None = setting(
+        fields.Url(load_default=None, allow_none=True, require_tld=False, schemes={"http", "https"}),
+        "or a JWKS URL (`https://…`), fetched with a 5 s timeout and cached 5 minutes; an answer "
+        "that is an empty set trusts no key until valid again", table=AUTH)
+    auth_issuers: tuple[str, ...] = setting(
+        CommaList(load_default=()), "comma-separated accepted `iss` values, e.g. `https://ehr.example.org`",
+        "none (required with auth)", table=AUTH)
+    auth_audience: tuple[str, ...] = setting(
+        CommaList(load_default=()),
+        "comma-separated accepted `aud` values, e.g. `https://legtriage.example.org`",
+        "none (required with auth)", table=AUTH)
+    auth_algorithms: tuple[str, ...] = setting(
+        CommaList(load_default=("RS384", "ES384", "RS256"),
+                  validate=[validate.Length(min=1), validate.ContainsOnly(AUTH_ALGORITHMS)]),
+        "accepted signature algorithms; asymmetric only: `none` and HMAC are never accepted", table=AUTH)
+    auth_leeway_seconds: int = setting(
+        fields.Integer(load_default=30, validate=validate.Range(0, 300)),
+        "clock skew allowed on `exp`, `nbf`, `iat`", table=AUTH)
+    auth_jti_window_seconds: int = setting(
+        fields.Integer(load_default=0, validate=validate.Range(0, 86400)),
+        "above 0 every token needs a `jti`, accepted once, and must expire within the window",
+        "`0` (off)", table=AUTH)
+    auth_max_lifetime_seconds: int = setting(
+        fields.Integer(load_default=86400, validate=validate.Range(0, 31_536_000)),
+        "a token whose `exp` is further away is refused; `0`: no limit", table=AUTH)
+    cors_origins: tuple[str, ...] = setting(
+        CommaList(load_default=()),
+        "comma-separated browser origins (or `*`) that may call the API and send `Authorization`",
+        "none (CORS off)", table=AUTH)
+    # None: not set either way; with the FHIR API's auth on that refuses the start
+    cds_auth_enabled: bool = setting(
+        fields.Boolean(load_default=None, allow_none=True),
+        "`true`: every CDS Hooks call needs the CDS client's JWT",
+        "`false`; must be set when `LEGTRIAGE_AUTH_ENABLED=true`")
+    cds_issuers_file: Path | None = setting(
+        PathField(load_default=None, allow_none=True),
+        "JSON list of trusted CDS clients: `iss` with `jwks_file`, `jwks_url` and/or allow-listed `jku` "
+        "URLs, optional `tenants`")
+    cds_discovery_auth: bool = setting(
+        fields.Boolean(load_default=False), "with CDS auth on, `GET /cds-services` needs the JWT too")
+    cds_fhir_servers: tuple[str, ...] = setting(
+        CommaList(load_default=()),
+        "comma-separated `fhirServer` base URLs the service may query when a prefetch is missing",
+        "none (never fetch)")
+    cds_freshness_hours: int = setting(
+        fields.Integer(load_default=72, validate=validate.Range(1, 24 * 365)),
+        "how old a completed QuestionnaireResponse may be to give a card")
+    cds_prompt_in_progress: bool = setting(
+        fields.Boolean(load_default=False),
+        "an in-progress questionnaire gets an info card linking to the web app (`/app/launch`)")
+    smart_client_id: str | None = setting(
+        fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[\x21-\x7e]{1,255}\Z")),
+        "the web app's client id at the EHR's authorization server", "(none: no EHR launch)")
+    app_ehr_issuers: tuple[str, ...] = setting(
+        CommaList(load_default=()),
+        "comma-separated FHIR base URLs (`iss`) `/app/launch` accepts (https, loopback aside); any other "
+        "is a 400 page", "none; required with the client id")
+    app_frame_ancestors: tuple[str, ...] = setting(
+        CspSources(load_default=("'self'",), validate=validate.Length(min=1)),
+        "who may embed `/app/` in a frame (CSP `frame-ancestors`), e.g. `'self' https://ehr.example.org`")
+    app_connect_src: tuple[str, ...] = setting(
+        CspSources(load_default=(), hosts_only=True),
+        "where `/app/` may connect besides this service and the EHR issuers' origins (CSP `connect-src`): "
+        "token endpoints on other origins; no `https:` or wildcards")
+    app_assets_dir: Path = setting(
+        PathField(load_default=str(PROJECT_ROOT / "web" / "dist")),
+        "the LHC-Forms and fhirclient.js files that `scripts/lib/web-assets.sh` installs",
+        "`web/dist/` of the checkout")
+    data_dir: Path = setting(
+        PathField(load_default=str(PROJECT_ROOT / "var"), validate=validate.Length(min=1)),
+        "where the embedded SQLite records store lives",
+        "`var/` of the checkout (the image: `/var/lib/legtriage`, a volume)")
+    database_url: str = setting(  # the SQLAlchemy URL: sqlite:///… or postgresql+psycopg://…
+        fields.String(load_default=None, allow_none=True),
+        "`postgresql://user:password@host:5432/db` for several replicas (or `sqlite:///path`)",
+        "SQLite in the data dir")
+    audit_retention_days: int = setting(
+        fields.Integer(load_default=2190, validate=validate.Range(1, 36500)),
+        "audit events, CDS cards and feedback older than this go at the next `purge`")
+    audit_open_lab: bool = setting(
+        fields.Boolean(load_default=False),
+        "`true`: `GET /fhir/AuditEvent` open while auth is off (a lab only)")
+    signoff_dir: Path = setting(
+        PathField(load_default=str(PROJECT_ROOT / "mappings" / "signoff"), validate=validate.Length(min=1)),
+        "the hospital's clinical sign-off files, one per rule version (see \"Clinical safety\")",
+        "`mappings/signoff/` of the checkout (shipped empty)")
+    require_signoff: bool = setting(
+        fields.Boolean(load_default=False),
+        "`true`: only signed-off rule versions run: the service refuses to start with an unsigned default, "
+        "and a pinned unsigned version is a 422")
+    records_enabled: bool = setting(
+        fields.Boolean(load_default=True),
+        "`false` records nothing (for measuring what recording costs; never in production)")
+
+
+class _SettingsChecks(Schema):
+    """What concerns several settings at once, and the values made from what was read."""
+
     class Meta:
         unknown = RAISE
 
-    host = fields.String(load_default="127.0.0.1", validate=validate.Length(min=1))
-    port = fields.Integer(load_default=8080, validate=validate.Range(1, 65535))
-    workers = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 64))
-    log_level = fields.String(load_default="info", validate=validate.OneOf(LOG_LEVELS))
-    max_body_bytes = fields.Integer(load_default=1_048_576, validate=validate.Range(1024, 64 * 1_048_576))
-    default_rules_version = fields.String(load_default=None, allow_none=True)
-    public_base_url = fields.Url(load_default="http://localhost:8080", require_tld=False,
-                                 schemes={"http", "https"})
-    mappings_dir = fields.String(load_default=str(PROJECT_ROOT / "mappings"))
-    auth_enabled = fields.Boolean(load_default=False)
-    auth_jwks_file = fields.String(load_default=None, allow_none=True)
-    auth_jwks_url = fields.Url(load_default=None, allow_none=True, require_tld=False,
-                               schemes={"http", "https"})
-    auth_issuers = CommaList(load_default=())
-    auth_audience = CommaList(load_default=())
-    auth_algorithms = CommaList(load_default=("RS384", "ES384", "RS256"), validate=[
-        validate.Length(min=1), validate.ContainsOnly(AUTH_ALGORITHMS)])
-    auth_leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
-    auth_jti_window_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 86400))
-    auth_max_lifetime_seconds = fields.Integer(load_default=86400, validate=validate.Range(0, 31_536_000))
-    cors_origins = CommaList(load_default=())
-    # None: not set either way; with the FHIR API's auth on that refuses the start
-    cds_auth_enabled = fields.Boolean(load_default=None, allow_none=True)
-    cds_issuers_file = fields.String(load_default=None, allow_none=True)
-    cds_discovery_auth = fields.Boolean(load_default=False)
-    cds_fhir_servers = CommaList(load_default=())
-    cds_freshness_hours = fields.Integer(load_default=72, validate=validate.Range(1, 24 * 365))
-    cds_prompt_in_progress = fields.Boolean(load_default=False)
-    smart_client_id = fields.String(load_default=None, allow_none=True,
-                                    validate=validate.Regexp(r"^[\x21-\x7e]{1,255}\Z"))
-    app_ehr_issuers = CommaList(load_default=())
-    app_frame_ancestors = CspSources(load_default=("'self'",), validate=validate.Length(min=1))
-    app_connect_src = CspSources(load_default=(), hosts_only=True)
-    app_assets_dir = fields.String(load_default=str(PROJECT_ROOT / "web" / "dist"))
-    data_dir = fields.String(load_default=str(PROJECT_ROOT / "var"), validate=validate.Length(min=1))
-    database_url = fields.String(load_default=None, allow_none=True)
-    records_enabled = fields.Boolean(load_default=True)
-    audit_retention_days = fields.Integer(load_default=2190, validate=validate.Range(1, 36500))
-    audit_open_lab = fields.Boolean(load_default=False)
-    signoff_dir = fields.String(load_default=str(PROJECT_ROOT / "mappings" / "signoff"),
-                                validate=validate.Length(min=1))
-    require_signoff = fields.Boolean(load_default=False)
 
     @validates_schema
     def auth_needs_keys_and_allow_lists(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -306,23 +338,22 @@ class SettingsSchema(Schema):
 
     @post_load
     def make_settings(self, data: dict[str, Any], **kwargs: Any) -> Settings:
+        for name, kind in self.fields.items():
+            if isinstance(kind, PathField) and data[name] is not None:
+                data[name] = Path(data[name])
         data["workers"] = data["workers"] or 2 * (os.cpu_count() or 1)
         data["default_rules_version"] = data["default_rules_version"] or None
         data["public_base_url"] = data["public_base_url"].rstrip("/")
-        data["mappings_dir"] = Path(data["mappings_dir"])
-        data["auth_jwks_file"] = Path(data["auth_jwks_file"]) if data["auth_jwks_file"] else None
-        data["cds_issuers_file"] = Path(data["cds_issuers_file"]) if data["cds_issuers_file"] else None
         data["cds_fhir_servers"] = tuple(u.rstrip("/") for u in data["cds_fhir_servers"])
         data["app_ehr_issuers"] = tuple(u.rstrip("/") for u in data["app_ehr_issuers"])
         data["cds_auth_enabled"] = bool(data["cds_auth_enabled"])
-        data["app_assets_dir"] = Path(data["app_assets_dir"])
-        data["data_dir"] = Path(data["data_dir"])
-        data["signoff_dir"] = Path(data["signoff_dir"])
         data["database_url"] = (_database_url(data["database_url"]) if data["database_url"]
                                 else f"sqlite:///{(data['data_dir'] / 'legtriage.sqlite3').resolve()}")
         return Settings(**data)
 
 
+SettingsSchema = _SettingsChecks.from_dict({f.name: f.metadata["field"] for f in dc_fields(Settings)},
+                                           name="SettingsSchema")
 _SCHEMA = SettingsSchema()
 SETTING_NAMES = tuple(f.name for f in dc_fields(Settings))
 
@@ -337,10 +368,6 @@ def load_settings(environ: Mapping[str, str] | None = None,
             raw[key[len(ENV_PREFIX):].lower()] = value.strip()
     raw = {k: v for k, v in raw.items() if v != ""}
     raw.update(overrides or {})
-    for name in ("mappings_dir", "auth_jwks_file", "cds_issuers_file", "app_assets_dir", "data_dir",
-                 "signoff_dir"):
-        if isinstance(raw.get(name), Path):
-            raw[name] = str(raw[name])
     try:
         return _SCHEMA.load(raw)
     except ValidationError as err:
@@ -349,3 +376,24 @@ def load_settings(environ: Mapping[str, str] | None = None,
             for name, msgs in sorted(err.messages.items())
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def _shown(value: Any) -> str:
+    """A default as the README says it."""
+    if value is None or value == ():
+        return "none"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, tuple):
+        value = ",".join(value)
+    return f"`{value}`"
+
+
+def settings_table(table: str = SERVICE) -> str:
+    """The README's table of the settings of `table` (SERVICE or AUTH), in Markdown."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for f in dc_fields(Settings):
+        if f.metadata["table"] == table:
+            default = f.metadata["default"] or _shown(f.metadata["field"].load_default)
+            lines.append(f"| `{ENV_PREFIX}{f.name.upper()}` | {default} | {f.metadata['meaning']} |")
+    return "\n".join(lines) + "\n"

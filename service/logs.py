@@ -58,7 +58,8 @@ OTHER_METHOD = "OTHER"
 # "/some/path?anything" up to whitespace or a quote: the query part is dropped.
 _QUERY = re.compile(r"(/[^\s?\"'<>]*)\?[^\s\"'<>]+")
 _ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
-# Attributes every LogRecord has; anything else was passed with extra={...}.
+# Attributes every LogRecord has (those the logging docs list, read from a record rather than
+# copied here); anything else was passed with extra={...}.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
@@ -83,7 +84,13 @@ def utc_time(created: float) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, message, then any `extra` fields."""
+    """One JSON object per record: time, level, logger, message, then any `extra` fields.
+
+    Written here rather than taken from python-json-logger: its formatter puts the exception's
+    text (the message, which may quote the request) in every line and lets a bad %-format raise;
+    with those, the time format, the field names and the redaction overridden, nothing of it
+    would be left but a json.dumps call, for a dependency more in the image.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         try:
@@ -96,7 +103,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact_query(message),
         }
-        for key, value in record.__dict__.items():
+        for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in entry:
                 entry[key] = value
         if record.exc_info and record.exc_info[0] is not None:

@@ -42,7 +42,7 @@ def one_line(result) -> str:
 def test_help_lists_every_command():
     result = legtriage("--help")
     assert result.exit_code == 0
-    for command in ("check", "migrate", "purge", "report", "count", "forms", "rules", "devtoken"):
+    for command in ("check", "settings", "migrate", "purge", "report", "count", "forms", "rules", "devtoken"):
         assert re.search(rf"^  {command}\s", result.stdout, re.M), command
     result = legtriage("rules", "--help")
     for command in ("table", "diff", "review", "release", "safety-case"):
@@ -210,6 +210,15 @@ def test_devtoken_signs_a_token_its_jwks_verifies(tmp_path):
                         audience="https://legtriage.example.org", issuer="https://ehr.example.org")
     assert claims["exp"] - claims["iat"] == 60 and claims["sub"] == "dev-user"
     assert claims["scope"] == "user/QuestionnaireResponse.write"
+
+
+def test_the_service_never_imports_the_devtoken_module():
+    """A key made on the service's own machine is for trying things out: the app never loads that code."""
+    code = ("import sys; from service import create_app; create_app(); "
+            "print(sorted(m for m in sys.modules if m in ('service.devtoken', 'service.cli')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_devtoken_needs_an_issuer_and_a_lifetime_in_range(tmp_path):

@@ -14,8 +14,8 @@ an SSRF and a forged-key hole). Checked: header ``alg`` (asymmetric only: never 
 ``typ`` "JWT", ``kid``; claims ``iss``, ``aud`` (this endpoint's *public* URL, built from
 LEGTRIAGE_PUBLIC_BASE_URL, because behind a proxy the request's Host is not what the client
 signed), ``exp``, ``iat`` (not ahead by more than the leeway), ``nbf`` when present, ``jti``
-(never twice per issuer while the token lives, across workers and replicas: service/auth.py
-StoreReplays), a lifetime of at most an hour, and ``tenant`` when
+(never twice per issuer while the token lives, across workers and replicas: the replay guard of
+service/keys.py), a lifetime of at most an hour, and ``tenant`` when
 the issuer lists tenants. Any failure is 401 with ``WWW-Authenticate: Bearer`` and no reason: the
 reason would help an attacker tune a forgery, and the client's operators see it in no log either
 (the JWT is never logged).
@@ -23,7 +23,6 @@ reason would help an attacker tune a forgery, and the client's operators see it 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +31,13 @@ from typing import Any
 import jwt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from service.auth import (EC_CURVES, MAX_TOKEN_CHARS, FileKeys, ReplayCache, SigningKey, StoreReplays,
-                          UrlKeys)
-from service.config import CLEARTEXT, ConfigError, https_or_loopback
-from service.errors import FhirError, Issue
+from service.config import AUTH_ALGORITHMS, CLEARTEXT, ConfigError, https_or_loopback
+from service.errors import FhirError
+from service.keys import (MAX_TOKEN_CHARS, FileKeys, KeySource, ReplayCache, Replays, UrlKeys, bearer,
+                          fitting_keys, numeric_date, refusal, valid_jti)
 
 SETTING = "LEGTRIAGE_CDS_ISSUERS_FILE"
-ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+ALGORITHMS = AUTH_ALGORITHMS  # every asymmetric one: never none or HMAC
 LEEWAY_SECONDS = 60
 MAX_LIFETIME_SECONDS = 3600
 REALM = "legtriage-cds-hooks"
@@ -46,8 +45,7 @@ REALM = "legtriage-cds-hooks"
 
 def unauthorized() -> FhirError:
     """The one answer to every failed check: which check failed is not said."""
-    return FhirError(401, [Issue("login", "Authentication is required.")],
-                     headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
+    return refusal(REALM, "Authentication is required.", "login", error=None)
 
 
 class IssuerSchema(Schema):
@@ -76,7 +74,7 @@ class IssuerSchema(Schema):
 @dataclass(frozen=True)
 class Issuer:
     iss: str
-    keys: FileKeys | UrlKeys | None  # None: only keys named by an allow-listed jku
+    keys: KeySource | None  # None: only keys named by an allow-listed jku
     jku: dict[str, UrlKeys]
     tenants: frozenset[str]
 
@@ -97,7 +95,7 @@ def load_issuers(path: Path) -> dict[str, Issuer]:
     for i, entry in enumerate(entries):
         if entry["iss"] in issuers:
             raise ConfigError(f"invalid configuration: {SETTING}: {path}: [{i}] repeats iss {entry['iss']}")
-        keys: FileKeys | UrlKeys | None = None
+        keys: KeySource | None = None
         if entry.get("jwks_file"):
             file = Path(entry["jwks_file"])
             if not file.is_absolute():
@@ -113,15 +111,14 @@ def load_issuers(path: Path) -> dict[str, Issuer]:
 class CdsVerifier:
     """Checks CDS client JWTs against the configured issuers."""
 
-    def __init__(self, issuers: dict[str, Issuer], replays: ReplayCache | StoreReplays | None = None) -> None:
+    def __init__(self, issuers: dict[str, Issuer], replays: Replays | None = None) -> None:
         self.issuers = issuers
         self.replays = replays or ReplayCache()  # shared across workers: the records store's
 
     def verify(self, authorization: str | None, audiences: tuple[str, ...]) -> dict[str, Any]:
         """The token's claims, or FhirError 401 (no reason given)."""
-        scheme, _, token = (authorization or "").strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
+        token = bearer(authorization)
+        if not token or len(token) > MAX_TOKEN_CHARS:
             raise unauthorized()
         try:
             header = jwt.get_unverified_header(token)
@@ -142,7 +139,10 @@ class CdsVerifier:
             source = issuer.keys
         if source is None:
             raise unauthorized()  # a jku this issuer never listed: refused before any fetch
-        key = _key_for(source, kid, alg)
+        keys = fitting_keys(source, kid, alg)
+        if not keys:
+            raise unauthorized()
+        key = keys[0]
         try:
             claims = jwt.decode(token, key.jwk.key, algorithms=[alg], audience=list(audiences),
                                 issuer=issuer.iss, leeway=LEEWAY_SECONDS,
@@ -151,28 +151,14 @@ class CdsVerifier:
             raise unauthorized() from None
         now = time.time()
         exp, iat, jti = claims["exp"], claims["iat"], claims["jti"]
-        if not all(_numeric_date(claims.get(name)) for name in ("exp", "iat", "nbf") if name in claims):
+        if not all(numeric_date(claims.get(name)) for name in ("exp", "iat", "nbf") if name in claims):
             raise unauthorized()  # PyJWT reads "1999999999" as a time; RFC 7519 says a JSON number
         if iat > now + LEEWAY_SECONDS or exp - iat > MAX_LIFETIME_SECONDS:
             raise unauthorized()
         if issuer.tenants and claims.get("tenant") not in issuer.tenants:
             raise unauthorized()
-        if not isinstance(jti, str) or not 0 < len(jti) <= 256:
+        if not valid_jti(jti):
             raise unauthorized()
         if not self.replays.first_use(issuer.iss, jti, exp + LEEWAY_SECONDS):
             raise unauthorized()
         return claims
-
-
-def _numeric_date(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)
-
-
-def _key_for(source: FileKeys | UrlKeys, kid: str, alg: str) -> SigningKey:
-    family = {"R": "RSA", "P": "RSA", "E": "EC"}[alg[0]]
-    for refresh in (False, True):  # an unknown kid: the key set may have rotated (URL sources)
-        for k in source.keys(refresh=refresh):
-            if (k.kid == kid and k.kty == family and k.alg in (None, alg)
-                    and (family != "EC" or k.crv == EC_CURVES[alg])):
-                return k
-    raise unauthorized()
