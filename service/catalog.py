@@ -15,11 +15,12 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from service.fhir_io.narrative import with_text
-from service.forms import Form, FormError, load_forms
+from service.forms import Form, FormError, flat_items, load_forms
 from service.triage.facts import FACT_NAMES
 from service.triage.model import Disposition
+from service.triage.wording import Wording
 
-BASE = "http://legtriage.example.org/fhir"
+BASE = "http://legtriage.example.org/fhir"  # the canonical base of every resource the service defines
 SUPPORTED_ITEM_TYPES = ("group", "choice", "boolean", "integer")
 
 
@@ -95,10 +96,6 @@ class ForeignForm:
     items: dict[str, Item]
     answers_system = None  # each coding names its own system
 
-    @property
-    def required_link_ids(self) -> list[str]:
-        return [i.link_id for i in self.items.values() if i.required]
-
 
 def coding_key(system: object, code: object) -> str:
     return f"{system}|{code}"
@@ -131,15 +128,12 @@ class Catalog:
     disposition_displays: dict[str, str]  # disposition code -> display
     disposition_priorities: dict[str, str]  # disposition code -> ServiceRequest.priority
     systems: dict[str, str]  # terminology.yaml's system keys -> code system url
+    wording: Wording  # each fact in the Questionnaire's words (question text, answer displays)
     # by id: the extensions the service emits, and the ValueSets of the Questionnaire's answer
     # lists and of the disposition extension (served for EHR validators)
     structure_definitions: dict[str, dict] = field(default_factory=dict)
     value_sets: dict[str, dict] = field(default_factory=dict)
     forms: dict[str, ForeignForm] = field(default_factory=dict)  # other hospitals' forms, by url
-
-    @property
-    def required_link_ids(self) -> list[str]:
-        return [i.link_id for i in self.items.values() if i.required]
 
 
 def _read_json(path: Path) -> dict:
@@ -249,10 +243,19 @@ def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
         procedures=terms["procedures"], answer_displays=displays, answers_system=answers["url"],
         disposition_system=dispositions["url"], disposition_displays=disposition_displays,
         disposition_priorities=priorities, systems=terms["systems"],
+        wording=_wording(questionnaire, fact_map["facts"]),
         structure_definitions={k: with_text(v) for k, v in definitions.items()},
         value_sets={k: with_text(v) for k, v in value_sets.items()},
         forms=_load_forms(d / "forms", questionnaire, d / "questionnaire.json", validate_fhir))
 
+
+def _wording(questionnaire: dict, fact_map: dict[str, str]) -> Wording:
+    items = {i["linkId"]: i for i in flat_items(questionnaire["item"])}
+    question = {fact: items[link].get("text", link) for link, fact in fact_map.items()}
+    displays = {fact: {o["valueCoding"]["code"]: o["valueCoding"].get("display") or o["valueCoding"]["code"]
+                       for o in items[link].get("answerOption", []) if "valueCoding" in o}
+                for link, fact in fact_map.items()}
+    return Wording(question, displays)
 
 
 def _conformance(d: Path, rtype: str, pattern: str) -> dict[str, dict]:

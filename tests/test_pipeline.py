@@ -24,12 +24,9 @@ EXAMPLE_NAMES = sorted(p.stem for p in (ROOT / "examples").glob("qr-*.json"))
 
 
 def _vignettes() -> list[dict]:
-    import yaml
+    from service.clinical import load_vignettes
 
-    cases = []
-    for path in sorted((ROOT / "tests" / "vignettes").glob("*.yaml")):
-        cases += yaml.safe_load(path.read_text(encoding="utf-8"))
-    return cases
+    return load_vignettes()
 
 
 def cases() -> dict[str, tuple[dict, str]]:
