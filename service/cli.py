@@ -185,8 +185,8 @@ def forms() -> None:
 def forms_coverage(mappings: tuple[Path, ...], rules_version: str | None) -> None:
     """Check each mapping file and print its coverage: the facts it reaches, the warning signs it
     cannot ask, the items and answer codings it does not map."""
-    from service.catalog import load_catalog
     from service.clinical import MAPPINGS
+    from service.fhir_io.served import load_catalog
     from service.forms import FormError, coverage, coverage_report, load_form
     from service.triage.rules import discover
     from service.triage.signs import warning_sign_facts

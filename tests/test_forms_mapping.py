@@ -135,7 +135,8 @@ def _mappings_with_form(tmp_path: Path, name: str, url: str, qid: str) -> Path:
                                         ("neuro-intake", "questionnaire-neuro-intake-2.3.json")])
 def test_a_questionnaire_id_already_taken_stops_the_start_naming_both_files(tmp_path, qid, other):
     # issue 23, item 18: a foreign form with our id silently replaced ours at /fhir/Questionnaire/{id}
-    from service.catalog import CatalogError, load_catalog
+    from service.catalog import CatalogError
+    from service.fhir_io.served import load_catalog
     mappings = _mappings_with_form(tmp_path, "impostor", "http://other.example.org/fhir/Questionnaire/x", qid)
     with pytest.raises(CatalogError) as err:
         load_catalog(mappings, validate_fhir=False)
@@ -145,7 +146,8 @@ def test_a_questionnaire_id_already_taken_stops_the_start_naming_both_files(tmp_
 
 
 def test_a_foreign_form_with_our_canonical_url_names_both_files(tmp_path):
-    from service.catalog import CatalogError, load_catalog
+    from service.catalog import CatalogError
+    from service.fhir_io.served import load_catalog
     mappings = _mappings_with_form(tmp_path, "impostor", "http://legtriage.example.org/fhir/Questionnaire/"
                                    "leg-numbness", "impostor")
     with pytest.raises(CatalogError, match=r"questionnaire-impostor.json: has the canonical url .* of "

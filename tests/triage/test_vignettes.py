@@ -1,7 +1,7 @@
 """Clinical vignettes (clinical/vignettes/*.yaml), each run through the HTTP API with its version pinned.
 
 A vignette holds for every published version unless `versions:` names the ones it is for
-(service/triage/review.py explains the scheme). `legtriage rules review` prints the
+(service/triage/review.py explains the scheme; service/clinical.py reads them). `legtriage rules review` prints the
 figures: exact agreement, and under- and over-triage by disposition, for each version.
 """
 from __future__ import annotations
