@@ -27,6 +27,8 @@ DISPOSITIONS = [d.code for d in sorted(Disposition, reverse=True)]
 
 @dataclass(frozen=True)
 class AnswerSet:
+    """One stored set of answers, as the facts the rules read."""
+
     id: str
     origin: str  # where it is stored, for the counts
     facts: Facts
