@@ -17,9 +17,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from service import audit, auth, errors, logs
     from service.api import app as web_app, cds_hooks, docs, fhir, health
-    from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
     from service.fhir_io.outgoing import BundleBuilder, now_iso
+    from service.fhir_io.served import load_catalog
     from service.records import NullStore
     from service.state import State
     from service.triage.engine import Registry, UnknownRulesVersion
@@ -53,10 +53,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     else:
         records = NullStore()
     if catalog.forms:  # what each foreign form cannot ask, worked out before gunicorn forks
-        from service.forms import not_asked
+        from service.triage.signs import not_asked
         for foreign in catalog.forms.values():
             for module in registry.modules.values():
-                not_asked(foreign.form, module)
+                not_asked(foreign.form.facts, module)
     app.extensions["legtriage"] = State(settings, catalog, registry, BundleBuilder(catalog), now_iso(),
                                            records, signoffs)
 

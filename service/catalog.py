@@ -1,30 +1,34 @@
 """The data the service runs on, loaded from mappings/ and checked once at start.
 
-The Questionnaire, the CodeSystems and the OperationDefinition are FHIR resources (validated with
-the compiled R4 schema of service/fhir_io/structure.py); the fact map and the terminology are our
-own shapes (validated with marshmallow).
+The Questionnaire, the CodeSystems and the OperationDefinition are FHIR resources: the FHIR layer
+holds them to R4 and gives them their narrative (service/fhir_io/served.py passes its check in
+here); the fact map and the terminology are our own shapes (validated with marshmallow).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from service.fhir_io.narrative import with_text
-from service.forms import Form, FormError, load_forms
+from service.forms import Form, FormError, flat_items, load_forms
 from service.triage.facts import FACT_NAMES
 from service.triage.model import Disposition
+from service.triage.wording import Wording
 
-BASE = "http://legtriage.example.org/fhir"
+BASE = "http://legtriage.example.org/fhir"  # the canonical base of every resource the service defines
 SUPPORTED_ITEM_TYPES = ("group", "choice", "boolean", "integer")
 
 
 class CatalogError(RuntimeError):
     """mappings/ holds something the service cannot run on; the message names the file and field."""
+
+
+# Holds one FHIR resource of mappings/ to R4; raises CatalogError naming the file (the FHIR layer's).
+FhirCheck = Callable[[dict, Path], None]
 
 
 class ConceptSchema(Schema):
@@ -95,18 +99,14 @@ class ForeignForm:
     items: dict[str, Item]
     answers_system = None  # each coding names its own system
 
-    @property
-    def required_link_ids(self) -> list[str]:
-        return [i.link_id for i in self.items.values() if i.required]
-
 
 def coding_key(system: object, code: object) -> str:
     return f"{system}|{code}"
 
 
-def _foreign_form(form: Form, path: Path, validate_fhir: bool) -> ForeignForm:
-    if validate_fhir:
-        _validate_fhir(form.questionnaire, path.parent / path.name)
+def _foreign_form(form: Form, path: Path, check_fhir: FhirCheck | None) -> ForeignForm:
+    if check_fhir:
+        check_fhir(form.questionnaire, path.parent / path.name)
     items = {link: Item(link_id=link, type=i.type, required=i.required, repeats=False,
                         codes=frozenset(coding_key(s, c) for s, c in i.answers),
                         min_value=None, max_value=None, path="")
@@ -131,15 +131,12 @@ class Catalog:
     disposition_displays: dict[str, str]  # disposition code -> display
     disposition_priorities: dict[str, str]  # disposition code -> ServiceRequest.priority
     systems: dict[str, str]  # terminology.yaml's system keys -> code system url
+    wording: Wording  # each fact in the Questionnaire's words (question text, answer displays)
     # by id: the extensions the service emits, and the ValueSets of the Questionnaire's answer
     # lists and of the disposition extension (served for EHR validators)
     structure_definitions: dict[str, dict] = field(default_factory=dict)
     value_sets: dict[str, dict] = field(default_factory=dict)
     forms: dict[str, ForeignForm] = field(default_factory=dict)  # other hospitals' forms, by url
-
-    @property
-    def required_link_ids(self) -> list[str]:
-        return [i.link_id for i in self.items.values() if i.required]
 
 
 def _read_json(path: Path) -> dict:
@@ -156,22 +153,6 @@ def _read_yaml(path: Path, schema: Schema) -> dict:
         raise CatalogError(f"{path}: {err}") from None
     except ValidationError as err:
         raise CatalogError(f"{path}: {err.messages}") from None
-
-
-def _validate_fhir(resource: dict, path: Path) -> None:
-    # With the compiled schema $triage uses (derived from the official HL7 R4 JSON schema), not
-    # fhir.resources: importing it cost start-up time and memory in every worker (docs/performance.md).
-    # tests/fhir_io/test_structure.py still holds mappings/ to fhir.resources.
-    from service.fhir_io import structure
-
-    rtype = resource.get("resourceType")
-    try:
-        issues = structure.check(resource, str(rtype), str(rtype))
-    except ValueError:
-        raise CatalogError(f"{path}: resourceType {str(rtype)[:40]!r} is not one mappings/ may hold") from None
-    if issues:
-        raise CatalogError(f"{path}: not a valid FHIR R4 resource: "
-                           + "; ".join(f"{i.expression}: {i.diagnostics}" for i in issues[:5]))
 
 
 def _index_items(items: list[dict], parent: str = "") -> dict[str, Item]:
@@ -194,8 +175,12 @@ def _index_items(items: list[dict], parent: str = "") -> dict[str, Item]:
     return index
 
 
-def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
-    """Read and check everything in mappings/; raises CatalogError naming the file on a problem."""
+def load_catalog(mappings_dir: Path, check_fhir: FhirCheck | None = None) -> Catalog:
+    """Read and check everything in mappings/; raises CatalogError naming the file on a problem.
+
+    `check_fhir` holds each FHIR resource to R4 before it is read (the service passes the FHIR
+    layer's, service/fhir_io/served.py, which also adds the narratives); without it the resources
+    are read as written (the rule reviews of service/clinical.py need only their words)."""
     d = Path(mappings_dir)
     questionnaire = _read_json(d / "questionnaire.json")
     codesystems = {}
@@ -204,11 +189,11 @@ def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
         cs = _read_json(d / name)
         codesystems[cs["id"]] = cs
     opdef = _read_json(d / "operationdefinition-triage.json")
-    if validate_fhir:
-        _validate_fhir(questionnaire, d / "questionnaire.json")
+    if check_fhir:
+        check_fhir(questionnaire, d / "questionnaire.json")
         for cs in codesystems.values():
-            _validate_fhir(cs, d / f"codesystem-{cs['id']}.json")
-        _validate_fhir(opdef, d / "operationdefinition-triage.json")
+            check_fhir(cs, d / f"codesystem-{cs['id']}.json")
+        check_fhir(opdef, d / "operationdefinition-triage.json")
 
     items = _index_items(questionnaire["item"])
     answers = codesystems["leg-numbness-answers"]
@@ -240,19 +225,26 @@ def load_catalog(mappings_dir: Path, validate_fhir: bool = True) -> Catalog:
     definitions = _conformance(d, "StructureDefinition", "structuredefinition-*.json")
     value_sets = _conformance(d, "ValueSet", "valueset-*.json")
     _check_value_sets(questionnaire, codesystems, definitions, value_sets)
-    # Narrative last: what was checked above is the data as written in mappings/.
     return Catalog(
-        questionnaire=with_text(questionnaire), questionnaire_url=questionnaire["url"],
+        questionnaire=questionnaire, questionnaire_url=questionnaire["url"],
         questionnaire_version=questionnaire["version"], items=items,
-        codesystems={k: with_text(v) for k, v in codesystems.items()},
-        operation_definition=with_text(opdef), fact_map=fact_map["facts"], conditions=terms["conditions"],
+        codesystems=codesystems,
+        operation_definition=opdef, fact_map=fact_map["facts"], conditions=terms["conditions"],
         procedures=terms["procedures"], answer_displays=displays, answers_system=answers["url"],
         disposition_system=dispositions["url"], disposition_displays=disposition_displays,
         disposition_priorities=priorities, systems=terms["systems"],
-        structure_definitions={k: with_text(v) for k, v in definitions.items()},
-        value_sets={k: with_text(v) for k, v in value_sets.items()},
-        forms=_load_forms(d / "forms", questionnaire, d / "questionnaire.json", validate_fhir))
+        wording=_wording(questionnaire, fact_map["facts"]),
+        structure_definitions=definitions, value_sets=value_sets,
+        forms=_load_forms(d / "forms", questionnaire, d / "questionnaire.json", check_fhir))
 
+
+def _wording(questionnaire: dict, fact_map: dict[str, str]) -> Wording:
+    items = {i["linkId"]: i for i in flat_items(questionnaire["item"])}
+    question = {fact: items[link].get("text", link) for link, fact in fact_map.items()}
+    displays = {fact: {o["valueCoding"]["code"]: o["valueCoding"].get("display") or o["valueCoding"]["code"]
+                       for o in items[link].get("answerOption", []) if "valueCoding" in o}
+                for link, fact in fact_map.items()}
+    return Wording(question, displays)
 
 
 def _conformance(d: Path, rtype: str, pattern: str) -> dict[str, dict]:
@@ -320,7 +312,8 @@ def _check_value_sets(questionnaire: dict, codesystems: dict[str, dict], definit
                                    f"{bound}, not a ValueSet of mappings/")
 
 
-def _load_forms(forms_dir: Path, ours: dict, our_path: Path, validate_fhir: bool) -> dict[str, ForeignForm]:
+def _load_forms(forms_dir: Path, ours: dict, our_path: Path,
+                check_fhir: FhirCheck | None) -> dict[str, ForeignForm]:
     try:
         forms = load_forms(forms_dir) if forms_dir.is_dir() else {}
     except FormError as err:
@@ -340,5 +333,5 @@ def _load_forms(forms_dir: Path, ours: dict, our_path: Path, validate_fhir: bool
             raise CatalogError(f"{qpath}: Questionnaire id {qid!r} is already the id of {taken[qid]}: "
                                f"give each form its own id")
         taken[qid] = qpath
-    return {url: _foreign_form(form, form.path.parent / form.questionnaire_file, validate_fhir)
+    return {url: _foreign_form(form, form.path.parent / form.questionnaire_file, check_fhir)
             for url, form in forms.items()}

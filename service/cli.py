@@ -195,18 +195,18 @@ def forms() -> None:
 def forms_coverage(mappings: tuple[Path, ...], rules_version: str | None) -> None:
     """Check each mapping file and print its coverage: the facts it reaches, the warning signs it
     cannot ask, the items and answer codings it does not map."""
-    from service.catalog import load_catalog
-    from service.config import PROJECT_ROOT
-    from service.forms import FormError, _flat_items, coverage, coverage_report, load_form
+    from service.clinical import MAPPINGS
+    from service.fhir_io.served import load_catalog
+    from service.forms import FormError, coverage, coverage_report, load_form
     from service.triage.rules import discover
+    from service.triage.signs import warning_sign_facts
 
     modules = discover()
     module = modules.get(rules_version) if rules_version else list(modules.values())[-1]
     if module is None:
         raise Failure(f"unknown rules version {rules_version}; published: {', '.join(modules)}")
-    catalog = load_catalog(PROJECT_ROOT / "mappings")
-    texts = {i["linkId"]: i.get("text", i["linkId"]) for i in _flat_items(catalog.questionnaire["item"])}
-    labels = {fact: texts[link] for link, fact in catalog.fact_map.items()}
+    labels = load_catalog(MAPPINGS).wording.question
+    signs = warning_sign_facts(module)
     failed = False
     for path in mappings:
         try:
@@ -215,7 +215,7 @@ def forms_coverage(mappings: tuple[Path, ...], rules_version: str | None) -> Non
             click.echo(f"error: {err}", err=True)
             failed = True
             continue
-        click.echo(coverage_report(coverage(form, module), labels))
+        click.echo(coverage_report(coverage(form, signs), labels))
     if failed:
         sys.exit(1)
 
@@ -246,23 +246,16 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
-def _terminology() -> dict:
-    import yaml
-
-    from service.config import PROJECT_ROOT
-
-    return yaml.safe_load((PROJECT_ROOT / "mappings" / "terminology.yaml").read_text())
-
-
 @rules.command("table")
 @click.argument("version", required=False)
 def rules_table(version: str | None) -> None:
     """Print the rule table of VERSION (default: the default version) for clinical review: each rule
     with its condition in clinical words, its disposition floor, causes, proposals and citations."""
+    from service.clinical import terminology
     from service.triage import report
 
     registry = _registry_with(*([version] if version else []))
-    sys.stdout.write(report.render(registry.get(version), _terminology()))
+    sys.stdout.write(report.render(registry.get(version), terminology()))
 
 
 @rules.command("diff")
@@ -272,21 +265,24 @@ def rules_diff(old: str, new: str) -> None:
     """Print what changed from rule version OLD to NEW, for clinical sign-off: rules added, removed and
     changed, the steps after the rules, and every vignette whose result changes (the first part of
     docs/rules-NEW.md)."""
+    from service.clinical import clinical_data
     from service.triage import report
 
     registry = _registry_with(old, new)
-    sys.stdout.write(report.diff(registry.get(old), registry.get(new), _terminology()))
+    sys.stdout.write(report.diff(registry.get(old), registry.get(new), clinical_data()))
 
 
 @rules.command("review")
 def rules_review() -> None:
     """The vignette figures of every version: under- and over-triage (Markdown)."""
+    from service.clinical import clinical_data
     from service.triage import review
 
     registry = _registry_with()
+    data = clinical_data()
     sys.stdout.write("Under-triage: a lower disposition than expected (by the expected one); "
                      "over-triage: a higher one.\n\n")
-    sys.stdout.write(review.figures_table(review.all_figures(registry, review.load_vignettes())))
+    sys.stdout.write(review.figures_table(review.all_figures(registry, data.vignettes, data)))
 
 
 @rules.command("release")
@@ -296,6 +292,7 @@ def rules_review() -> None:
 def rules_release(versions: tuple[str, ...], write: bool) -> None:
     """Print the release note of each VERSION (default: every version with a predecessor): every
     disposition change against its predecessor over all stored answer sets, in stories."""
+    from service.clinical import clinical_data, note_path
     from service.triage import release
 
     registry = _registry_with(*versions)
@@ -303,12 +300,12 @@ def rules_release(versions: tuple[str, ...], write: bool) -> None:
         if not registry.get(version).replaces:
             raise Failure(f"{version} succeeds no version: it has no release note")
     for version in versions or release.released(registry):
-        text, data = release.generate(registry, version)
+        text, data = release.generate(registry, version, clinical_data())
         if write:
-            release.note_path(version).write_text(text, encoding="utf-8")
+            note_path(version).write_text(text, encoding="utf-8")
             release.STORIES_DIR.mkdir(exist_ok=True)
             release.stories_path(version).write_text(data, encoding="utf-8")
-            click.echo(f"{_shown(release.note_path(version))}, {_shown(release.stories_path(version))}")
+            click.echo(f"{_shown(note_path(version))}, {_shown(release.stories_path(version))}")
         else:
             sys.stdout.write(text)
 
@@ -319,12 +316,14 @@ def rules_release(versions: tuple[str, ...], write: bool) -> None:
               help="the sign-off files to report (default: the shipped, empty mappings/signoff/)")
 def rules_safety_case(write: bool, signoff_dir: Path | None) -> None:
     """Print the clinical safety case (docs/safety-case.md), every figure measured as it runs."""
+    from service import clinical
     from service.triage import safety_case
 
-    text = safety_case.render(_registry_with(), signoff_dir or safety_case.SIGNOFF_DIR)
+    text = safety_case.render(_registry_with(), clinical.clinical_data(),
+                              signoff_dir or clinical.SIGNOFF_DIR)
     if write:
-        safety_case.OUT.write_text(text, encoding="utf-8")
-        click.echo(_shown(safety_case.OUT))
+        clinical.SAFETY_CASE.write_text(text, encoding="utf-8")
+        click.echo(_shown(clinical.SAFETY_CASE))
     else:
         sys.stdout.write(text)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 import orjson
 import yaml
@@ -105,9 +105,19 @@ class Form:
     def facts(self) -> frozenset[str]:
         return frozenset(i.fact for i in self.items.values())
 
-    @property
-    def required_link_ids(self) -> list[str]:
-        return [i.link_id for i in self.items.values() if i.required]
+
+
+def required_link_ids(items: Mapping[str, Any]) -> list[str]:
+    """The linkIds a response must answer, of a form's items (ours: service/catalog.py's Item; another
+    hospital's: FormItem): each has `link_id` and `required`."""
+    return [i.link_id for i in items.values() if i.required]
+
+
+def flat_items(items: list[dict]) -> Iterator[dict]:
+    """A Questionnaire's items, each group followed by the items inside it, all the way down."""
+    for item in items:
+        yield item
+        yield from flat_items(item.get("item", []))
 
 
 def load_forms(forms_dir: Path) -> dict[str, Form]:
@@ -147,7 +157,7 @@ def load_form(path: Path) -> Form:
     declared = f"{questionnaire.get('url')}|{questionnaire.get('version')}"
     if data["questionnaire"] != declared:
         raise fail(["questionnaire"], f"says {data['questionnaire']}, but {data['resource']} is {declared}")
-    form_items = {i["linkId"]: i for i in _flat_items(questionnaire.get("item", []))}
+    form_items = {i["linkId"]: i for i in flat_items(questionnaire.get("item", []))}
     lists = data.get("answer_lists", {})
 
     items: dict[str, FormItem] = {}
@@ -233,12 +243,6 @@ def _read_questionnaire(qpath: Path, path: Path, node: yaml.Node, fail) -> dict:
     return questionnaire
 
 
-def _flat_items(items: list[dict]):
-    for item in items:
-        yield item
-        yield from _flat_items(item.get("item", []))
-
-
 def _first_error(messages: Any, trail: list[str] | None = None) -> tuple[list[str], str]:
     """The key path and text of the first problem in marshmallow's nested messages."""
     trail = trail or []
@@ -277,44 +281,6 @@ def _line(node: yaml.Node | None, key_path: list[str]) -> int:
 
 # ---- what a form can and cannot ask ---------------------------------------------------------------
 
-def warning_sign_facts(module) -> tuple[str, ...]:
-    """The yes/no facts that make a result urgent or an emergency under `module`'s rules.
-
-    Found by running the rules, not by reading them: each yes/no fact reported alone on top of a
-    plain story (one leg, gradual onset), then each pair, so a sign that counts only together with
-    another (a warm red leg with calf pain) is found too.
-    """
-    from itertools import combinations
-
-    from service.triage.engine import evaluate
-    from service.triage.facts import Facts
-    from service.triage.model import Disposition
-
-    booleans = [name for name, field_ in Facts.__dataclass_fields__.items()
-                if field_.type in ("bool | None",)]
-    base = {"side": "left", "onset": "gradual"}
-
-    def lifts(*names: str) -> bool:
-        facts = load_facts({**base, **{n: True for n in names}})
-        return evaluate(module, facts).disposition >= Disposition.URGENT
-
-    alone = {n for n in booleans if lifts(n)}
-    together = {n for a, b in combinations([n for n in booleans if n not in alone], 2)
-                if lifts(a, b) for n in (a, b)}
-    return tuple(n for n in booleans if n in alone or n in together)
-
-
-_SIGNS: dict[str, tuple[object, tuple[str, ...]]] = {}  # rules version -> (module, its signs)
-
-
-def not_asked(form: Form, module) -> tuple[str, ...]:
-    """The warning signs of `module` that `form` cannot ask (found once per rule module)."""
-    cached = _SIGNS.get(module.version)
-    if cached is None or cached[0] is not module:
-        cached = _SIGNS[module.version] = (module, warning_sign_facts(module))
-    return tuple(f for f in cached[1] if f not in form.facts)
-
-
 @dataclass(frozen=True)
 class Coverage:
     form: Form
@@ -324,8 +290,9 @@ class Coverage:
     unmapped_answers: tuple[tuple[str, str, str], ...]  # (linkId, system, code) offered, not mapped
 
 
-def coverage(form: Form, module) -> Coverage:
-    signs = warning_sign_facts(module)
+def coverage(form: Form, signs: tuple[str, ...]) -> Coverage:
+    """What `form` reaches and cannot ask, given the rules' warning signs
+    (service/triage/signs.py: warning_sign_facts)."""
     unmapped_answers = tuple((item.link_id, s, c) for item in form.items.values()
                              for s, c in sorted(item.options - set(item.answers)))
     return Coverage(form, tuple(sorted(form.facts)), tuple(s for s in signs if s not in form.facts),

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service import forms, mapping
+from service import mapping
 from service.errors import Issue
 from service.fhir_io import incoming
 from service.state import state
 from service.triage.engine import evaluate
 from service.triage.model import Assessment
 from service.triage.rules import RuleModule
+from service.triage.signs import not_asked as signs_not_asked
 from service.triage.signoff import UnsignedRulesVersion
 
 
@@ -48,7 +49,7 @@ def triage(qr: dict, root: str, rules_version: str | None = None,
         answers = incoming.check_against_form(qr, root, foreign)
         module = s.registry.get(rules_version, asked_by=rules_version_where)
         facts, set_aside = mapping.form_answers_to_facts(answers.values, foreign.form)
-        form, not_asked = foreign.form, forms.not_asked(foreign.form, module)
+        form, not_asked = foreign.form, signs_not_asked(foreign.form.facts, module)
     if s.settings.require_signoff and s.signoffs is not None and not s.signoffs.signed(module.version):
         raise UnsignedRulesVersion(module.version, s.signoffs.why_unsigned(module.version),
                                    rules_version_where)

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from service import create_app
-from service.catalog import CatalogError, load_catalog
+from service.catalog import CatalogError
+from service.fhir_io.served import load_catalog
 from tests.support import ROOT, disposition, example, post_triage, risk_assessment
 
 

@@ -160,9 +160,10 @@ def test_rules_review_prints_the_figures_of_every_version():
 
 
 def test_rules_release_writes_the_note_and_its_stories(tmp_path, monkeypatch):
+    from service import clinical
     from service.triage import release
 
-    monkeypatch.setattr(release, "DOCS", tmp_path / "docs")
+    monkeypatch.setattr(clinical, "DOCS", tmp_path / "docs")
     monkeypatch.setattr(release, "STORIES_DIR", tmp_path / "releases")
     (tmp_path / "docs").mkdir()
     result = legtriage("rules", "release", "--write")
@@ -185,9 +186,9 @@ def test_rules_release_refuses_a_first_version_or_an_unknown_one():
 
 
 def test_rules_safety_case_writes_the_safety_case(tmp_path, monkeypatch):
-    from service.triage import safety_case
+    from service import clinical
 
-    monkeypatch.setattr(safety_case, "OUT", tmp_path / "safety-case.md")
+    monkeypatch.setattr(clinical, "SAFETY_CASE", tmp_path / "safety-case.md")
     result = legtriage("rules", "safety-case", "--write")
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{tmp_path / 'safety-case.md'}\n"

@@ -8,7 +8,8 @@ import shutil
 
 import pytest
 
-from service.catalog import CatalogError, answer_value_set_id, load_catalog
+from service.catalog import CatalogError, answer_value_set_id
+from service.fhir_io.served import load_catalog
 from tests.support import EXAMPLES, ITEMS, ROOT, post_triage
 from tests.fhir_io.test_outgoing import assert_valid_fhir
 

@@ -21,7 +21,7 @@ import yaml
 
 from service import create_app
 from service.cds.cards import CardMaker
-from service.fhir_io.wording import EVIDENCE_EXTENSION
+from service.fhir_io.outgoing import EVIDENCE_EXTENSION
 from service.pipeline import triage
 from service.triage.reads import facts_read, random_facts
 from service.triage.rules import discover
@@ -258,7 +258,7 @@ def test_an_answer_the_rule_did_not_read_is_not_listed_and_could_not_change_it(c
     """Over the stored answer sets: each listed answer was answered; removing any answered item the
     evidence does not list for a rule leaves that rule supporting the same cause."""
     from service.triage.engine import evaluate
-    from service.triage.review import facts_of
+    from service.clinical import facts_of
     module = discover()["1.1.0"]
     checked = 0
     for case in [c for c in freeze.answer_sets() if "answers" in c][::9]:

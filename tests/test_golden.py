@@ -1,4 +1,4 @@
-"""Published rule versions never change behaviour: each is held to its freeze (tests/golden/).
+"""Published rule versions never change behaviour: each is held to its freeze (clinical/golden/).
 
 The freeze of 1.0.0 was made from the code before 1.1.0 existed, 1.1.0's when it was published, on
 every vignette of 1.0.0's time, the examples and 360 seeded random answer sets (stored as data). Each
@@ -13,7 +13,7 @@ import pytest
 
 from tests.golden import freeze
 
-FROZEN = sorted(p.stem[1:].replace("_", ".") for p in freeze.HERE.glob("v*.json"))
+FROZEN = sorted(p.stem[1:].replace("_", ".") for p in freeze.GOLDEN.glob("v*.json"))
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.catalog import load_catalog
+from service.fhir_io.served import load_catalog
 from service.config import PROJECT_ROOT
 from service.mapping import MappingWarning, answers_to_facts
 from service.triage.facts import InvalidFacts

@@ -2,7 +2,7 @@
 
 Every example, every vignette and a few bodies that carry warnings are posted through the API with
 the Bundle timestamp fixed; the SHA-256 of each response body must be the one recorded in
-bundle_bytes.json, made at commit 0579c31 (before the hand-made id, time and log shortcuts were
+clinical/golden/bundle_bytes.json, made at commit 0579c31 (before the hand-made id, time and log shortcuts were
 given back). A change that is meant to change the Bundles records new digests deliberately:
 
     .venv/bin/python -m tests.test_pipeline --write
@@ -12,24 +12,20 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from pathlib import Path
 
-
+from service.clinical import GOLDEN
 from tests.golden.freeze import without_narrative
 from tests.support import ROOT, TRIAGE, example, parameters, questionnaire_response
 
-DIGESTS = Path(__file__).with_name("bundle_bytes.json")
+DIGESTS = GOLDEN / "bundle_bytes.json"
 TIMESTAMP = "2026-12-01T10:00:00Z"
 EXAMPLE_NAMES = sorted(p.stem for p in (ROOT / "examples").glob("qr-*.json"))
 
 
 def _vignettes() -> list[dict]:
-    import yaml
+    from service.clinical import load_vignettes
 
-    cases = []
-    for path in sorted((ROOT / "tests" / "vignettes").glob("*.yaml")):
-        cases += yaml.safe_load(path.read_text(encoding="utf-8"))
-    return cases
+    return load_vignettes()
 
 
 def cases() -> dict[str, tuple[dict, str]]:

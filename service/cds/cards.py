@@ -8,7 +8,7 @@ One card per call. What each part says, and why:
   disposition in capitals so it reads in a one-line sidebar.
 * ``detail`` in Markdown: likely causes, why (the rule, the answers it looked at and the quoted
   source passage; for a rule version whose explanations are clinical: the reason and the answers
-  in the Questionnaire's words and the source by its title, service/fhir_io/wording.py), the proposals, the advice, the rules version and the questionnaire's date, and
+  in the Questionnaire's words and the source by its title, service/triage/wording.py), the proposals, the advice, the rules version and the questionnaire's date, and
   that this is decision support, not a diagnosis.
 * ``source``: the rules and their version, the Library that publishes them, the disposition Coding.
 * one suggestion per ServiceRequest of the Bundle, one ``create`` action each; the clinician may
@@ -32,7 +32,7 @@ import orjson
 
 from service.fhir_io import store_ready
 from service.fhir_io.outgoing import show_value
-from service.fhir_io.wording import Wording
+from service.triage.wording import Wording
 from service.pipeline import Triaged
 from service.triage.model import Disposition
 
@@ -65,7 +65,6 @@ class CardMaker:
         cs = catalog.codesystems[OVERRIDE_REASONS_ID]
         self.override_reasons = [{"code": c["code"], "system": cs["url"], "display": c["display"]}
                                  for c in cs["concept"]]
-        self._wording: Wording | None = None
 
     def triage_card(self, result: Triaged, hook_instance: str, patient_id: str, qr_id: str | None,
                     smart_link: bool) -> dict:
@@ -131,9 +130,7 @@ class CardMaker:
         }
 
     def wording(self) -> Wording:
-        if self._wording is None:
-            self._wording = Wording(self.catalog.questionnaire, self.catalog.fact_map)
-        return self._wording
+        return self.catalog.wording
 
     def smart_link(self, label: str, app_context: dict) -> dict:
         return {"label": label, "url": f"{self.base}/app/launch", "type": "smart",

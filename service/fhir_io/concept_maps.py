@@ -1,9 +1,8 @@
 """Each foreign form's mapping as a FHIR R4 ConceptMap, so a terminology team can review it."""
 from __future__ import annotations
 
-from service.catalog import Catalog
+from service.catalog import BASE, Catalog
 from service.forms import NOT_REPORTED, Form
-from service.fhir_io.outgoing import BASE
 
 
 def concept_map_id(form: Form) -> str:

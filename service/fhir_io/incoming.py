@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 
 from service.catalog import Catalog, ForeignForm, coding_key
+from service.forms import required_link_ids
 from service.errors import FhirError, Issue
 from service.fhir_io import structure
 
@@ -219,7 +220,7 @@ def check_against_questionnaire(qr: dict, root: str, catalog: Catalog) -> Answer
     values: dict[str, list[Any]] = {}
     warnings = status_warnings(qr, root)
     _walk(qr.get("item") or [], f"{root}.item", catalog, values, issues, warnings)
-    for link_id in catalog.required_link_ids:
+    for link_id in required_link_ids(catalog.items):
         if not values.get(link_id):
             issues.append(Issue("required", f"Required question {link_id!r} is not answered.",
                               f"{root}.item"))
@@ -262,7 +263,7 @@ def check_against_form(qr: dict, root: str, foreign: ForeignForm) -> Answers:
                 _walk([item], where, foreign, values, issues, warnings, index=i)
 
     walk(qr.get("item") or [], f"{root}.item")
-    for link_id in foreign.required_link_ids:
+    for link_id in required_link_ids(foreign.items):
         said = [v for v in values.get(link_id, []) if _reported(form, link_id, v)]
         if not said:
             issues.append(Issue("required", f"Required question {link_id!r} is not answered "

@@ -8,16 +8,16 @@ from typing import Any
 
 import orjson
 
-from service.catalog import Catalog
+from service.catalog import BASE, Catalog
 from service.errors import Issue, operation_outcome
 from service.fhir_io import narrative
-from service.fhir_io.wording import Wording, clinical_title, evidence_extension
 from service.triage.model import Assessment, Disposition, Finding, Risk
 from service.triage.rules import RuleModule
+from service.triage.wording import clinical_title
 
-BASE = "http://legtriage.example.org/fhir"
 DISPOSITION_EXTENSION = f"{BASE}/StructureDefinition/triage-disposition"
 RULE_MODULE_SYSTEM = f"{BASE}/CodeSystem/rule-module"
+EVIDENCE_EXTENSION = f"{BASE}/StructureDefinition/triage-evidence"
 RISK_SYSTEM = "http://terminology.hl7.org/CodeSystem/risk-probability"
 RISK_DISPLAY = {Risk.LOW: "Low likelihood", Risk.MODERATE: "Moderate likelihood",
                 Risk.HIGH: "High likelihood"}
@@ -35,9 +35,8 @@ class BundleBuilder:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.link_ids = {fact: link for link, fact in catalog.fact_map.items()}
-        texts = {i["linkId"]: i.get("text", i["linkId"]) for i in _flat(catalog.questionnaire["item"])}
-        self.fact_words = {fact: texts[link] for link, fact in catalog.fact_map.items()}
-        self.wording = Wording(catalog.questionnaire, catalog.fact_map)
+        self.wording = catalog.wording
+        self.fact_words = self.wording.question
 
     def build(self, assessment: Assessment, module: RuleModule, qr: dict,
               warnings: list[Issue], timestamp: str | None = None, form=None,
@@ -217,12 +216,6 @@ def _make_id(digest: str, what: str) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, f"{digest}/{what}"))
 
 
-def _flat(items: list[dict]):
-    for item in items:
-        yield item
-        yield from _flat(item.get("item", []))
-
-
 def _reference_to(qr: dict) -> dict:
     if qr.get("id"):
         return {"reference": f"QuestionnaireResponse/{qr['id']}", "type": "QuestionnaireResponse"}
@@ -238,3 +231,16 @@ def show_value(value: Any) -> str:
     if isinstance(value, frozenset):
         return "+".join(sorted(value))
     return str(value)
+
+
+def evidence_extension(finding: Finding, link_ids: dict[str, str]) -> dict:
+    """The triage-evidence extension of one rule behind a cause: the rule's id, the answered linkIds
+    it read for this case (in the order read; `link_ids` maps facts to the linkIds of the form that
+    was answered), its source file and the passage, verbatim."""
+    cite = finding.rule.cites[0]
+    parts = [{"url": "rule", "valueId": finding.rule.id}]
+    parts += [{"url": "answer", "valueString": link_ids[fact]}
+              for fact, _ in finding.read if fact in link_ids]
+    parts += [{"url": "source", "valueString": cite.file},
+              {"url": "passage", "valueString": cite.quote}]
+    return {"url": EVIDENCE_EXTENSION, "extension": parts}

@@ -28,7 +28,9 @@ from urllib.parse import quote
 
 import orjson
 
-OUTPUT_SYSTEM = "http://legtriage.example.org/fhir/sid/triage-output"
+from service.catalog import BASE
+
+OUTPUT_SYSTEM = f"{BASE}/sid/triage-output"
 STORED_TYPES = ("RiskAssessment", "ServiceRequest")
 _NAMESPACE = uuid.UUID("5b0f6c1e-8f0a-4b61-9a38-0f1e2c7d9a11")  # outgoing.ID_NAMESPACE
 

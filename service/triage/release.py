@@ -1,8 +1,8 @@
 """The release note of a rule version: legtriage rules release [X.Y.Z ...] [--write]
 
 For a version and the one it succeeds (`REPLACES`), every stored answer set is run with both: the
-answer sets frozen in tests/golden/answers.json (vignettes, examples and seeded random sets) and the
-vignettes written since (tests/vignettes). Every disposition change is listed, none left out,
+answer sets frozen in clinical/golden/answers.json (vignettes, examples and seeded random sets) and
+the vignettes written since (clinical/vignettes). Every disposition change is listed, none left out,
 grouped into stories a clinician can read: one story per change of disposition (from -> to) and the
 reasons each version gives for its disposition (the titles of the rules that set it). Less urgent
 changes come first. Each story has a stable id (from, to and a digest of those reasons), which a
@@ -15,6 +15,7 @@ hospital's sign-off file names with its decision (service/triage/signoff.py).
 
 The note starts with the comparison of the two versions' rules (`legtriage rules diff`).
 Generic over versions: nothing here names one. Deterministic: no dates or times of the run.
+The answer sets come in as plain data (review.ClinicalData, read by service/clinical.py).
 """
 from __future__ import annotations
 
@@ -22,27 +23,16 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from service.config import PROJECT_ROOT
+from service.triage import report
 from service.triage.engine import Registry, evaluate
 from service.triage.facts import Facts
 from service.triage.model import Assessment, Disposition
+from service.triage.review import AnswerSet, ClinicalData
 from service.triage.rules import RuleModule
 
-ANSWERS = PROJECT_ROOT / "tests" / "golden" / "answers.json"
-DOCS = PROJECT_ROOT / "docs"
 STORIES_DIR = Path(__file__).with_name("releases")  # shipped with the service (sign-off checks)
-
-
-@dataclass(frozen=True)
-class AnswerSet:
-    id: str
-    origin: str  # where it is stored, for the counts
-    facts: Facts
 
 
 @dataclass
@@ -59,39 +49,20 @@ class Story:
         return self.new < self.old
 
 
-@lru_cache(maxsize=1)
-def _catalog():
-    from service.catalog import load_catalog
-    return load_catalog(PROJECT_ROOT / "mappings", validate_fhir=False)
-
-
-def _facts_of_qr(qr: dict) -> Facts:
-    from service.fhir_io.incoming import check_against_questionnaire
-    from service.mapping import answers_to_facts
-    answers = check_against_questionnaire(qr, "QuestionnaireResponse", _catalog())
-    return answers_to_facts(answers.values, _catalog())[0]
-
-
-def answer_sets(up_to: str | None = None) -> list[AnswerSet]:
-    """Every stored answer set: tests/golden/answers.json, then the vignettes written since. With
+def answer_sets(data: ClinicalData, up_to: str | None = None) -> list[AnswerSet]:
+    """Every stored answer set: clinical/golden/answers.json, then the vignettes written since. With
     `up_to`, the vignettes written for a later version are left out (a story whose `versions:` are all
     newer), so a version's release note, and the sign-off that rests on it, stay as they were when
     later versions add stories."""
-    from service.triage.review import facts_of, load_vignettes
-    out = []
-    stored = json.loads(ANSWERS.read_text(encoding="utf-8"))
-    for case in stored:
-        kind = case["id"].split(":")[0]
-        facts = _facts_of_qr(case["qr"]) if "qr" in case else facts_of(case["answers"])
-        out.append(AnswerSet(case["id"], f"answers.json {kind}", facts))
-    known = {c["id"] for c in stored}
-    for case in load_vignettes():
+    out = list(data.stored)
+    known = {s.id for s in data.stored}
+    for case in data.vignettes:
         if up_to is not None and "versions" in case and \
                 all(_semver(v) > _semver(up_to) for v in case["versions"]):
             continue
         if f"vignette:{case['id']}" not in known:
-            out.append(AnswerSet(f"vignette:{case['id']}", "tests/vignettes, written since",
-                                 facts_of(case["answers"])))
+            out.append(AnswerSet(f"vignette:{case['id']}", "clinical/vignettes, written since",
+                                 case["facts"]))
     return out
 
 
@@ -107,9 +78,8 @@ def _reason_ids(a: Assessment) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f.rule.id for f in a.findings if f.rule.floor == a.disposition))
 
 
-def stories(old: RuleModule, new: RuleModule, sets: list[AnswerSet] | None = None) -> list[Story]:
+def stories(old: RuleModule, new: RuleModule, sets: list[AnswerSet]) -> list[Story]:
     """Every answer set whose disposition differs, in stories; less urgent first."""
-    sets = answer_sets() if sets is None else sets
     grouped: dict[tuple, Story] = {}
     for s in sets:
         a_old, a_new = evaluate(old, s.facts), evaluate(new, s.facts)
@@ -137,21 +107,18 @@ def _common_answers(facts: list[Facts]) -> tuple[tuple[str, object], ...]:
     return tuple((k, v) for k, v in first.items() if all(f.known().get(k) == v for f in facts[1:]))
 
 
-def render(old: RuleModule, new: RuleModule, terms: dict) -> tuple[str, list[Story]]:
-    from service.fhir_io.wording import Wording
-    from service.triage import report
-
-    sets = answer_sets(up_to=new.version)
+def render(old: RuleModule, new: RuleModule, data: ClinicalData) -> tuple[str, list[Story]]:
+    sets = answer_sets(data, up_to=new.version)
     found = stories(old, new, sets)
-    wording = Wording(_catalog().questionnaire, _catalog().fact_map)
-    display = _catalog().disposition_displays
+    wording = data.wording
+    display = data.displays
     origins = Counter(s.origin for s in sets)
     changed = sum(len(st.sets) for st in found)
     less = [st for st in found if st.less_urgent]
     more = [st for st in found if not st.less_urgent]
     moves = Counter((st.old, st.new) for st in found for _ in st.sets)
 
-    out = [report.diff(old, new, terms).rstrip(), "",
+    out = [report.diff(old, new, data).rstrip(), "",
            "## Every disposition change over the stored answer sets", "",
            f"{len(sets)} answer sets were run with {old.version} and {new.version}: "
            + ", ".join(f"{n} from {origin}" for origin, n in sorted(origins.items())) + ". "
@@ -196,21 +163,16 @@ def stories_data(version: str, found: list[Story]) -> dict:
                              "answer_sets": len(st.sets)} for st in found if not st.less_urgent]}
 
 
-def note_path(version: str) -> Path:
-    return DOCS / f"rules-{version}.md"
-
-
 def stories_path(version: str) -> Path:
     return STORIES_DIR / f"{version}.json"
 
 
-def generate(registry: Registry, version: str) -> tuple[str, str]:
+def generate(registry: Registry, version: str, data: ClinicalData) -> tuple[str, str]:
     """(the release note, the stories' JSON) of a version that succeeds another."""
     new = registry.get(version)
     if not new.replaces:
         raise ValueError(f"{version} succeeds no version: it has no release note")
-    terms = yaml.safe_load((PROJECT_ROOT / "mappings" / "terminology.yaml").read_text())
-    text, found = render(registry.get(new.replaces), new, terms)
+    text, found = render(registry.get(new.replaces), new, data)
     data = json.dumps(stories_data(version, found), indent=1) + "\n"
     return text, data
 

@@ -12,14 +12,13 @@ service/triage/release.py completes with every disposition change over all store
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 
-
-from service.config import PROJECT_ROOT
-from service.triage.engine import Registry
+from service.triage import review
+from service.triage.engine import Registry, evaluate
 from service.triage.model import Disposition
 from service.triage.reads import facts_read, random_facts
+from service.triage.review import ClinicalData
 from service.triage.rules import RuleModule
 
 
@@ -117,9 +116,10 @@ def _up_to(registry: Registry, version: str):
     return SimpleNamespace(modules=modules, versions=list(modules))
 
 
-def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
-    from service.triage import review
-
+def diff(old: RuleModule, new: RuleModule, data: ClinicalData) -> str:
+    """What changed from `old` to `new`; the stories are data's vignettes, the stored answer sets
+    its answers.json (service/clinical.py reads both)."""
+    terms = data.terms
     label = lambda section, key: terms[section][key]["text"]  # noqa: E731
     old_rules, new_rules = {r.id: r for r in old.rules}, {r.id: r for r in new.rules}
     added = [r for i, r in new_rules.items() if i not in old_rules]
@@ -131,7 +131,7 @@ def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
             changed.append((new_rules[rule_id], [(k, a[k], b[k]) for k in a if a[k] != b[k]]))
 
     # the stories of the two versions (a later version's own stories are not part of this diff)
-    cases = [c for c in review.load_vignettes()
+    cases = [c for c in data.vignettes
              if review.applies(c, old.version) or review.applies(c, new.version)]
     replaced = {c["replaces"] for c in cases if "replaces" in c}
     stories = []
@@ -219,18 +219,17 @@ def diff(old: RuleModule, new: RuleModule, terms: dict) -> str:
         out.append(f"| `{case['id']}` | {case.get('finding', '-')} | {_cell(case['title'])} | "
                    f"{r_old.disposition.code} | **{r_new.disposition.code}**{arrow} | {dropped} | "
                    f"{gained} |")
-    golden = PROJECT_ROOT / "tests" / "golden" / "answers.json"
-    if golden.exists():
-        sets = [c for c in json.loads(golden.read_text(encoding="utf-8")) if "answers" in c]
-        moves = Counter((review.assess(old, c).disposition, review.assess(new, c).disposition)
-                        for c in sets)
+    if data.stored:
+        sets = [s for s in data.stored if not s.as_response]
+        moves = Counter((evaluate(old, s.facts).disposition, evaluate(new, s.facts).disposition)
+                        for s in sets)
         levels = sorted(Disposition, reverse=True)
-        out += ["", f"## Dispositions on the {len(sets)} stored answer sets (tests/golden)", "",
+        out += ["", f"## Dispositions on the {len(sets)} stored answer sets (clinical/golden)", "",
                 f"Rows: {old.version}; columns: {new.version}.", "",
                 "| | " + " | ".join(d.code for d in levels) + " |", "|---" * (len(levels) + 1) + "|"]
         out += [f"| {a.code} | " + " | ".join(str(moves[(a, b)]) for b in levels) + " |" for a in levels]
     out += ["", "## Vignette figures", "",
             "Under-triage: a less urgent disposition than the vignette expects, counted by the "
             "expected disposition; over-triage: a more urgent one.", "",
-            review.figures_table(review.all_figures(_up_to(Registry(), new.version), cases)).rstrip()]
+            review.figures_table(review.all_figures(_up_to(Registry(), new.version), cases, data)).rstrip()]
     return "\n".join(out) + "\n"

@@ -1,60 +1,61 @@
 """Clinical review of rule versions: the vignettes run against a version, and the figures.
 
-A vignette (tests/vignettes/*.yaml) is a story: answers, the expected result, the source passage.
+A vignette (clinical/vignettes/*.yaml) is a story: answers, the expected result, the source passage.
 `versions:` lists the rule versions its expectation is for; without it, it holds for every version
 (a story that must not change). When a version changes a story on purpose, the old vignette keeps
 the old version in `versions:` and a new one (`replaces:` the old id) states the new expectation.
 The newest version's vignettes are the reviewed expectations: running an older version against them
 shows its under- and over-triage.
 
+The stories and the stored answer sets come in as plain data (`ClinicalData`): service/clinical.py
+reads clinical/ and maps each one's answers to facts as $triage does; nothing here reads a file.
+
     .venv/bin/legtriage rules review      # the figures of every version (Markdown)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 
-import yaml
-
-from service.config import PROJECT_ROOT
 from service.triage.engine import Registry, evaluate
 from service.triage.facts import Facts
 from service.triage.model import Assessment, Disposition
 from service.triage.rules import RuleModule
+from service.triage.wording import Wording
 
-VIGNETTE_DIR = PROJECT_ROOT / "tests" / "vignettes"
 DISPOSITIONS = [d.code for d in sorted(Disposition, reverse=True)]
 
 
-def load_vignettes(directory: Path = VIGNETTE_DIR) -> list[dict]:
-    cases = []
-    for path in sorted(directory.glob("*.yaml")):
-        for case in yaml.safe_load(path.read_text(encoding="utf-8")):
-            case["file"] = path.name
-            cases.append(case)
-    return cases
+@dataclass(frozen=True)
+class AnswerSet:
+    """One stored set of answers, as the facts the rules read."""
+
+    id: str
+    origin: str  # where it is stored, for the counts
+    facts: Facts
+    as_response: bool = False  # stored as a whole QuestionnaireResponse (an example), not as answers
+
+
+@dataclass(frozen=True)
+class ClinicalData:
+    """What the reviews, the release notes and the safety case run on, read by service/clinical.py."""
+
+    vignettes: list[dict]  # the stories of clinical/vignettes, each with "facts": its answers as Facts
+    stored: list[AnswerSet]  # the answer sets of clinical/golden/answers.json
+    frozen: dict[str, dict[str, str]]  # rules version -> answer set id -> its frozen disposition
+    forms: dict[str, frozenset[str]]  # other hospitals' forms (canonical, by url) -> the facts each asks
+    link_ids: dict[str, str]  # fact -> the linkId of our Questionnaire that answers it
+    priorities: dict[str, str]  # disposition code -> ServiceRequest.priority
+    displays: dict[str, str]  # disposition code -> its display
+    terms: dict  # mappings/terminology.yaml: the words of causes and proposals
+    wording: Wording  # each fact in the Questionnaire's words
 
 
 def applies(case: dict, version: str) -> bool:
     return "versions" not in case or version in case["versions"]
 
 
-@lru_cache(maxsize=1)
-def _catalog():
-    from service.catalog import load_catalog
-    return load_catalog(PROJECT_ROOT / "mappings", validate_fhir=False)
-
-
-def facts_of(answers: dict) -> Facts:
-    """The facts of compact vignette answers (linkId -> value), the way $triage maps them."""
-    from service.mapping import answers_to_facts
-    values = {link: value if isinstance(value, list) else [value] for link, value in answers.items()}
-    return answers_to_facts(values, _catalog())[0]
-
-
 def assess(module: RuleModule, case: dict) -> Assessment:
-    return evaluate(module, facts_of(case["answers"]))
+    return evaluate(module, case["facts"])
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,8 @@ class Observed:
     evidence: dict[str, frozenset[str]]  # rule id -> linkIds its rationale lists (rules naming causes)
 
 
-def observe(result: Assessment) -> Observed:
-    priority = _catalog().disposition_priorities
-    link_ids = {fact: link for link, fact in _catalog().fact_map.items()}
+def observe(result: Assessment, data: ClinicalData) -> Observed:
+    priority, link_ids = data.priorities, data.link_ids
     evidence = {}
     for p in result.predictions:
         for f in p.findings:
@@ -132,7 +132,7 @@ class Figures:
         return self.proposals / self.total if self.total else 0.0
 
 
-def figures(module: RuleModule, cases: list[dict]) -> Figures:
+def figures(module: RuleModule, cases: list[dict], data: ClinicalData) -> Figures:
     """Exact agreement, and under- and over-triage counted by the expected disposition."""
     fig = Figures(module.version)
     for case in cases:
@@ -141,7 +141,7 @@ def figures(module: RuleModule, cases: list[dict]) -> Figures:
         fig.total += 1
         fig.expected[wanted.code] += 1
         fig.exact += result.disposition == wanted
-        fig.agree += not problems(case, observe(result))
+        fig.agree += not problems(case, observe(result, data))
         if result.disposition < wanted:
             fig.under[wanted.code] += 1
         elif result.disposition > wanted:
@@ -165,13 +165,13 @@ def figures_table(rows: list[tuple[str, Figures]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def all_figures(registry: Registry, cases: list[dict]) -> list[tuple[str, Figures]]:
+def all_figures(registry: Registry, cases: list[dict], data: ClinicalData) -> list[tuple[str, Figures]]:
     """Each version on its own vignettes, then each older version on the newest one's (the reviewed
     expectations)."""
     newest = registry.versions[-1]
     reviewed = [c for c in cases if applies(c, newest)]
-    rows = [(f"{v} on its own vignettes", figures(m, [c for c in cases if applies(c, v)]))
+    rows = [(f"{v} on its own vignettes", figures(m, [c for c in cases if applies(c, v)], data))
             for v, m in registry.modules.items()]
-    rows += [(f"{v} on the {newest} vignettes", figures(m, reviewed))
+    rows += [(f"{v} on the {newest} vignettes", figures(m, reviewed, data))
              for v, m in registry.modules.items() if v != newest]
     return rows

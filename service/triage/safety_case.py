@@ -13,26 +13,23 @@ are read. Deterministic: the same repository gives the same file (no dates or ti
 A test regenerates it and fails when it is stale (tests/triage/test_safety_case.py).
 
 The sign-off status is that of the shipped folder (mappings/signoff/, empty: the project signs
-nothing); a hospital prints its own with --signoff-dir.
+nothing); a hospital prints its own with --signoff-dir. The answer sets, vignettes, freezes and forms
+come in as plain data (review.ClinicalData, read by service/clinical.py); the paths are the app's.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from service.config import PROJECT_ROOT
-from service.triage import release, review
+from service.triage import release, review, signoff
 from service.triage.engine import Registry, evaluate
 from service.triage.facts import FACT_NAMES, Facts
 from service.triage.model import Disposition
+from service.triage.review import ClinicalData
 from service.triage.rules import RuleModule
-
-OUT = PROJECT_ROOT / "docs" / "safety-case.md"
-SIGNOFF_DIR = PROJECT_ROOT / "mappings" / "signoff"
-GOLDEN = PROJECT_ROOT / "tests" / "golden"
+from service.triage.signs import not_asked
 
 STROKE_SIGNS = ("face_or_arm_involved", "speech_difficulty", "confusion", "vision_change",
                 "dizziness_or_incoordination", "sudden_severe_headache")
@@ -114,14 +111,12 @@ def measure(module: RuleModule, sets: list[release.AnswerSet]) -> Measured:
     return m
 
 
-def _frozen(version: str, facts: dict[str, Facts], module: RuleModule) -> tuple[int, int]:
-    path = GOLDEN / f"v{version.replace('.', '_')}.json"
-    if not path.exists():
+def _frozen(frozen: dict[str, str] | None, facts: dict[str, Facts], module: RuleModule) -> tuple[int, int]:
+    """(answer sets frozen, how many of them the version still answers with the frozen disposition)."""
+    if frozen is None:
         return 0, 0
-    cases = json.loads(path.read_text(encoding="utf-8"))["cases"]
-    same = sum(evaluate(module, facts[c]).disposition.code == cases[c]["disposition"]
-               for c in cases if c in facts)
-    return len(cases), same
+    same = sum(evaluate(module, facts[c]).disposition.code == frozen[c] for c in frozen if c in facts)
+    return len(frozen), same
 
 
 @dataclass(frozen=True)
@@ -268,27 +263,21 @@ def _measured(registry: Registry, sets: list[release.AnswerSet]) -> dict[str, Me
     return _CACHE[key]
 
 
-def _figures(registry: Registry, cases: list[dict]) -> str:
-    key = _key(registry, "figures") + (len(cases),)
+def _figures(registry: Registry, data: ClinicalData) -> str:
+    key = _key(registry, "figures") + (len(data.vignettes),)
     if key not in _CACHE:
-        _CACHE[key] = review.figures_table(review.all_figures(registry, cases)).rstrip()
+        _CACHE[key] = review.figures_table(review.all_figures(registry, data.vignettes, data)).rstrip()
     return _CACHE[key]
 
 
-def render(registry: Registry, signoff_dir: Path = SIGNOFF_DIR) -> str:
-    from service.fhir_io.wording import Wording
-    from service.forms import not_asked
-    from service.triage import signoff
-
-    sets = release.answer_sets()
+def render(registry: Registry, data: ClinicalData, signoff_dir: Path) -> str:
+    sets = release.answer_sets(data)
     origins = Counter(s.origin for s in sets)
     facts = {s.id: s.facts for s in sets}
     measured = _measured(registry, sets)
     default = registry.get()
-    cases = review.load_vignettes()
-    catalog = release._catalog()
-    wording = Wording(catalog.questionnaire, catalog.fact_map)
-    words = lambda fact: wording.question.get(fact, fact)  # noqa: E731
+    cases = data.vignettes
+    words = lambda fact: data.wording.question.get(fact, fact)  # noqa: E731
     signoffs = signoff.load(signoff_dir, registry.modules)
     versions = list(registry.modules)
 
@@ -308,9 +297,9 @@ def render(registry: Registry, signoff_dir: Path = SIGNOFF_DIR) -> str:
            + ", ".join(f"{v} ({m.status})" for v, m in registry.modules.items()) + ".",
            f"- Stored answer sets run for this case: {len(sets)} ("
            + ", ".join(f"{n} from {o}" for o, n in sorted(origins.items())) + ").",
-           f"- Vignettes (tests/vignettes): {len(cases)} stories with expected results.",
-           "- Golden freezes (tests/golden): " + ", ".join(
-               f"{v}: {_frozen(v, facts, m)[0]} answer sets" for v, m in registry.modules.items()) + ".",
+           f"- Vignettes (clinical/vignettes): {len(cases)} stories with expected results.",
+           "- Golden freezes (clinical/golden): " + ", ".join(
+               f"{v}: {_frozen(data.frozen.get(v), facts, m)[0]} answer sets" for v, m in registry.modules.items()) + ".",
            "", "## 2. Hazard log", "",
            "| id | hazard | severity | controls in the default rules | residual risk |",
            "|---|---|---|---|---|"]
@@ -335,10 +324,10 @@ def render(registry: Registry, signoff_dir: Path = SIGNOFF_DIR) -> str:
             out.append(f"- **Controls, rules of {default.version}**: "
                        + "; ".join(f"{rules[i].title} (`{i}`, {rules[i].floor.code})" for i in ids) + ".")
         if h.id == "H5":
-            for url, foreign in sorted(catalog.forms.items()):
+            for canonical, asked in data.forms.items():
                 for v, m in registry.modules.items():
-                    signs = not_asked(foreign.form, m)
-                    out.append(f"- **Measured, {foreign.form.canonical} with {v}**: "
+                    signs = not_asked(asked, m)
+                    out.append(f"- **Measured, {canonical} with {v}**: "
                                f"{len(signs)} warning signs it cannot ask"
                                + (": " + "; ".join(words(s) for s in signs) if signs else "") + ".")
         for p in h.properties:
@@ -351,7 +340,7 @@ def render(registry: Registry, signoff_dir: Path = SIGNOFF_DIR) -> str:
                        + "; ".join(row) + ".")
         if h.id == "H7":
             for v, m in registry.modules.items():
-                total, same = _frozen(v, facts, m)
+                total, same = _frozen(data.frozen.get(v), facts, m)
                 out.append(f"- **Measured**: {v} reproduces {same} of {total} frozen dispositions.")
         out.append("- **Tests**: " + "; ".join(f"`{t}`" for t in h.tests) + ".")
         failing = open_for_default(h)
@@ -368,7 +357,7 @@ def render(registry: Registry, signoff_dir: Path = SIGNOFF_DIR) -> str:
     out += ["", f"Dispositions over the {len(sets)} stored answer sets.", "",
             "Under-triage: a less urgent disposition than the vignette expects, counted by the "
             "expected disposition; over-triage: a more urgent one.", "",
-            _figures(registry, cases), "",
+            _figures(registry, data), "",
             "## 4. Release and sign-off status of every version", "",
             "| version | status | release note | less urgent stories | clinical sign-off |",
             "|---|---|---|---|---|"]

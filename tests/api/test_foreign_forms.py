@@ -8,7 +8,8 @@ import yaml
 
 from service.forms import NOT_REPORTED, load_form
 from service.triage.engine import Registry
-from service.triage.review import applies, load_vignettes
+from service.clinical import load_vignettes
+from service.triage.review import applies
 from tests.support import ROOT, TRIAGE, post_triage, questionnaire_response, resources, risk_assessment
 
 NEURO = load_form(ROOT / "mappings" / "forms" / "neuro-intake-2.3.yaml")

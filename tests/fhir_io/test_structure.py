@@ -347,7 +347,8 @@ def test_mappings_resources_are_valid_for_fhir_resources_and_the_schema(name):
 def test_a_broken_mappings_resource_fails_at_start_naming_file_and_element(tmp_path, name, mutate, message):
     import shutil
 
-    from service.catalog import CatalogError, load_catalog
+    from service.catalog import CatalogError
+    from service.fhir_io.served import load_catalog
 
     bad = tmp_path / "mappings"
     shutil.copytree(ROOT / "mappings", bad)

@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.golden.freeze --answers        # once: write the stored answer sets
     .venv/bin/python -m tests.golden.freeze 1.0.0            # once per version, when it is published
 
-The answer sets (tests/golden/answers.json) are data: every vignette's answers as they were at the
+The answer sets (clinical/golden/answers.json) are data: every vignette's answers as they were at the
 freeze, the examples, and seeded random answer sets (some sparse, some dense, some built around the
 benign "leg fell asleep" story whose borders matter most). A version's file (v1_0_0.json, ...) holds,
 for each answer set, what the API answered with that version pinned: disposition, causes with risk
@@ -20,15 +20,14 @@ import random
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).parent
-ANSWERS = HERE / "answers.json"
+from service.clinical import ANSWERS, GOLDEN  # clinical/golden: the freezes are clinical data
 SEED = 20261201
 RANDOM_SETS = 360
 EVIDENCE = "http://legtriage.example.org/fhir/StructureDefinition/triage-evidence"
 
 
 def version_file(version: str) -> Path:
-    return HERE / f"v{version.replace('.', '_')}.json"
+    return GOLDEN / f"v{version.replace('.', '_')}.json"
 
 
 def _random_answers(rng: random.Random, items: dict, density: float, benign: bool) -> dict:

@@ -20,7 +20,7 @@ from service.mapping import form_answers_to_facts
 from service.triage.engine import evaluate
 from service.triage.facts import Facts
 from service.triage.model import Assessment, Disposition
-from service.triage.review import facts_of
+from service.clinical import facts_of
 from tests.support import ITEMS, ROOT
 
 EMERGENCY, URGENT, ROUTINE, SELF_CARE = (Disposition.EMERGENCY, Disposition.URGENT,

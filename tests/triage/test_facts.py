@@ -39,7 +39,7 @@ def test_the_answer_codes_of_the_facts_are_the_questionnaires():
     """facts.py lists the codes each coded fact takes; they must be the Questionnaire's answer codes."""
     from marshmallow import validate
 
-    from service.catalog import load_catalog
+    from service.fhir_io.served import load_catalog
     from service.config import PROJECT_ROOT
     from service.triage.facts import FactsSchema
 

@@ -9,6 +9,8 @@ from collections import Counter
 
 import pytest
 
+from service import clinical
+from service.clinical import clinical_data, note_path
 from service.triage import release
 from service.triage.engine import Registry, evaluate
 from tests.support import ROOT
@@ -21,7 +23,7 @@ def registry():
 
 @pytest.fixture(scope="module")
 def sets():
-    return release.answer_sets()
+    return release.answer_sets(clinical_data())
 
 
 def test_every_release_note_and_its_stories_are_current(registry):
@@ -30,16 +32,16 @@ def test_every_release_note_and_its_stories_are_current(registry):
     assert notes == sorted(f"rules-{v}.md" for v in release.released(registry)), \
         "a docs/rules-X.Y.Z.md for each version that succeeds another, and no other"
     for version in release.released(registry):
-        text, data = release.generate(registry, version)
+        text, data = release.generate(registry, version, clinical_data())
         hint = "legtriage rules release --write"
-        assert release.note_path(version).read_text(encoding="utf-8") == text, \
+        assert note_path(version).read_text(encoding="utf-8") == text, \
             f"docs/rules-{version}.md is stale: {hint}"
         assert release.stories_path(version).read_text(encoding="utf-8") == data, \
             f"service/triage/releases/{version}.json is stale: {hint}"
 
 
 def test_the_answer_sets_are_every_stored_one(sets):
-    stored = json.loads((ROOT / "tests" / "golden" / "answers.json").read_text())
+    stored = json.loads(clinical.ANSWERS.read_text())
     ids = [s.id for s in sets]
     assert len(ids) == len(set(ids))
     assert {c["id"] for c in stored} <= set(ids)
@@ -49,14 +51,14 @@ def test_the_answer_sets_are_every_stored_one(sets):
 
 @pytest.mark.parametrize("version", Registry().versions[1:])
 def test_the_note_lists_every_change_once_with_counts_that_match(registry, version):
-    sets = release.answer_sets(up_to=version)  # stories written for a later version are not its note's
+    sets = release.answer_sets(clinical_data(), up_to=version)  # stories written for a later version are not its note's
     new = registry.get(version)
     old = registry.get(new.replaces)
     changed = {s.id: (evaluate(old, s.facts).disposition, evaluate(new, s.facts).disposition)
                for s in sets}
     changed = {k: v for k, v in changed.items() if v[0] != v[1]}
     less = sum(b < a for a, b in changed.values())
-    text = release.note_path(version).read_text(encoding="utf-8")
+    text = note_path(version).read_text(encoding="utf-8")
     part = text[text.index("## Every disposition change over the stored answer sets"):]
     listed = re.findall(r"^\| `([^`]+)` \|", part, re.MULTILINE)
     assert sorted(listed) == sorted(changed), "every changed answer set, each exactly once"

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from service.clinical import SIGNOFF_DIR, clinical_data
 from service.triage import safety_case
 from service.triage.engine import Registry
 from tests.support import ROOT
@@ -15,7 +16,7 @@ from tests.support import ROOT
 
 @pytest.fixture(scope="module")
 def text():
-    return safety_case.render(Registry())
+    return safety_case.render(Registry(), clinical_data(), SIGNOFF_DIR)
 
 
 def test_the_safety_case_is_current(text):
@@ -55,10 +56,10 @@ def test_every_test_it_names_exists():
 
 def test_the_figures_are_measured_not_typed(text):
     registry = Registry()
-    sets = safety_case.release.answer_sets()
+    sets = safety_case.release.answer_sets(clinical_data())
     assert f"Stored answer sets run for this case: {len(sets)} (" in text
-    cases = safety_case.review.load_vignettes()
-    assert f"Vignettes (tests/vignettes): {len(cases)} stories" in text
+    cases = clinical_data().vignettes
+    assert f"Vignettes (clinical/vignettes): {len(cases)} stories" in text
     measured = safety_case.measure(registry.get(), sets)
     checked, failed, _ = measured.checks["a stroke sign gives an emergency"]
     assert f"{registry.get().version}: {checked - failed} of {checked} hold" in text
@@ -69,7 +70,7 @@ def test_the_figures_are_measured_not_typed(text):
 def test_a_hospitals_sign_off_shows_in_its_own_safety_case(tmp_path):
     from tests.test_signoff import signoff_text, write
     folder = write(tmp_path, "1.1.0.yaml", signoff_text())
-    text = safety_case.render(Registry(), folder)
+    text = safety_case.render(Registry(), clinical_data(), folder)
     assert "| 1.1.0 | retired | docs/rules-1.1.0.md |" in text
     assert "signed by Dr Jane Example, Clinical safety officer, 2026-12-05" in text
     assert "not signed: no sign-off file 1.0.0.yaml" in text

@@ -1,7 +1,7 @@
-"""Clinical vignettes (tests/vignettes/*.yaml), each run through the HTTP API with its version pinned.
+"""Clinical vignettes (clinical/vignettes/*.yaml), each run through the HTTP API with its version pinned.
 
 A vignette holds for every published version unless `versions:` names the ones it is for
-(service/triage/review.py explains the scheme). `legtriage rules review` prints the
+(service/triage/review.py explains the scheme; service/clinical.py reads them). `legtriage rules review` prints the
 figures: exact agreement, and under- and over-triage by disposition, for each version.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 import pytest
 
 from service.triage.engine import Registry
-from service.triage.review import (DISPOSITIONS, Observed, all_figures, applies, figures_table,
-                                   load_vignettes, problems)
+from service.clinical import clinical_data, load_vignettes
+from service.triage.review import DISPOSITIONS, Observed, all_figures, applies, figures_table, problems
 from tests.support import ROOT, disposition, post_triage, questionnaire_response, resources, risk_assessment
 
 VIGNETTES = load_vignettes()
@@ -101,7 +101,8 @@ def test_vignette(client, terminology, version, case):
 
 def test_figures_are_printed_for_every_version(capsys):
     """The figures a release note quotes; 1.1.0 must meet every expectation of its own vignettes."""
-    rows = all_figures(REGISTRY, VIGNETTES)
+    data = clinical_data()
+    rows = all_figures(REGISTRY, data.vignettes, data)
     with capsys.disabled():
         print("\n" + figures_table(rows))
     for label, fig in rows:

@@ -23,7 +23,7 @@ Published versions never change behaviour: a fix is a new module (v1_0_1.py, ...
 
 Retired on 2026-12-01, superseded by 1.1.0 (the fixes of the clinical review, docs/rules-1.1.0.md):
 still published and pinnable, so earlier results can be reproduced, and held to its golden freeze
-(tests/golden/v1_0_0.json); the status is metadata and changes nothing the rules answer. Its `uses`
+(clinical/golden/v1_0_0.json); the status is metadata and changes nothing the rules answer. Its `uses`
 is left as published; six rules declare facts they do not read or read facts they do not declare
 (listed in docs/rules-1.1.0.md), so their rationale lists the wrong answers.
 """

@@ -31,7 +31,7 @@ Published versions never change behaviour: a fix is a new module (v1_1_1.py, ...
 
 Retired on 2026-12-07, superseded by 1.2.0, for the known defects listed in KNOWN_DEFECTS (its Library
 names them). The status is metadata only: the rules below answer as they always did (golden freeze
-tests/golden/v1_1_0.json).
+clinical/golden/v1_1_0.json).
 """
 from __future__ import annotations
 

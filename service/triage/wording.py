@@ -4,10 +4,11 @@ A rule module whose `explanations` is "clinical" gets these texts: the reason (t
 the answers behind it said with the Questionnaire's own question and answer texts ("Reported:
 difficulty speaking or understanding speech."), and the source by its title with the quoted passage.
 No rule ids, linkIds, `field = value` pairs or file names: those travel as data, in the
-triage-evidence extension (`evidence_extension`). Modules whose `explanations` is "legacy" (1.0.0
-and 1.1.0) keep the texts they were published with (service/fhir_io/outgoing.py).
+triage-evidence extension (service/fhir_io/outgoing.py). Modules whose `explanations` is "legacy"
+(1.0.0 and 1.1.0) keep the texts they were published with (service/fhir_io/outgoing.py).
 
-Pure: the Questionnaire (a dict) and the facts map in, strings out. No Flask.
+Pure domain: the words of each fact in (service/catalog.py reads them from the Questionnaire),
+strings out. No Flask, no FHIR.
 """
 from __future__ import annotations
 
@@ -17,14 +18,7 @@ from typing import Any, Iterable
 from service.triage.model import Finding, Rule
 from service.triage.rules import RuleModule
 
-EVIDENCE_EXTENSION = "http://legtriage.example.org/fhir/StructureDefinition/triage-evidence"
 _PARENTHESIS = re.compile(r"\s+\([^)]*\)\s*\Z")
-
-
-def _flat(items: list[dict]):
-    for item in items:
-        yield item
-        yield from _flat(item.get("item", []))
 
 
 def _lower_first(text: str) -> str:
@@ -42,18 +36,9 @@ def _sentence(text: str) -> str:
 class Wording:
     """The Questionnaire's words for each fact: its question text and its answers' displays."""
 
-    def __init__(self, questionnaire: dict, fact_map: dict[str, str]):
-        items = {i["linkId"]: i for i in _flat(questionnaire["item"])}
-        self.question: dict[str, str] = {}
-        self.kind: dict[str, str] = {}
-        self.displays: dict[str, dict[str, str]] = {}
-        for link, fact in fact_map.items():
-            item = items[link]
-            self.question[fact] = item.get("text", link)
-            self.kind[fact] = item.get("type", "string")
-            self.displays[fact] = {o["valueCoding"]["code"]: o["valueCoding"].get("display")
-                                   or o["valueCoding"]["code"]
-                                   for o in item.get("answerOption", []) if "valueCoding" in o}
+    def __init__(self, question: dict[str, str], displays: dict[str, dict[str, str]]):
+        self.question = question  # fact -> the question's text
+        self.displays = displays  # fact -> answer code -> its display
 
     def answers(self, read: Iterable[tuple[str, Any]]) -> str:
         """The answers a rule read, in words: 'Reported: a; b. Not present: c. Which leg is numb?
@@ -99,16 +84,3 @@ def source_title(module: RuleModule, file: str) -> str:
 def clinical_title(title: str) -> str:
     """A rule title inside a sentence: without its closing full stop."""
     return title.strip().rstrip(".")
-
-
-def evidence_extension(finding: Finding, link_ids: dict[str, str]) -> dict:
-    """The triage-evidence extension of one rule behind a cause: the rule's id, the answered linkIds
-    it read for this case (in the order read; `link_ids` maps facts to the linkIds of the form that
-    was answered), its source file and the passage, verbatim."""
-    cite = finding.rule.cites[0]
-    parts = [{"url": "rule", "valueId": finding.rule.id}]
-    parts += [{"url": "answer", "valueString": link_ids[fact]}
-              for fact, _ in finding.read if fact in link_ids]
-    parts += [{"url": "source", "valueString": cite.file},
-              {"url": "passage", "valueString": cite.quote}]
-    return {"url": EVIDENCE_EXTENSION, "extension": parts}
