@@ -289,7 +289,7 @@ class ReplayCache:
 
 class StoreReplays:
     """jti values seen by every worker and replica: a row per (iss, jti) in the records store
-    (service/store, table token_seen), kept until the token expires. A store that cannot be
+    (service/records/, table token_seen), kept until the token expires. A store that cannot be
     reached accepts nothing: 503 with Retry-After, never a token it cannot check."""
 
     def __init__(self, store: Any) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
@@ -16,8 +16,10 @@ from service.triage.facts import InvalidFacts
 from service.triage.signoff import UnsignedRulesVersion
 
 from service.fhir_io.narrative import with_text
+from service.records import StoreUnavailable
 
 FHIR_JSON = "application/fhir+json; fhirVersion=4.0"
+RETRY_AFTER_SECONDS = 5  # what a 503 of the records store asks the caller to wait
 log = logging.getLogger(__name__)
 
 
@@ -136,6 +138,13 @@ def register(app: Flask) -> None:
         # The Questionnaire checks should have caught it: the answers reached facts out of range.
         return handle_fhir_error(FhirError.one(422, "value", f"Answers out of range: {err.messages}"))
 
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(err: StoreUnavailable) -> Response:
+        # A view that needs the store while it is down (a CDS card to remember, feedback to keep)
+        # answers 503 with Retry-After, not 500; its audit record is not waited for again.
+        g.store_failed = True
+        return unavailable("The records store cannot be reached right now. Try again shortly.")
+
     @app.errorhandler(HTTPException)
     def handle_http_error(err: HTTPException) -> Response:
         if isinstance(err, NotFound) and not request.path.endswith("/"):
@@ -156,3 +165,9 @@ def register(app: Flask) -> None:
         log.error("unhandled %s\n%s", type(err).__name__, "".join(traceback.format_tb(err.__traceback__)))
         issue = Issue("exception", "Internal error: the request could not be processed.")
         return fhir_response(operation_outcome([issue]), 500)
+
+
+def unavailable(text: str) -> Response:
+    """503 with Retry-After: the records store cannot take or give what this call needs."""
+    issue = Issue("transient", text)
+    return fhir_response(operation_outcome([issue]), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -136,7 +136,7 @@ def test_every_answer_about_a_patient_says_no_store_and_conformance_stays_cachea
 # ---- item 10: security events leave an AuditEvent ----------------------------------------------
 
 def _trail(app) -> list[dict]:
-    from service.audit import audit_event
+    from service.records.audit import audit_event
     from service.records import AuditQuery
     return [audit_event(r, PUBLIC, {}) for r in app.extensions["legtriage"].records.search_audits(AuditQuery())]
 
@@ -228,7 +228,7 @@ def test_a_cds_issuer_or_tenant_longer_than_the_record_keeps_stops_the_start(tmp
 def test_with_the_sqlite_database_locked_each_call_answers_503_within_the_wait(tmp_path, keys):  # noqa: F811
     import time
 
-    from service.store import STORE_WAIT_SECONDS
+    from service.records.store import STORE_WAIT_SECONDS
     from tests.test_store_faults import audit_table_locked
     app = create_app({"data_dir": str(tmp_path), "audit_open_lab": True})
     client = app.test_client()

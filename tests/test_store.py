@@ -1,4 +1,4 @@
-"""The records store (service/store) on SQLite and on a real PostgreSQL: the same tests for both."""
+"""The records store (service/records) on SQLite and on a real PostgreSQL: the same tests for both."""
 from __future__ import annotations
 
 import json
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, MemoryStore,
                              StoreUnavailable, instant, instant_us, now_us)
-from service.store import HEAD, SqlStore
-from service.store.schema import metadata
+from service.records.store import HEAD, SqlStore
+from service.records.schema import metadata
 from tests.support import LEGTRIAGE, ROOT
 
 
@@ -43,14 +43,14 @@ def test_head_is_the_newest_migration_and_start_needs_no_alembic_when_there(data
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from service.store import HEAD, MIGRATIONS
+    from service.records.store import HEAD, MIGRATIONS
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD
     s = SqlStore(database_url)
     assert s.revision() is None
     assert s.start() and s.revision() == HEAD  # migrated by a child process
-    code = ("import sys; from service.store import SqlStore; s = SqlStore(sys.argv[1]); "
+    code = ("import sys; from service.records.store import SqlStore; s = SqlStore(sys.argv[1]); "
             "assert s.start(); s.audit(__import__('service.records').records.AuditRecord(kind='triage', status=200)); "
             "s.close(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
     run = subprocess.run([sys.executable, "-c", code, database_url], cwd=ROOT, capture_output=True,

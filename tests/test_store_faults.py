@@ -16,7 +16,7 @@ import pytest
 
 from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, MemoryStore,
                              StoreUnavailable, instant, now_us)
-from service.store import STORE_WAIT_SECONDS, SqlStore
+from service.records.store import STORE_WAIT_SECONDS, SqlStore
 from tests.support import LEGTRIAGE, ROOT
 
 
@@ -91,7 +91,7 @@ def test_ready_is_false_when_the_disk_is_full_sqlite(tmp_path):
     url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
     SqlStore(url).start()
     code = (
-        "import resource, sys; from service.store import SqlStore; from service.records import AuditRecord, "
+        "import resource, sys; from service.records.store import SqlStore; from service.records import AuditRecord, "
         "StoreUnavailable\n"
         "s = SqlStore(sys.argv[1], 2.0); s.engine().connect().close()\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))\n"
@@ -120,7 +120,7 @@ def test_ready_is_false_on_a_read_only_postgresql_database(pg):
 
 
 def test_ready_writes_the_heartbeat_at_most_every_few_seconds(serving):
-    from service.store.schema import store_heartbeat
+    from service.records.schema import store_heartbeat
     assert serving.ready() is True
     with serving.engine().connect() as conn:
         first = conn.execute(store_heartbeat.select()).one().beat_us
@@ -191,7 +191,7 @@ def test_purge_removes_cards_and_feedback_by_the_same_retention(serving):
     serving.card_issued(CARD)
     serving.feedback([ITEM])
     with serving.engine().begin() as conn:  # feedback received ten days ago on the old card
-        from service.store.schema import cds_feedback
+        from service.records.schema import cds_feedback
         conn.execute(cds_feedback.insert().values(
             card_uuid="old", service="leg-numbness-triage", outcome="accepted",
             outcome_timestamp="2026-11-27T10:00:00Z", accepted_suggestions=["s"], received_us=old))

@@ -49,7 +49,7 @@ class CdsState:
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
 
-# What the records store keeps of a CDS client (service/store/schema.py): longer values are refused
+# What the records store keeps of a CDS client (service/records/schema.py): longer values are refused
 # where they come in, the same on SQLite and PostgreSQL (issue 23).
 MAX_ISS, MAX_SUB, MAX_TENANT = 255, 255, 64
 
@@ -203,7 +203,7 @@ def _check_cards(service_id: str, uuids: list[str], tenant: str | None) -> None:
     issued: dict[str, bool] = {}
     for uuid in uuids:
         if uuid not in issued:
-            card = s.records.card(uuid)  # StoreUnavailable: 503 (service/audit.py)
+            card = s.records.card(uuid)  # StoreUnavailable: 503 (service/records/audit.py)
             issued[uuid] = card is not None and card.service == service_id and card.tenant == tenant
     unknown = [i for i, uuid in enumerate(uuids) if not issued[uuid]]
     if unknown:
@@ -232,7 +232,7 @@ def _store(write) -> None:
     try:
         write()
     except StoreUnavailable:
-        g.store_failed = True  # the audit record of this 503 is not waited for again (service/audit.py)
+        g.store_failed = True  # the audit record of this 503 is not waited for again (service/records/audit.py)
         raise FhirError(503, [Issue("transient", "The record store is unavailable: nothing was issued; "
                                     "try again shortly.")],
                         headers={"Retry-After": RETRY_AFTER_SECONDS}) from None

@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, g, request
 
-from service import audit, pipeline, records
-from service.errors import FhirError, fhir_response
-from service.records import StoreUnavailable
+from service import pipeline, records
+from service.errors import FhirError, fhir_response, unavailable
+from service.records import StoreUnavailable, audit
 from service.fhir_io import incoming, store_ready
 from service.fhir_io.concept_maps import concept_map
 from service.fhir_io.narrative import with_text
@@ -196,7 +196,7 @@ def search_audit_event():
         found = s.records.search_audits(replace(query, count=query.count + 1))
     except StoreUnavailable:
         g.store_failed = True
-        return audit.unavailable("The audit store cannot be read right now. Try again shortly.")
+        return unavailable("The audit store cannot be read right now. Try again shortly.")
     page, more = found[:query.count], len(found) > query.count
     base = f"{s.settings.public_base_url}/fhir/AuditEvent"
     applied = [(k, v) for k, v in request.args.items(multi=True) if k not in query.ignored]

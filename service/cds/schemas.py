@@ -83,7 +83,7 @@ class CodingSchema(_Lenient):
 
 
 class ReasonCodingSchema(CodingSchema):
-    # the records store's columns (service/store/schema.py, cds_feedback)
+    # the records store's columns (service/records/schema.py, cds_feedback)
     system = fields.String(required=True, validate=validate.Length(1, 255))
     code = fields.String(required=True, validate=validate.Length(1, 64))
 

@@ -46,11 +46,10 @@ from dataclasses import replace
 
 from flask import Flask, Response, g, request
 
-from service.errors import Issue, fhir_response, operation_outcome
+from service.errors import unavailable
 from service.records import AuditRecord, StoreUnavailable, outcome_code
 
 log = logging.getLogger(__name__)
-RETRY_AFTER_SECONDS = 5
 AUDIT_SCOPES = frozenset({"system/AuditEvent.rs", "system/AuditEvent.read"})
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -88,7 +87,7 @@ _REFERENCE = re.compile(r"(?:https?://[A-Za-z0-9.\-:]{1,100}(?:/[A-Za-z0-9\-._~%
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
-MAX_REFERENCE = 255  # audit_event.patient and .questionnaire_response (service/store/schema.py)
+MAX_REFERENCE = 255  # audit_event.patient and .questionnaire_response (service/records/schema.py)
 
 
 def reference(value: object) -> str | None:
@@ -155,21 +154,6 @@ def refused_kind(path: str) -> str | None:
     if parts[:2] == ["", "cds-services"]:
         return {2: "cds-discovery", 3: "cds-hook"}.get(len(parts), "cds-feedback")
     return None
-
-
-def register_errors(app: Flask) -> None:
-    """A view that needs the store while it is down (a CDS card to remember, feedback to keep)
-    answers 503 with Retry-After, not 500."""
-
-    @app.errorhandler(StoreUnavailable)
-    def store_unavailable(err: StoreUnavailable) -> Response:
-        g.store_failed = True
-        return unavailable("The records store cannot be reached right now. Try again shortly.")
-
-
-def unavailable(text: str) -> Response:
-    issue = Issue("transient", text)
-    return fhir_response(operation_outcome([issue]), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _claim(claims: dict, name: str) -> str | None:

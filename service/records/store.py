@@ -3,9 +3,9 @@
 One code path for both (SQLAlchemy 2 Core, psycopg 3 for PostgreSQL); the schema is made and
 upgraded by the Alembic migrations in migrations/versions, at start and by
 `legtriage migrate`. Every write commits before the call returns: the $triage or CDS
-Hooks answer leaves only once its audit record is durable (service/audit.py). The audit records and
+Hooks answer leaves only once its audit record is durable (service/records/audit.py). The audit records and
 CDS cards of the calls a worker has in flight are committed together, one transaction (one fsync) per
-batch, each call answered once its batch committed (service/store/group_commit.py).
+batch, each call answered once its batch committed (service/records/group_commit.py).
 
 Migrations run under a lock, so that the gunicorn workers and several replicas starting at once do
 not race: an flock(2) on a file beside the SQLite database, a transaction-scoped advisory lock on
@@ -58,8 +58,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
                              StoreUnavailable, build_report, feedback_key, instant, instant_us as _us,
                              now_us, outcome_code)
-from service.store.group_commit import GroupCommit
-from service.store.schema import audit_event, cds_card, cds_feedback, store_heartbeat, token_seen
+from service.records.group_commit import GroupCommit
+from service.records.schema import audit_event, cds_card, cds_feedback, store_heartbeat, token_seen
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ class SqlStore:
             self._schema_ok = True
             return
         child = subprocess.run(
-            [sys.executable, "-c", "import sys; from service.store import SqlStore; "
+            [sys.executable, "-c", "import sys; from service.records.store import SqlStore; "
              "s = SqlStore(sys.stdin.read()); print(s.migrate()); s.close()"],
             input=self.url.render_as_string(hide_password=False), text=True, capture_output=True,
             cwd=Path(__file__).resolve().parents[2], timeout=300)
@@ -290,7 +290,7 @@ class SqlStore:
             patient=record.patient, questionnaire_response=record.questionnaire_response,
             rules_version=record.rules_version, disposition=record.disposition, tenant=record.tenant)
         # Committed with the records of the other calls this process has in flight, in one
-        # transaction (service/store/group_commit.py); returns once that transaction committed.
+        # transaction (service/records/group_commit.py); returns once that transaction committed.
         self._submit(_AUDIT, row)
 
     def card_issued(self, record: CardRecord) -> None:

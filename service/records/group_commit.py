@@ -11,9 +11,9 @@ for the next batch, which the first of them leads. At most one batch is written 
 
 Nothing is acknowledged before it is stored: a call returns from `submit` only after the commit of the
 transaction that holds its record; when that transaction fails, every call of the batch gets the same
-StoreUnavailable (so 503, service/audit.py) and none of their records is kept. The calls that queued
+StoreUnavailable (so 503, service/records/audit.py) and none of their records is kept. The calls that queued
 while a batch failed get it too, without a second wait: the store has just failed after its wait (as
-service/audit.py does not wait again for a call the store already failed). In a worker without gevent
+service/records/audit.py does not wait again for a call the store already failed). In a worker without gevent
 (sync, one call at a time) every batch holds one record: the old one-commit-per-call path.
 """
 from __future__ import annotations
