@@ -32,7 +32,7 @@ from flask import Flask, g, request
 
 from service import fetching
 from service.config import CLEARTEXT, ConfigError, Settings, https_or_loopback
-from service.errors import FhirError, Issue
+from service.fhir_io.outcome import FhirError, Issue
 
 log = logging.getLogger(__name__)
 

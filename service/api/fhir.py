@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 from flask import Blueprint, g, request
 
 from service import pipeline, records
-from service.errors import FhirError, fhir_response, unavailable
+from service.errors import unavailable
+from service.fhir_io.outcome import FhirError, fhir_response
 from service.records import StoreUnavailable, audit
 from service.fhir_io import incoming, store_ready
 from service.fhir_io.concept_maps import concept_map

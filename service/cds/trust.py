@@ -35,7 +35,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from service.auth import (EC_CURVES, MAX_TOKEN_CHARS, FileKeys, ReplayCache, SigningKey, StoreReplays,
                           UrlKeys)
 from service.config import CLEARTEXT, ConfigError, https_or_loopback
-from service.errors import FhirError, Issue
+from service.fhir_io.outcome import FhirError, Issue
 
 SETTING = "LEGTRIAGE_CDS_ISSUERS_FILE"
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 
 from service.catalog import Catalog, ForeignForm, coding_key
-from service.errors import FhirError, Issue
+from service.fhir_io.outcome import FhirError, Issue
 from service.fhir_io import structure
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}

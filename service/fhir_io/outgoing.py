@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from service.catalog import Catalog
-from service.errors import Issue, operation_outcome
+from service.fhir_io.outcome import Issue, operation_outcome
 from service.fhir_io import narrative
 from service.fhir_io.wording import Wording, clinical_title, evidence_extension
 from service.triage.model import Assessment, Disposition, Finding, Risk

@@ -224,7 +224,7 @@ _COUNT = re.compile(r"[0-9]{1,9}")
 
 
 def _bad(text: str, expression: str | None = None):
-    from service.errors import FhirError
+    from service.fhir_io.outcome import FhirError
     return FhirError.one(400, "invalid", text, expression)
 
 
