@@ -16,7 +16,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from flask import Flask, request
 
     from service import auth, errors, logs
-    from service.api import app as web_app, cds_hooks, docs, fhir, health
+    from service.api import app as web_app, docs, fhir, health
+    from service.cds import views as cds_hooks
     from service.catalog import load_catalog
     from service.config import ConfigError, load_settings
     from service.fhir_io.outgoing import BundleBuilder, now_iso

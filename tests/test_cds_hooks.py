@@ -610,8 +610,8 @@ def test_audit_note_says_what_the_call_concerned(app):
 
     body = fresh(cds_example("patient-view-urgent"))
     with app.test_request_context(PATIENT_VIEW, method="POST", json=body):
-        from service.api import cds_hooks
-        resp = cds_hooks.call("leg-numbness-triage")
+        from service.cds import views
+        resp = views.call("leg-numbness-triage")
         assert resp.status_code == 200
         note = g.audit
     assert (note.kind, note.service, note.patient, note.questionnaire_response, note.rules_version,

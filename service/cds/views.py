@@ -1,4 +1,4 @@
-"""CDS Hooks 2.0.1 endpoints: discovery, the two triage services, feedback (service/cds/).
+"""CDS Hooks 2.0.1 endpoints: discovery, the two triage services, feedback.
 
 Bodies are application/json as CDS Hooks says, not FHIR; refusals are FHIR OperationOutcomes like
 everywhere else in the service. The triage is the same core as $triage (service/pipeline.py).
@@ -24,6 +24,7 @@ from service.cds.services import IN_PROGRESS_KEY, QR_KEY, SERVICES
 from service.auth import replay_guard
 from service.cds.trust import CdsVerifier, load_issuers
 from service.config import ConfigError, Settings
+from service.errors import RETRY_AFTER_SECONDS
 from service.fhir_io.outcome import FhirError, Issue
 from service.fhir_io import incoming
 from service.records import CardRecord, FeedbackRecord, StoreUnavailable
@@ -34,7 +35,6 @@ EXTENSION = "legtriage.cds"
 JSON = "application/json"
 BODY_TYPES = {"application/json", "application/fhir+json"}
 COMPLETED = ("completed", "amended")
-RETRY_AFTER_SECONDS = "5"
 
 
 class CdsState:
@@ -115,10 +115,9 @@ def discovery():
 @bp.post("/<id>")
 def call(id: str):
     """A hook call: a card for the patient's latest completed leg-numbness questionnaire."""
-    records.note(kind="cds-hook")
-    service = _service(id)
     # only a known id is recorded: an unknown one is whatever the caller typed
-    records.note(service=service.id)
+    records.note(kind="cds-hook", service=id if id in SERVICES else None)
+    service = _service(id)
     s = state()
     req = schemas.load(_cds().request_schemas[service.id], _read_body())
     context = req["context"]
@@ -235,7 +234,7 @@ def _store(write) -> None:
         g.store_failed = True  # the audit record of this 503 is not waited for again (service/records/audit.py)
         raise FhirError(503, [Issue("transient", "The record store is unavailable: nothing was issued; "
                                     "try again shortly.")],
-                        headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
 
 
 def _read_body():
