@@ -53,7 +53,7 @@ def test_sqlite_four_workers_eight_threads_keep_every_record(tmp_path):
 
 
 def _all(store):
-    from service.records import AuditQuery
+    from service.records.search import AuditQuery
     try:
         return store.search_audits(AuditQuery(count=10 * N))
     finally:

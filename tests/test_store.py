@@ -12,10 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, MemoryStore,
-                             StoreUnavailable, instant, instant_us, now_us)
+from service.records import (AuditRecord, CardRecord, FeedbackRecord, StoreUnavailable, instant,
+                             instant_us, now_us)
+from service.records.search import AuditQuery
 from service.records.store import HEAD, SqlStore
 from service.records.schema import metadata
+from tests.records_memory import MemoryStore, feedback_on
 from tests.support import LEGTRIAGE, ROOT
 
 
@@ -167,8 +169,8 @@ def test_feedback_is_kept_with_its_card_and_reported(store):
         kept = conn.execute(sa.text("SELECT accepted_suggestions FROM cds_feedback "
                                     "WHERE card_uuid = 'u-3'")).scalar_one()
     assert (json.loads(kept) if isinstance(kept, str) else kept) == ["s-9", "s-8"]
-    assert store.feedback_on("u-2") == FEEDBACK[1:3]  # every field back, in the order it came
-    assert store.feedback_on("u-4") == [] and store.card("u-9") is None
+    assert feedback_on(store, "u-2") == FEEDBACK[1:3]  # every field back, in the order it came
+    assert feedback_on(store, "u-4") == [] and store.card("u-9") is None
     card = store.card("u-1")
     assert (card.hook_instance, card.disposition, card.rules_version) == ("h-1", "emergency", "1.0.0")
     assert card.issued.endswith("Z")

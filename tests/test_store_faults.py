@@ -14,9 +14,10 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, MemoryStore,
-                             StoreUnavailable, instant, now_us)
+from service.records import AuditRecord, CardRecord, FeedbackRecord, StoreUnavailable, instant, now_us
+from service.records.search import AuditQuery
 from service.records.store import STORE_WAIT_SECONDS, SqlStore
+from tests.records_memory import MemoryStore, feedback_on
 from tests.support import LEGTRIAGE, ROOT
 
 
@@ -174,7 +175,7 @@ def test_the_same_feedback_item_twice_is_kept_once(serving):
     other = FeedbackRecord("c-1", "leg-numbness-triage", "overridden", "2026-12-01T10:05:00Z",
                            override_code="already-assessed", override_system="http://x")
     serving.feedback([other])
-    assert serving.feedback_on("c-1") == [ITEM, other]
+    assert feedback_on(serving, "c-1") == [ITEM, other]
     assert serving.card("c-1").tenant == "north"
 
 
@@ -199,8 +200,8 @@ def test_purge_removes_cards_and_feedback_by_the_same_retention(serving):
     serving.audit(AuditRecord(kind="triage", status=200))
     removed = serving.purge(now_us() - 5 * 86_400_000_000)
     assert (removed.audits, removed.cards, removed.feedback) == (1, 1, 1)
-    assert serving.card("old") is None and serving.feedback_on("old") == []
-    assert serving.card("c-1") == serving.card("c-1") and serving.feedback_on("c-1") == [ITEM]
+    assert serving.card("old") is None and feedback_on(serving, "old") == []
+    assert serving.card("c-1") == serving.card("c-1") and feedback_on(serving, "c-1") == [ITEM]
     assert serving.count_audits() == 1
 
 

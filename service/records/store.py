@@ -55,9 +55,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
+from service.records import (AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
                              StoreUnavailable, build_report, feedback_key, instant, instant_us as _us,
                              now_us, outcome_code)
+from service.records import search
 from service.records.group_commit import GroupCommit
 from service.records.schema import audit_event, cds_card, cds_feedback, store_heartbeat, token_seen
 
@@ -382,20 +383,10 @@ class SqlStore:
         self._ready_at = time.monotonic()
         return True
 
-    def search_audits(self, query: AuditQuery) -> list[AuditRecord]:
+    def search_audits(self, query: search.AuditQuery) -> list[AuditRecord]:
         t = audit_event.c
         stmt = sa.select(audit_event)
-        if query.since_us is not None:
-            stmt = stmt.where(t.recorded_us >= query.since_us)
-        if query.until_us is not None:
-            stmt = stmt.where(t.recorded_us < query.until_us)
-        if query.patient is not None:
-            stmt = stmt.where(t.patient == query.patient)
-        if query.outcomes:
-            stmt = stmt.where(t.outcome.in_(query.outcomes))
-        if query.before is not None:
-            at, id_ = query.before
-            stmt = stmt.where(sa.or_(t.recorded_us < at, sa.and_(t.recorded_us == at, t.id < id_)))
+        stmt = stmt.where(*search.where(t, query))
         stmt = stmt.order_by(t.recorded_us.desc(), t.id.desc()).limit(query.count)
         rows = self._tx(lambda conn: conn.execute(stmt).mappings().all())
         return [AuditRecord(kind=r["kind"], recorded=instant(r["recorded_us"]), status=r["status"],
@@ -411,17 +402,6 @@ class SqlStore:
             return None
         return CardRecord(r["card_uuid"], r["hook_instance"], r["service"], r["disposition"],
                           r["rules_version"], issued=instant(r["issued_us"]), tenant=r["tenant"])
-
-    def feedback_on(self, card_uuid: str) -> list[FeedbackRecord]:
-        """The feedback kept on one card, in the order it came."""
-        f = cds_feedback.c
-        rows = self._tx(lambda conn: conn.execute(
-            sa.select(cds_feedback).where(f.card_uuid == card_uuid).order_by(f.id)).mappings().all())
-        return [FeedbackRecord(r["card_uuid"], r["service"], r["outcome"], r["outcome_timestamp"],
-                               accepted_suggestions=tuple(r["accepted_suggestions"]),
-                               override_code=r["override_code"], override_system=r["override_system"],
-                               iss=r["iss"], tenant=r["tenant"], user_comment=r["user_comment"])
-                for r in rows]
 
     def count_audits(self) -> int:
         return self._tx(lambda conn: conn.execute(
