@@ -1,42 +1,8 @@
-"""The audit trail: one record per $triage and CDS Hooks call, per read of the audit trail, and per
-refused authentication, and the FHIR R4 AuditEvent it shows as.
-
-Recording: a view says `records.note(kind=...)` (and later what it learnt: patient, rules version,
-disposition); the after_request hook below adds the HTTP status and the caller (the verified
-token's iss/sub, else anonymous) and writes the record before the response leaves. When the store
-cannot take it, the caller gets 503 with Retry-After and an OperationOutcome instead of the
-result: no answer goes out whose record is missing (DESIGN.md, "Records").
-
-Codes, all from the value sets the FHIR R4 AuditEvent binds (https://hl7.org/fhir/R4/auditevent.html):
-- type: audit-event-type `rest` "RESTful Operation"
-  (http://terminology.hl7.org/CodeSystem/audit-event-type, https://hl7.org/fhir/R4/codesystem-audit-event-type.html)
-- subtype: restful-interaction `operation` for $triage (http://hl7.org/fhir/restful-interaction,
-  https://hl7.org/fhir/R4/codesystem-restful-interaction.html); a CDS Hooks service call has no
-  code there, so it is a Coding with a display only
-- action: audit-event-action `E` Execute (http://hl7.org/fhir/audit-event-action)
-- outcome: audit-event-outcome `0` success, `4` minor failure (4xx), `8` serious failure (5xx)
-  (http://hl7.org/fhir/audit-event-outcome)
-- agent.type: participation-role-type, from DICOM's Audit Active Participant Role ID codes:
-  `110153` "Source Role ID" for the caller (http://dicom.nema.org/resources/ontology/DCM,
-  https://hl7.org/fhir/R4/valueset-participation-role-type.html)
-- source.type: security-source-type `4` "Application Server"
-  (http://terminology.hl7.org/CodeSystem/security-source-type, https://hl7.org/fhir/R4/valueset-audit-source-type.html)
-- entity.type: audit-entity-type `1` Person (the patient), `2` System Object (the
-  QuestionnaireResponse, the rule module) (http://terminology.hl7.org/CodeSystem/audit-entity-type)
-- entity.role: object-role `1` Patient, `4` Domain Resource (the QuestionnaireResponse, the rule
-  module's Library) (http://terminology.hl7.org/CodeSystem/object-role,
-  https://hl7.org/fhir/R4/codesystem-object-role.html)
-The rules version, disposition and CDS service id travel as entity.detail (type + valueString) of
-the rule-module entity: R4 has no coded element for them.
-
-Security events (issue 23): a read of the audit trail (GET /fhir/AuditEvent, answered or refused) is
-recorded like a call, subtype restful-interaction `search-type`, with the patient searched for as its
-entity. A refused authentication or authorization (401 or 403) on the FHIR API or the CDS Hooks
-endpoints is recorded too, even when it stopped the call before its view ran: its type says what
-happened, as text only (DICOM's DCM 110114 "User Authentication" and 110113 "Security Alert" are the
-usual codes, but they are not among the codes this project has checked: ../shared/terminology.md).
-Only what a refusal leaves certain is kept: the endpoint, the status, the time; never what the
-unverified token claims.
+"""The audit trail: the after_request hook that writes one record per $triage and CDS Hooks call,
+per read of the trail and per refused authentication (401/403), and the FHIR R4 AuditEvent a record
+shows as. A call whose record the store cannot take gets 503 with Retry-After instead of its result:
+no answer goes out whose record is missing. A refusal keeps only what it leaves certain (endpoint,
+status, time), never what the unverified token claims.
 """
 from __future__ import annotations
 
@@ -52,6 +18,14 @@ from service.records import AuditRecord, StoreUnavailable, outcome_code
 log = logging.getLogger(__name__)
 AUDIT_SCOPES = frozenset({"system/AuditEvent.rs", "system/AuditEvent.read"})
 
+# Codes from the value sets the R4 AuditEvent binds (https://hl7.org/fhir/R4/auditevent.html): type
+# audit-event-type `rest`; subtype restful-interaction (`operation` for $triage, `search-type` for a
+# read of the trail; the CDS Hooks calls have no code there: display only); action `E`; outcome
+# audit-event-outcome by HTTP status; agent.type DICOM `110153` Source Role ID; source.type
+# security-source-type `4`; entity.type audit-entity-type and entity.role object-role. The rules
+# version, disposition and CDS service id are entity.detail of the rule-module entity (R4 has no
+# coded element for them). A refusal's type is text only: DICOM's 110114 "User Authentication" and
+# 110113 "Security Alert" are the usual codes but not among those this project has checked.
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"

@@ -1,37 +1,8 @@
-"""The records store on SQL: SQLite in the data directory (one machine), PostgreSQL for replicas.
-
-One code path for both (SQLAlchemy 2 Core, psycopg 3 for PostgreSQL); the schema is made and
-upgraded by the Alembic migrations in migrations/versions, at start and by
-`legtriage migrate`. Every write commits before the call returns: the $triage or CDS
-Hooks answer leaves only once its audit record is durable (service/records/audit.py). The audit records and
-CDS cards of the calls a worker has in flight are committed together, one transaction (one fsync) per
-batch, each call answered once its batch committed (service/records/group_commit.py).
-
-Migrations run under a lock, so that the gunicorn workers and several replicas starting at once do
-not race: an flock(2) on a file beside the SQLite database, a transaction-scoped advisory lock on
-PostgreSQL. gunicorn preloads the app, so the master migrates once before it forks; each process
-then opens its own connections (a connection is never shared across fork()). At start the schema
-revision is read with plain SQL; only a schema behind HEAD is migrated, by Alembic in a child
-process, so that serving processes never load Alembic.
-
-SQLite runs in WAL mode (readers never block the writer) with synchronous=FULL: a committed audit
-record survives a power loss, not only a crash of the process. Its folder is made 0700 and its files
-0600 (the database, and so its -wal and -shm files, which SQLite creates with the database's mode).
-
-A locked database must not freeze a worker (issue 23). gunicorn's gevent worker serves every
-connection from one OS thread, so any wait inside C code stops them all, /healthz included. The
-serving store (`wait_seconds`) therefore waits only in ways that yield to the other greenlets, and
-only so long: SQLite's own busy wait (a sleep in C) is off, and a write that finds the database
-locked is retried after a time.sleep (gevent's, once gunicorn patched it) until STORE_WAIT_SECONDS
-have passed; PostgreSQL sessions carry lock_timeout and statement_timeout, a connection is waited
-for at most POOL_WAIT_SECONDS, and psycopg waits for the server with the patched poll(). A call
-that cannot record within about 3 s gets StoreUnavailable, so 503 with Retry-After (a batch's wait
-counts from its oldest call; the calls that queued while a batch failed get the 503 at once, with no
-second wait); what was acknowledged was committed first. The command line (purge, report, migrate) keeps the database's
-own unbounded waits.
-
-When the database cannot be reached (or the schema not be made), every write raises
-StoreUnavailable; the service then answers 503 with Retry-After instead of an unrecorded result.
+"""The records store on SQL (SQLAlchemy Core): SQLite in the data directory for one machine,
+PostgreSQL for replicas. Every write commits before the call returns; the audit records and CDS cards
+of the calls a worker has in flight commit together (group_commit.py). The schema is made and
+upgraded by the Alembic migrations (migrations/versions), under a lock, at start and by
+`legtriage migrate`. A store that cannot record answers StoreUnavailable, so 503 with Retry-After.
 """
 from __future__ import annotations
 
@@ -64,6 +35,20 @@ from service.records.schema import audit_event, cds_card, cds_feedback, store_he
 
 log = logging.getLogger(__name__)
 
+# Migrations run under a lock (flock(2) beside the SQLite file, an advisory lock on PostgreSQL), so
+# that workers and replicas starting at once do not race; gunicorn preloads the app, so the master
+# migrates once before it forks, and each process then opens its own connections. Only a schema
+# behind HEAD is migrated, by Alembic in a child process: serving processes never load Alembic.
+# SQLite runs in WAL mode with synchronous=FULL (a committed record survives a power loss); its
+# folder is made 0700 and its files 0600.
+#
+# A locked database must not freeze a gevent worker (one OS thread serves all its connections): the
+# serving store waits only in ways that yield, and only so long. SQLite's busy wait in C is off and a
+# locked write is retried after time.sleep (gevent's) until STORE_WAIT_SECONDS; PostgreSQL sessions
+# carry lock_timeout and statement_timeout, the pool is waited for POOL_WAIT_SECONDS, and psycopg
+# waits with the patched poll(). A batch's wait counts from its oldest call; calls that queued while
+# a batch failed get the 503 at once. The command line (purge, report, migrate) waits as the
+# database does.
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # the command line's writes (purge, migrate) wait this long for the lock
 STORE_WAIT_SECONDS = 2.0  # serving: a write waits this long for a locked database, then 503
