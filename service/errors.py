@@ -9,10 +9,9 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
-from service.fhir_io.outcome import FhirError, Issue, fhir_response, operation_outcome
+from service.fhir_io.outcome import FhirError, Issue, fhir_response, operation_outcome, unavailable
 from service.records import StoreUnavailable
 
-RETRY_AFTER_SECONDS = 5  # what a 503 of the records store asks the caller to wait
 log = logging.getLogger(__name__)
 
 
@@ -88,9 +87,3 @@ def register(app: Flask) -> None:
         log.error("unhandled %s\n%s", type(err).__name__, "".join(traceback.format_tb(err.__traceback__)))
         issue = Issue("exception", "Internal error: the request could not be processed.")
         return fhir_response(operation_outcome([issue]), 500)
-
-
-def unavailable(text: str) -> Response:
-    """503 with Retry-After: the records store cannot take or give what this call needs."""
-    issue = Issue("transient", text)
-    return fhir_response(operation_outcome([issue]), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -7,8 +7,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, g, request
 
 from service import pipeline, records
-from service.errors import unavailable
-from service.fhir_io.outcome import FhirError, fhir_response
+from service.fhir_io.outcome import FhirError, fhir_response, unavailable
 from service.records import StoreUnavailable, audit
 from service.records import search as search_params
 from service.fhir_io import incoming, store_ready

@@ -24,8 +24,7 @@ from service.cds.services import IN_PROGRESS_KEY, QR_KEY, SERVICES
 from service.auth import replay_guard
 from service.cds.trust import CdsVerifier, load_issuers
 from service.config import ConfigError, Settings
-from service.errors import RETRY_AFTER_SECONDS
-from service.fhir_io.outcome import FhirError, Issue
+from service.fhir_io.outcome import RETRY_AFTER_SECONDS, FhirError, Issue
 from service.fhir_io import incoming
 from service.records import CardRecord, FeedbackRecord, StoreUnavailable
 from service.state import state

@@ -10,6 +10,7 @@ from flask import Response
 from service.fhir_io.narrative import with_text
 
 FHIR_JSON = "application/fhir+json; fhirVersion=4.0"
+RETRY_AFTER_SECONDS = 5  # what a 503 of the records store asks the caller to wait
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,9 @@ def operation_outcome(issues: list[Issue]) -> dict:
 
 def fhir_response(resource: dict, status: int = 200, headers: dict | None = None) -> Response:
     return Response(orjson.dumps(resource), status=status, headers=headers, content_type=FHIR_JSON)
+
+
+def unavailable(text: str) -> Response:
+    """503 with Retry-After: the records store cannot take or give what this call needs."""
+    issue = Issue("transient", text)
+    return fhir_response(operation_outcome([issue]), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from flask import Flask, Response, g, request
 
-from service.errors import unavailable
+from service.fhir_io.outcome import unavailable
 from service.records import AuditRecord, StoreUnavailable, outcome_code
 
 log = logging.getLogger(__name__)
