@@ -100,8 +100,6 @@ def authenticate() -> None:
             raise FhirError.one(400, "too-long" if isinstance(value, str) and value else "invalid",
                                 f"The CDS client's JWT claim {name} must be a string of 1 to {limit} "
                                 "characters.")
-    if request.endpoint == "cds_hooks.call":
-        records.note(kind="cds-hook", agent_iss=str(claims["iss"]), agent_sub=claims.get("sub"))
 
 
 @bp.get("")

@@ -99,7 +99,8 @@ def init_app(app: Flask) -> None:
             # and waiting as long again for its record would only double the caller's wait.
             log.warning("audit: a 503 answered because the store is unavailable is not recorded")
             return response
-        claims = g.get("token_claims") or {}
+        # the caller: the FHIR API's bearer token, or the CDS client's JWT (service/cds/views.py)
+        claims = g.get("token_claims") or g.get("cds_claims") or {}
         record = replace(noted, status=response.status_code,
                          agent_iss=noted.agent_iss or _claim(claims, "iss"),
                          agent_sub=noted.agent_sub or _claim(claims, "sub"))
