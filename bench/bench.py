@@ -433,7 +433,7 @@ def cluster_cpu_seconds(cluster) -> float:
 
 def count_records(server: Server) -> int:
     """Audit records the server wrote (every 200, of $triage and of a hook call, leaves one)."""
-    from service.store import SqlStore
+    from service.records.store import SqlStore
 
     url = server.settings.get("LEGTRIAGE_DATABASE_URL") or \
         f"sqlite:///{server.data_dir / 'legtriage.sqlite3'}"

@@ -11,7 +11,7 @@ import orjson
 from flask import Flask, Response, abort, request
 
 from service import create_app
-from service.errors import FHIR_JSON
+from service.fhir_io.outcome import FHIR_JSON
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TRIAGE = "/fhir/QuestionnaireResponse/$triage"

@@ -15,12 +15,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
     from flask import Flask, request
 
-    from service import audit, auth, errors, logs
-    from service.api import app as web_app, cds_hooks, docs, fhir, health
+    from service import auth, errors, logs
+    from service.api import app as web_app, docs, fhir, health
+    from service.cds import views as cds_hooks
     from service.config import ConfigError, load_settings
     from service.fhir_io.outgoing import BundleBuilder, now_iso
     from service.fhir_io.served import load_catalog
-    from service.records import NullStore
+    from service.records import NullStore, audit
     from service.state import State
     from service.triage.engine import Registry, UnknownRulesVersion
     from service.triage import signoff
@@ -47,7 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             f"({signoffs.why_unsigned(registry.default_version)}); add its sign-off file to "
             f"{settings.signoff_dir} or set LEGTRIAGE_DEFAULT_RULES_VERSION to a signed version")
     if settings.records_enabled:
-        from service.store import open_store
+        from service.records.store import open_store
         records = open_store(settings, serving=True)  # a locked database: 503 in ~3 s, not a frozen worker
         records.start()  # migrations; in gunicorn's master before it forks (preload_app)
     else:
@@ -62,7 +63,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     logs.init_app(app)
     errors.register(app)
-    audit.register_errors(app)
     auth.init_app(app, settings)  # bearer JWT and CORS allow-list, both off unless configured
     app.register_blueprint(health.bp)
     app.register_blueprint(fhir.bp)

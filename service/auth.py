@@ -27,7 +27,7 @@ import jwt
 from flask import Flask, g, request
 
 from service.config import Settings
-from service.errors import FhirError
+from service.fhir_io.outcome import FhirError
 from service.keys import (MAX_JTI_CHARS, MAX_TOKEN_CHARS, FileKeys, KeySource, ReplayCache, Replays, SigningKey,
                           UrlKeys, bearer, fitting_keys, numeric_date, refusal, replay_guard, valid_jti)
 

@@ -129,7 +129,7 @@ def _with_store(work) -> None:
     """Open the records store of the LEGTRIAGE_* settings, run `work(settings, store)`, close it."""
     from service.config import ConfigError, load_settings
     from service.records import StoreUnavailable
-    from service.store import open_store
+    from service.records.store import open_store
 
     try:
         settings = load_settings()

@@ -3,75 +3,16 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
-from service.triage.engine import UnknownRulesVersion
-from service.triage.facts import InvalidFacts
-from service.triage.signoff import UnsignedRulesVersion
+from service.fhir_io.outcome import FhirError, Issue, fhir_response, operation_outcome, unavailable
+from service.records import StoreUnavailable
 
-from service.fhir_io.narrative import with_text
-
-FHIR_JSON = "application/fhir+json; fhirVersion=4.0"
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One OperationOutcome.issue: what is wrong and where (a FHIRPath expression)."""
-
-    code: str  # http://hl7.org/fhir/issue-type
-    diagnostics: str
-    expression: str | None = None
-    severity: str = "error"
-
-    def to_fhir(self) -> dict:
-        issue = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
-        if self.expression:
-            issue["expression"] = [self.expression]
-        return issue
-
-
-@dataclass
-class FhirError(Exception):
-    """A request the service refuses, with the HTTP status and the issues to report."""
-
-    status: int
-    issues: list[Issue] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def one(cls, status: int, code: str, diagnostics: str, expression: str | None = None,
-            **kwargs) -> "FhirError":
-        return cls(status, [Issue(code, diagnostics, expression)], **kwargs)
-
-    def __str__(self) -> str:
-        return "; ".join(i.diagnostics for i in self.issues)
-
-
-# A small request can be wrong (or odd) in thousands of places; the first ones say enough, and the
-# answer stays small (10,000 wrong answers gave a 2.2 MB OperationOutcome before this cap).
-MAX_ISSUES = 100
-
-
-def operation_outcome(issues: list[Issue]) -> dict:
-    shown = [i.to_fhir() for i in issues[:MAX_ISSUES]]
-    if len(issues) > MAX_ISSUES:
-        rest = issues[MAX_ISSUES:]
-        errors = sum(1 for i in rest if i.severity in ("error", "fatal"))
-        shown.append({"severity": "information", "code": "informational",
-                      "diagnostics": f"... and {len(rest)} more issue(s) not listed ({errors} error(s), "
-                                     f"{len(rest) - errors} warning(s)): fix the ones above first."})
-    return with_text({"resourceType": "OperationOutcome", "issue": shown})
-
-
-def fhir_response(resource: dict, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(orjson.dumps(resource), status=status, headers=headers, content_type=FHIR_JSON)
 
 
 # Werkzeug's HTTP errors, said the FHIR way (issue-type codes from http://hl7.org/fhir/issue-type).
@@ -119,22 +60,12 @@ def register(app: Flask) -> None:
     def handle_fhir_error(err: FhirError) -> Response:
         return fhir_response(operation_outcome(err.issues), err.status, err.headers)
 
-    @app.errorhandler(UnknownRulesVersion)
-    def handle_unknown_rules_version(err: UnknownRulesVersion) -> Response:
-        return handle_fhir_error(FhirError.one(
-            422, "not-supported", f"Unknown rules version {err.requested[:40]!r}; published versions: "
-            f"{', '.join(err.available)}.", err.asked_by))
-
-    @app.errorhandler(UnsignedRulesVersion)
-    def handle_unsigned_rules_version(err: UnsignedRulesVersion) -> Response:
-        return handle_fhir_error(FhirError.one(
-            422, "business-rule", f"Rules version {err.version} has no clinical sign-off here and "
-            f"this service runs only signed-off versions: {err.why}.", err.asked_by))
-
-    @app.errorhandler(InvalidFacts)
-    def handle_invalid_facts(err: InvalidFacts) -> Response:
-        # The Questionnaire checks should have caught it: the answers reached facts out of range.
-        return handle_fhir_error(FhirError.one(422, "value", f"Answers out of range: {err.messages}"))
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(err: StoreUnavailable) -> Response:
+        # A view that needs the store while it is down (a CDS card to remember, feedback to keep)
+        # answers 503 with Retry-After, not 500; its audit record is not waited for again.
+        g.store_failed = True
+        return unavailable("The records store cannot be reached right now. Try again shortly.")
 
     @app.errorhandler(HTTPException)
     def handle_http_error(err: HTTPException) -> Response:

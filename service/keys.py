@@ -30,7 +30,7 @@ import jwt
 
 from service import fetching
 from service.config import CLEARTEXT, ConfigError, https_or_loopback
-from service.errors import FhirError, Issue
+from service.fhir_io.outcome import FhirError, Issue
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ class ReplayCache:
 
 class StoreReplays:
     """jti values seen by every worker and replica: a row per (iss, jti) in the records store
-    (service/store, table token_seen), kept until the token expires. A store that cannot be
+    (service/records/, table token_seen), kept until the token expires. A store that cannot be
     reached accepts nothing: 503 with Retry-After, never a token it cannot check."""
 
     def __init__(self, store: Any) -> None:

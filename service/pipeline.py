@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service import mapping
-from service.errors import Issue
 from service.fhir_io import incoming
+from service.fhir_io.outcome import FhirError, Issue
 from service.state import state
-from service.triage.engine import evaluate
+from service.triage.engine import UnknownRulesVersion, evaluate
+from service.triage.facts import InvalidFacts
 from service.triage.model import Assessment
 from service.triage.rules import RuleModule
 from service.triage.signs import not_asked as signs_not_asked
@@ -33,9 +34,28 @@ def triage(qr: dict, root: str, rules_version: str | None = None,
            rules_version_where: str = "rules-version") -> Triaged:
     """Check `qr` (found at FHIRPath `root` of the request) and triage it with the rules asked for.
 
-    Raises FhirError for what the checks refuse, UnknownRulesVersion and facts.InvalidFacts for the
-    rest (service/errors.py says each as an OperationOutcome).
+    Raises FhirError for what it refuses: the checks' findings, and the domain's refusals (an unknown
+    or unsigned rules version, facts out of range) said the FHIR way.
     """
+    try:
+        return _triage(qr, root, rules_version, rules_version_where)
+    except (UnknownRulesVersion, UnsignedRulesVersion, InvalidFacts) as err:
+        raise refusal(err) from None
+
+
+def refusal(err: UnknownRulesVersion | UnsignedRulesVersion | InvalidFacts) -> FhirError:
+    """A refusal of the domain as the 422 the caller gets."""
+    if isinstance(err, UnknownRulesVersion):
+        return FhirError.one(422, "not-supported", f"Unknown rules version {err.requested[:40]!r}; published "
+                             f"versions: {', '.join(err.available)}.", err.asked_by)
+    if isinstance(err, UnsignedRulesVersion):
+        return FhirError.one(422, "business-rule", f"Rules version {err.version} has no clinical sign-off here "
+                             f"and this service runs only signed-off versions: {err.why}.", err.asked_by)
+    # The Questionnaire checks should have caught it: the answers reached facts out of range.
+    return FhirError.one(422, "value", f"Answers out of range: {err.messages}")
+
+
+def _triage(qr: dict, root: str, rules_version: str | None, rules_version_where: str) -> Triaged:
     s = state()
     incoming.validate_structure(qr, root)
     incoming.check_modifiers(qr, root)

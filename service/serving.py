@@ -11,7 +11,7 @@ from __future__ import annotations
 import orjson
 from gunicorn import util
 
-from service.errors import FHIR_JSON, Issue, operation_outcome
+from service.fhir_io.outcome import FHIR_JSON, Issue, operation_outcome
 
 _ISSUES = {
     400: ("structure", "The request is not valid HTTP/1.1 (request line, headers, or chunked framing); "

@@ -12,7 +12,9 @@ import subprocess
 import pytest
 
 from service import create_app
-from service.records import AuditQuery, StoreUnavailable
+from service.records import StoreUnavailable
+from service.records.search import AuditQuery
+from tests.records_memory import feedback_on
 from service.triage.engine import Registry
 from tests.cds_support import PATIENT_VIEW, cds_example, fresh, post_hook
 from tests.support import FHIR_JSON, LEGTRIAGE, ROOT, example, post_triage
@@ -142,7 +144,7 @@ def test_a_hook_call_leaves_one_audit_event_and_its_feedback_joins_its_card_in_t
                                                  "userComment": "Seen in clinic today."}}]}
     assert post_hook(client, feedback, PATIENT_VIEW + "/feedback").status_code == 200
     assert len(events(client)["entry"]) == 1  # feedback is not an audited call
-    [kept] = app.extensions["legtriage"].records.feedback_on(card["uuid"])
+    [kept] = feedback_on(app.extensions["legtriage"].records, card["uuid"])
     assert (kept.override_code, kept.user_comment) == ("already-arranged", "Seen in clinic today.")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}

@@ -117,15 +117,17 @@ def test_es384_and_rs384_with_aud_as_string_or_array(client, keys, alg, aud):
     assert resp.status_code == 200 and len(resp.get_json()["cards"]) == 1
 
 
-def test_the_caller_is_noted_for_the_audit(issuers_file, keys):
-    from flask import g
+def test_the_caller_is_recorded_in_the_audit(issuers_file, keys):
+    from service.records.search import AuditQuery
 
     app = cds_app(issuers_file)
     with app.test_request_context(PATIENT_VIEW, method="POST", json=fresh(cds_example("patient-view-urgent")),
                                   headers={"Authorization": f"Bearer {sign(keys['ES384'])}"}):
         resp = app.full_dispatch_request()
         assert resp.status_code == 200
-        assert (g.audit.agent_iss, g.audit.agent_sub, g.audit.service) == (ISS, "ehr-client", "leg-numbness-triage")
+    [kept] = app.extensions["legtriage"].records.search_audits(AuditQuery(count=1))  # the newest
+    assert (kept.kind, kept.agent_iss, kept.agent_sub, kept.service) == (
+        "cds-hook", ISS, "ehr-client", "leg-numbness-triage")
 
 
 # ---- refused (checks 23-25) -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from tests.cds_support import (ENCOUNTER_START, PATIENT_VIEW, PUBLIC, FakeEhr, a
                                hook_call, post_hook, searchset)
 from tests.support import example, post_triage, questionnaire_response
 from tests.fhir_io.test_outgoing import assert_valid_fhir
+from tests.records_memory import feedback_on
 from tests.triage.test_vignettes import VIGNETTES
 
 TOKEN = "ehr-access-token-" + uuid.uuid4().hex
@@ -521,7 +522,7 @@ def test_feedback_round_trip(app, client):
     """Check 27: the card, then accepted and overridden feedback stored with it."""
     card = card_of(post_hook(client, fresh(cds_example("patient-view-emergency"))))
     store = app.extensions["legtriage"].records
-    before = len(store.feedback_on(card["uuid"]))
+    before = len(feedback_on(store, card["uuid"]))
     accepted = {"feedback": [{"card": card["uuid"], "outcome": "accepted",
                               "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
                               "outcomeTimestamp": "2026-11-20T08:20:00Z"}]}
@@ -535,7 +536,7 @@ def test_feedback_round_trip(app, client):
                                "overrideReason": {"reason": {"code": "already-arranged", "system":
                                                   "http://legtriage.example.org/fhir/CodeSystem/cds-override-reason"}}}]}
     assert post_hook(client, code_only, PATIENT_VIEW + "/feedback").status_code == 200
-    new = store.feedback_on(card["uuid"])[before:]
+    new = feedback_on(store, card["uuid"])[before:]
     assert [f.outcome for f in new] == ["accepted", "overridden", "overridden"]
     assert new[0].accepted_suggestions == (card["suggestions"][0]["uuid"],)
     assert all(f.card_uuid == card["uuid"] and f.service == "leg-numbness-triage" for f in new)
@@ -545,7 +546,7 @@ def test_feedback_round_trip(app, client):
         ("already-arranged", "http://legtriage.example.org/fhir/CodeSystem/cds-override-reason")
     # repeats happen (CDS Hooks): answered 200 again, and kept once (issue 23, item 6)
     assert post_hook(client, accepted, PATIENT_VIEW + "/feedback").status_code == 200
-    assert len(store.feedback_on(card["uuid"])) == before + 3
+    assert len(feedback_on(store, card["uuid"])) == before + 3
 
 
 @pytest.mark.parametrize("edit, field", [
@@ -610,8 +611,8 @@ def test_audit_note_says_what_the_call_concerned(app):
 
     body = fresh(cds_example("patient-view-urgent"))
     with app.test_request_context(PATIENT_VIEW, method="POST", json=body):
-        from service.api import cds_hooks
-        resp = cds_hooks.call("leg-numbness-triage")
+        from service.cds import views
+        resp = views.call("leg-numbness-triage")
         assert resp.status_code == 200
         note = g.audit
     assert (note.kind, note.service, note.patient, note.questionnaire_response, note.rules_version,

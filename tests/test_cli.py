@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from service.cli import cli
 from service.records import AuditRecord
-from service.store import HEAD, SqlStore
+from service.records.store import HEAD, SqlStore
 from service.triage.engine import Registry
 from tests.support import LEGTRIAGE, ROOT
 

@@ -1,4 +1,4 @@
-"""Group commit (service/store/group_commit.py, issue 21): the audit records of the calls in flight go in
+"""Group commit (service/records/group_commit.py, issue 21): the audit records of the calls in flight go in
 one transaction; a call returns only after the commit that holds its record, and every call of a batch
 that fails gets StoreUnavailable, as do the calls that queued while it failed."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.records import StoreUnavailable
-from service.store.group_commit import GroupCommit
+from service.records.group_commit import GroupCommit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +105,7 @@ def test_in_a_gevent_process_concurrent_calls_share_commits_and_every_record_is_
         "import sys, gevent\n"
         "from sqlalchemy import event\n"
         "from service.records import AuditRecord\n"
-        "from service.store import SqlStore\n"
+        "from service.records.store import SqlStore\n"
         "s = SqlStore(sys.argv[1], 2.0); s.start()\n"
         "commits = []\n"
         "event.listen(s.engine(), 'commit', lambda conn: commits.append(1))\n"
@@ -126,7 +126,7 @@ def test_a_call_killed_while_it_waits_is_left_out_and_the_queue_goes_on():
     code = (
         "from gevent import monkey; monkey.patch_all()\n"
         "import gevent\n"
-        "from service.store.group_commit import GroupCommit\n"
+        "from service.records.group_commit import GroupCommit\n"
         "batches = []\n"
         "def write(rows, since):\n"
         "    batches.append(list(rows)); gevent.sleep(0.2)\n"

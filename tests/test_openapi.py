@@ -166,6 +166,15 @@ def test_the_undocumented_routes_exist(app):
     assert set(NOT_DOCUMENTED) <= {rule.rule for rule in app.url_map.iter_rules()}
 
 
+def test_the_audit_search_parameters_are_the_services():
+    """GET /fhir/AuditEvent's query parameters in the spec are the one table the service reads
+    (service/records/search.py), which also gives the CapabilityStatement's."""
+    from service.records.search import PARAMS
+
+    parameters = [resolve(p) for p in SPEC["paths"]["/fhir/AuditEvent"]["get"]["parameters"]]
+    assert [p["name"] for p in parameters if p["in"] == "query"] == [p.name for p in PARAMS]
+
+
 def test_head_and_options_are_automatic(app, client):
     for rule in app.url_map.iter_rules():
         assert "OPTIONS" in rule.methods, rule.rule

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from service.store import SqlStore
+from service.records.store import SqlStore
 from tests.servers import gunicorn
 from tests.support import FHIR_JSON, TRIAGE, example
 
@@ -53,7 +53,7 @@ def test_sqlite_four_workers_eight_threads_keep_every_record(tmp_path):
 
 
 def _all(store):
-    from service.records import AuditQuery
+    from service.records.search import AuditQuery
     try:
         return store.search_audits(AuditQuery(count=10 * N))
     finally:

@@ -12,6 +12,7 @@ from service.config import ConfigError
 from tests.cds_support import PATIENT_VIEW, PUBLIC, cds_example, fresh, post_hook
 from tests.support import FHIR_JSON, TRIAGE, example, post_triage
 from tests.test_cds_auth import ISS, TENANT_ISS, issuers_file, key_server, keys, sign  # noqa: F401 (fixtures)
+from tests.records_memory import feedback_on
 
 FEEDBACK = PATIENT_VIEW + "/feedback"
 AUDIT = "/fhir/AuditEvent"
@@ -85,7 +86,7 @@ def test_feedback_on_a_card_never_issued_is_404_naming_it(cds, keys):  # noqa: F
     resp = post_hook(client, {"feedback": [accepted(card), accepted(never)]}, FEEDBACK,
                      **bearer(keys, FEEDBACK))
     assert resp.status_code == 404 and expressions(resp) == ["feedback[1].card"]
-    assert cds.extensions["legtriage"].records.feedback_on(card["uuid"]) == []  # all or nothing
+    assert feedback_on(cds.extensions["legtriage"].records, card["uuid"]) == []  # all or nothing
 
 
 def test_feedback_on_another_tenants_card_is_not_found(cds, keys):  # noqa: F811
@@ -98,7 +99,7 @@ def test_feedback_on_another_tenants_card_is_not_found(cds, keys):  # noqa: F811
         assert resp.status_code == 404 and expressions(resp) == ["feedback[0].card"], claims
     ok = post_hook(client, {"feedback": [accepted(card)]}, FEEDBACK, **bearer(keys, FEEDBACK, tenant="north"))
     assert ok.status_code == 200
-    assert [f.tenant for f in store.feedback_on(card["uuid"])] == ["north"]
+    assert [f.tenant for f in feedback_on(store, card["uuid"])] == ["north"]
 
 
 def test_feedback_on_another_services_card_is_404(cds, keys):  # noqa: F811
@@ -114,7 +115,7 @@ def test_the_same_feedback_item_twice_is_one_row(cds, keys):  # noqa: F811
     for _ in range(3):
         resp = post_hook(client, {"feedback": [accepted(card), accepted(card)]}, FEEDBACK, **bearer(keys, FEEDBACK))
         assert resp.status_code == 200
-    assert len(cds.extensions["legtriage"].records.feedback_on(card["uuid"])) == 1
+    assert len(feedback_on(cds.extensions["legtriage"].records, card["uuid"])) == 1
 
 
 # ---- item 9: no cache keeps patient data -------------------------------------------------------
@@ -136,8 +137,8 @@ def test_every_answer_about_a_patient_says_no_store_and_conformance_stays_cachea
 # ---- item 10: security events leave an AuditEvent ----------------------------------------------
 
 def _trail(app) -> list[dict]:
-    from service.audit import audit_event
-    from service.records import AuditQuery
+    from service.records.audit import audit_event
+    from service.records.search import AuditQuery
     return [audit_event(r, PUBLIC, {}) for r in app.extensions["legtriage"].records.search_audits(AuditQuery())]
 
 
@@ -228,7 +229,7 @@ def test_a_cds_issuer_or_tenant_longer_than_the_record_keeps_stops_the_start(tmp
 def test_with_the_sqlite_database_locked_each_call_answers_503_within_the_wait(tmp_path, keys):  # noqa: F811
     import time
 
-    from service.store import STORE_WAIT_SECONDS
+    from service.records.store import STORE_WAIT_SECONDS
     from tests.test_store_faults import audit_table_locked
     app = create_app({"data_dir": str(tmp_path), "audit_open_lab": True})
     client = app.test_client()

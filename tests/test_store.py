@@ -1,4 +1,4 @@
-"""The records store (service/store) on SQLite and on a real PostgreSQL: the same tests for both."""
+"""The records store (service/records) on SQLite and on a real PostgreSQL: the same tests for both."""
 from __future__ import annotations
 
 import json
@@ -12,10 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, MemoryStore,
-                             StoreUnavailable, instant, instant_us, now_us)
-from service.store import HEAD, SqlStore
-from service.store.schema import metadata
+from service.records import (AuditRecord, CardRecord, FeedbackRecord, StoreUnavailable, instant,
+                             instant_us, now_us)
+from service.records.search import AuditQuery
+from service.records.store import HEAD, SqlStore
+from service.records.schema import metadata
+from tests.records_memory import MemoryStore, feedback_on
 from tests.support import LEGTRIAGE, ROOT
 
 
@@ -43,14 +45,14 @@ def test_head_is_the_newest_migration_and_start_needs_no_alembic_when_there(data
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from service.store import HEAD, MIGRATIONS
+    from service.records.store import HEAD, MIGRATIONS
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD
     s = SqlStore(database_url)
     assert s.revision() is None
     assert s.start() and s.revision() == HEAD  # migrated by a child process
-    code = ("import sys; from service.store import SqlStore; s = SqlStore(sys.argv[1]); "
+    code = ("import sys; from service.records.store import SqlStore; s = SqlStore(sys.argv[1]); "
             "assert s.start(); s.audit(__import__('service.records').records.AuditRecord(kind='triage', status=200)); "
             "s.close(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
     run = subprocess.run([sys.executable, "-c", code, database_url], cwd=ROOT, capture_output=True,
@@ -167,8 +169,8 @@ def test_feedback_is_kept_with_its_card_and_reported(store):
         kept = conn.execute(sa.text("SELECT accepted_suggestions FROM cds_feedback "
                                     "WHERE card_uuid = 'u-3'")).scalar_one()
     assert (json.loads(kept) if isinstance(kept, str) else kept) == ["s-9", "s-8"]
-    assert store.feedback_on("u-2") == FEEDBACK[1:3]  # every field back, in the order it came
-    assert store.feedback_on("u-4") == [] and store.card("u-9") is None
+    assert feedback_on(store, "u-2") == FEEDBACK[1:3]  # every field back, in the order it came
+    assert feedback_on(store, "u-4") == [] and store.card("u-9") is None
     card = store.card("u-1")
     assert (card.hook_instance, card.disposition, card.rules_version) == ("h-1", "emergency", "1.0.0")
     assert card.issued.endswith("Z")

@@ -14,9 +14,10 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, MemoryStore,
-                             StoreUnavailable, instant, now_us)
-from service.store import STORE_WAIT_SECONDS, SqlStore
+from service.records import AuditRecord, CardRecord, FeedbackRecord, StoreUnavailable, instant, now_us
+from service.records.search import AuditQuery
+from service.records.store import STORE_WAIT_SECONDS, SqlStore
+from tests.records_memory import MemoryStore, feedback_on
 from tests.support import LEGTRIAGE, ROOT
 
 
@@ -91,7 +92,7 @@ def test_ready_is_false_when_the_disk_is_full_sqlite(tmp_path):
     url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
     SqlStore(url).start()
     code = (
-        "import resource, sys; from service.store import SqlStore; from service.records import AuditRecord, "
+        "import resource, sys; from service.records.store import SqlStore; from service.records import AuditRecord, "
         "StoreUnavailable\n"
         "s = SqlStore(sys.argv[1], 2.0); s.engine().connect().close()\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))\n"
@@ -120,7 +121,7 @@ def test_ready_is_false_on_a_read_only_postgresql_database(pg):
 
 
 def test_ready_writes_the_heartbeat_at_most_every_few_seconds(serving):
-    from service.store.schema import store_heartbeat
+    from service.records.schema import store_heartbeat
     assert serving.ready() is True
     with serving.engine().connect() as conn:
         first = conn.execute(store_heartbeat.select()).one().beat_us
@@ -174,7 +175,7 @@ def test_the_same_feedback_item_twice_is_kept_once(serving):
     other = FeedbackRecord("c-1", "leg-numbness-triage", "overridden", "2026-12-01T10:05:00Z",
                            override_code="already-assessed", override_system="http://x")
     serving.feedback([other])
-    assert serving.feedback_on("c-1") == [ITEM, other]
+    assert feedback_on(serving, "c-1") == [ITEM, other]
     assert serving.card("c-1").tenant == "north"
 
 
@@ -191,7 +192,7 @@ def test_purge_removes_cards_and_feedback_by_the_same_retention(serving):
     serving.card_issued(CARD)
     serving.feedback([ITEM])
     with serving.engine().begin() as conn:  # feedback received ten days ago on the old card
-        from service.store.schema import cds_feedback
+        from service.records.schema import cds_feedback
         conn.execute(cds_feedback.insert().values(
             card_uuid="old", service="leg-numbness-triage", outcome="accepted",
             outcome_timestamp="2026-11-27T10:00:00Z", accepted_suggestions=["s"], received_us=old))
@@ -199,8 +200,8 @@ def test_purge_removes_cards_and_feedback_by_the_same_retention(serving):
     serving.audit(AuditRecord(kind="triage", status=200))
     removed = serving.purge(now_us() - 5 * 86_400_000_000)
     assert (removed.audits, removed.cards, removed.feedback) == (1, 1, 1)
-    assert serving.card("old") is None and serving.feedback_on("old") == []
-    assert serving.card("c-1") == serving.card("c-1") and serving.feedback_on("c-1") == [ITEM]
+    assert serving.card("old") is None and feedback_on(serving, "old") == []
+    assert serving.card("c-1") == serving.card("c-1") and feedback_on(serving, "c-1") == [ITEM]
     assert serving.count_audits() == 1
 
 

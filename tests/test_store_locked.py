@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from service.store import SqlStore
+from service.records.store import SqlStore
 from tests.servers import gunicorn
 from tests.support import FHIR_JSON, TRIAGE, example
 from tests.test_store_faults import audit_table_locked

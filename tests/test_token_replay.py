@@ -111,9 +111,9 @@ def test_two_gunicorn_workers_accept_a_token_once(tmp_path, trust, key):
 
 
 def test_expired_rows_are_purged(database_url, monkeypatch):
-    from service import store as store_module
-    from service.store import SqlStore
-    from service.store.schema import token_seen
+    from service.records import store as store_module
+    from service.records.store import SqlStore
+    from service.records.schema import token_seen
 
     store = SqlStore(database_url)
     store.start()

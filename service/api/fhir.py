@@ -6,9 +6,10 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, g, request
 
-from service import audit, pipeline, records
-from service.errors import FhirError, fhir_response
-from service.records import StoreUnavailable
+from service import pipeline, records
+from service.fhir_io.outcome import FhirError, fhir_response, unavailable
+from service.records import StoreUnavailable, audit
+from service.records import search as search_params
 from service.fhir_io import incoming, store_ready
 from service.fhir_io.concept_maps import concept_map
 from service.fhir_io.narrative import with_text
@@ -52,7 +53,8 @@ def metadata():
     return fhir_response(capability_statement(s.catalog, s.settings.public_base_url, s.started,
                                               auth_enabled=s.settings.auth_enabled,
                                               cors=bool(s.settings.cors_origins),
-                                              audit=s.settings.records_enabled))
+                                              audit_search=search_params.CAPABILITY if s.settings.records_enabled
+                                              else None))
 
 
 @bp.get("/Questionnaire/<id>")
@@ -190,13 +192,13 @@ def search_audit_event():
         raise FhirError.one(403, "forbidden", "The audit trail is closed while authentication is off: "
                             "turn on LEGTRIAGE_AUTH_ENABLED and use a token with scope "
                             "system/AuditEvent.rs (or, in a lab only, LEGTRIAGE_AUDIT_OPEN_LAB=true).")
-    query = audit.parse_search(request.args, request.headers.get("Prefer"))
+    query = search_params.parse_search(request.args, request.headers.get("Prefer"))
     records.note(patient=query.patient)  # whose trail was read (a reference, checked by parse_search)
     try:
         found = s.records.search_audits(replace(query, count=query.count + 1))
     except StoreUnavailable:
         g.store_failed = True
-        return audit.unavailable("The audit store cannot be read right now. Try again shortly.")
+        return unavailable("The audit store cannot be read right now. Try again shortly.")
     page, more = found[:query.count], len(found) > query.count
     base = f"{s.settings.public_base_url}/fhir/AuditEvent"
     applied = [(k, v) for k, v in request.args.items(multi=True) if k not in query.ignored]
@@ -204,7 +206,7 @@ def search_audit_event():
     links = [{"relation": "self", "url": _url(base, applied)}]
     if more:
         links.append({"relation": "next",
-                      "url": _url(base, params + [("_cursor", audit.cursor_of(page[-1]))])})
+                      "url": _url(base, params + [("_cursor", search_params.cursor_of(page[-1]))])})
     library_ids = {m.version: m.id for m in s.registry.modules.values()}
     return fhir_response({
         "resourceType": "Bundle",

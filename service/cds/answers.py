@@ -26,7 +26,7 @@ from urllib.parse import quote
 import orjson
 
 from service import fetching
-from service.errors import FhirError, Issue
+from service.fhir_io.outcome import FhirError, Issue
 
 FETCH_BUDGET_SECONDS = 2.0
 FETCH_MAX_BYTES = 1_048_576

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from service.errors import FhirError, Issue
+from service.fhir_io.outcome import FhirError, Issue
 
 # Caps on what feedback may store (issue 23): every field and the items per request are bounded, so
 # one request cannot fill the records store's disk; a longer value is a 400 naming the field.
@@ -83,7 +83,7 @@ class CodingSchema(_Lenient):
 
 
 class ReasonCodingSchema(CodingSchema):
-    # the records store's columns (service/store/schema.py, cds_feedback)
+    # the records store's columns (service/records/schema.py, cds_feedback)
     system = fields.String(required=True, validate=validate.Length(1, 255))
     code = fields.String(required=True, validate=validate.Length(1, 64))
 

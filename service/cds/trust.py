@@ -32,7 +32,7 @@ import jwt
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from service.config import AUTH_ALGORITHMS, CLEARTEXT, ConfigError, https_or_loopback
-from service.errors import FhirError
+from service.fhir_io.outcome import FhirError
 from service.keys import (MAX_TOKEN_CHARS, FileKeys, KeySource, ReplayCache, Replays, UrlKeys, bearer,
                           fitting_keys, numeric_date, refusal, valid_jti)
 

@@ -1,6 +1,8 @@
 """The service's own FHIR resources: CapabilityStatement and one Library per rule module version."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from service.catalog import Catalog
 from service.fhir_io.narrative import with_text
 from service.fhir_io.outgoing import BASE
@@ -10,8 +12,11 @@ from service.triage.rules import RuleModule
 SOFTWARE_VERSION = "0.1.0"
 
 
-def capability_statement(catalog: Catalog, public_base_url: str, date: str,
-                         auth_enabled: bool = False, cors: bool = False, audit: bool = True) -> dict:
+def capability_statement(catalog: Catalog, public_base_url: str, date: str, auth_enabled: bool = False,
+                         cors: bool = False, audit_search: Sequence[dict] | None = None) -> dict:
+    """The CapabilityStatement; `audit_search`: the AuditEvent search parameters when the service
+    keeps records (service/records/search.py), None when nothing is stored."""
+    audit = audit_search is not None
     read = [{"code": "read"}, {"code": "search-type"}]
     rest: dict = {
         "mode": "server",
@@ -74,7 +79,7 @@ def capability_statement(catalog: Catalog, public_base_url: str, date: str,
                                   "disposition codes: "
                                   + ", ".join(vs["url"] for vs in catalog.value_sets.values())
                                   + "." + CAPABILITY_NOTE},
-            ] + ([AUDIT_EVENT] if audit else []),
+            ] + ([{**AUDIT_EVENT, "searchParam": list(audit_search)}] if audit else []),
         }],
     })
 
@@ -85,15 +90,6 @@ AUDIT_EVENT = {
                      "unsupported parameter is ignored and named in an OperationOutcome entry "
                      "(search.mode outcome) unless Prefer: handling=strict, which makes it a 400.",
     "interaction": [{"code": "search-type"}],
-    "searchParam": [
-        {"name": "date", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-date",
-         "type": "date", "documentation": "When recorded; prefixes eq, ge, le, gt, lt"},
-        {"name": "patient", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-patient",
-         "type": "reference", "documentation": "Patient/123 or 123"},
-        {"name": "outcome", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome",
-         "type": "token", "documentation": "0, 4, 8 or 12 (audit-event-outcome), comma-separated"},
-        {"name": "_count", "type": "number", "documentation": "page size, 1 to 1000 (default 50)"},
-    ],
 }
 
 

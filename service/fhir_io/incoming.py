@@ -13,8 +13,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 
 from service.catalog import Catalog, ForeignForm, coding_key
+from service.fhir_io.outcome import FhirError, Issue
 from service.forms import required_link_ids
-from service.errors import FhirError, Issue
 from service.fhir_io import structure
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
@@ -370,7 +370,7 @@ ABSOLUTE_BASE = re.compile(r"https?://[A-Za-z0-9\-.]+(:[0-9]{1,5})?(/[A-Za-z0-9\
 # Strings the service copies from the request into every resource it returns (subject, identifier):
 # a reference or a display has no business being longer, and each would be copied several times.
 MAX_COPIED_CHARS = 1024
-# The records store keeps the subject reference in a 255-character column (service/store/schema.py,
+# The records store keeps the subject reference in a 255-character column (service/records/schema.py,
 # audit_event.patient): a longer one is refused here, the same on SQLite and PostgreSQL.
 MAX_REFERENCE_CHARS = 255
 QUERY_VERSION_NAMES = ("rules-version", "rulesVersion")

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from service.catalog import BASE, Catalog
-from service.errors import Issue, operation_outcome
+from service.fhir_io.outcome import Issue, operation_outcome
 from service.fhir_io import narrative
 from service.triage.model import Assessment, Disposition, Finding, Risk
 from service.triage.rules import RuleModule

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 from urllib.parse import urlencode
 
-from service.errors import FhirError, Issue, operation_outcome
+from service.fhir_io.outcome import FhirError, Issue, operation_outcome
 from service.fhir_io.narrative import with_text
 
 BASE = "http://legtriage.example.org/fhir"  # the canonical base of the service's own resources

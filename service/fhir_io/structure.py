@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from service.errors import Issue
+from service.fhir_io.outcome import Issue
 
 SCHEMA_PATH = Path(__file__).with_name("fhir-r4-triage.schema.json")
 CALENDAR_FORMAT = "fhir-calendar-date"

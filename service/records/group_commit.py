@@ -1,20 +1,11 @@
 """Group commit: the audit records of the calls a worker process has in flight, written in one
 transaction (one commit, one fsync), each call answered only once its own batch is durable.
 
-How PostgreSQL's commit_delay and SQLite's WAL batching save work, done in the process: a call's
-record joins the queue; if no batch is being written, the call leads: it lets the other greenlets of
-the worker run first (time.sleep(0), gevent's in a gevent worker), so that the calls they are
-finishing join the queue, then takes the whole queue and writes it in one transaction. The calls that
-joined wait on an event of their own, set when their batch committed or failed. While a batch is being
-written (a commit waiting for the disk or the server yields to the other greenlets), new records queue
-for the next batch, which the first of them leads. At most one batch is written at a time per process.
-
-Nothing is acknowledged before it is stored: a call returns from `submit` only after the commit of the
-transaction that holds its record; when that transaction fails, every call of the batch gets the same
-StoreUnavailable (so 503, service/audit.py) and none of their records is kept. The calls that queued
-while a batch failed get it too, without a second wait: the store has just failed after its wait (as
-service/audit.py does not wait again for a call the store already failed). In a worker without gevent
-(sync, one call at a time) every batch holds one record: the old one-commit-per-call path.
+A call's record joins the queue; with no batch being written the call leads: it lets the worker's
+other greenlets run first (time.sleep(0)) so that theirs join, then writes the whole queue at once.
+The others wait for their batch; at most one batch is written at a time per process. When a batch
+fails, each of its calls (and those that queued meanwhile, without a second wait) gets
+StoreUnavailable, so 503. In a worker without gevent every batch holds one record.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CDS Hooks 2.0.1 endpoints: discovery, the two triage services, feedback (service/cds/).
+"""CDS Hooks 2.0.1 endpoints: discovery, the two triage services, feedback.
 
 Bodies are application/json as CDS Hooks says, not FHIR; refusals are FHIR OperationOutcomes like
 everywhere else in the service. The triage is the same core as $triage (service/pipeline.py).
@@ -24,7 +24,7 @@ from service.cds.services import IN_PROGRESS_KEY, QR_KEY, SERVICES
 from service.auth import replay_guard
 from service.cds.trust import CdsVerifier, load_issuers
 from service.config import ConfigError, Settings
-from service.errors import FhirError, Issue
+from service.fhir_io.outcome import RETRY_AFTER_SECONDS, FhirError, Issue
 from service.fhir_io import incoming
 from service.records import CardRecord, FeedbackRecord, StoreUnavailable
 from service.state import state
@@ -34,7 +34,6 @@ EXTENSION = "legtriage.cds"
 JSON = "application/json"
 BODY_TYPES = {"application/json", "application/fhir+json"}
 COMPLETED = ("completed", "amended")
-RETRY_AFTER_SECONDS = "5"
 
 
 class CdsState:
@@ -49,7 +48,7 @@ class CdsState:
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
 
-# What the records store keeps of a CDS client (service/store/schema.py): longer values are refused
+# What the records store keeps of a CDS client (service/records/schema.py): longer values are refused
 # where they come in, the same on SQLite and PostgreSQL (issue 23).
 MAX_ISS, MAX_SUB, MAX_TENANT = 255, 255, 64
 
@@ -101,8 +100,6 @@ def authenticate() -> None:
             raise FhirError.one(400, "too-long" if isinstance(value, str) and value else "invalid",
                                 f"The CDS client's JWT claim {name} must be a string of 1 to {limit} "
                                 "characters.")
-    if request.endpoint == "cds_hooks.call":
-        records.note(kind="cds-hook", agent_iss=str(claims["iss"]), agent_sub=claims.get("sub"))
 
 
 @bp.get("")
@@ -115,10 +112,9 @@ def discovery():
 @bp.post("/<id>")
 def call(id: str):
     """A hook call: a card for the patient's latest completed leg-numbness questionnaire."""
-    records.note(kind="cds-hook")
-    service = _service(id)
     # only a known id is recorded: an unknown one is whatever the caller typed
-    records.note(service=service.id)
+    records.note(kind="cds-hook", service=id if id in SERVICES else None)
+    service = _service(id)
     s = state()
     req = schemas.load(_cds().request_schemas[service.id], _read_body())
     context = req["context"]
@@ -203,7 +199,7 @@ def _check_cards(service_id: str, uuids: list[str], tenant: str | None) -> None:
     issued: dict[str, bool] = {}
     for uuid in uuids:
         if uuid not in issued:
-            card = s.records.card(uuid)  # StoreUnavailable: 503 (service/audit.py)
+            card = s.records.card(uuid)  # StoreUnavailable: 503 (service/records/audit.py)
             issued[uuid] = card is not None and card.service == service_id and card.tenant == tenant
     unknown = [i for i, uuid in enumerate(uuids) if not issued[uuid]]
     if unknown:
@@ -232,10 +228,10 @@ def _store(write) -> None:
     try:
         write()
     except StoreUnavailable:
-        g.store_failed = True  # the audit record of this 503 is not waited for again (service/audit.py)
+        g.store_failed = True  # the audit record of this 503 is not waited for again (service/records/audit.py)
         raise FhirError(503, [Issue("transient", "The record store is unavailable: nothing was issued; "
                                     "try again shortly.")],
-                        headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
 
 
 def _read_body():

@@ -1,11 +1,11 @@
-"""Alembic environment: runs on the connection the store hands over (service/store/__init__.py
+"""Alembic environment: runs on the connection the store hands over (service/records/store.py
 migrate()), inside the transaction that holds the migration lock."""
 from __future__ import annotations
 
 from alembic import context
 
-from service.store import VERSION_TABLE  # its own name: the database may be shared with others
-from service.store.schema import metadata
+from service.records.store import VERSION_TABLE  # its own name: the database may be shared with others
+from service.records.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, version_table=VERSION_TABLE,

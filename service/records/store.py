@@ -1,37 +1,8 @@
-"""The records store on SQL: SQLite in the data directory (one machine), PostgreSQL for replicas.
-
-One code path for both (SQLAlchemy 2 Core, psycopg 3 for PostgreSQL); the schema is made and
-upgraded by the Alembic migrations in migrations/versions, at start and by
-`legtriage migrate`. Every write commits before the call returns: the $triage or CDS
-Hooks answer leaves only once its audit record is durable (service/audit.py). The audit records and
-CDS cards of the calls a worker has in flight are committed together, one transaction (one fsync) per
-batch, each call answered once its batch committed (service/store/group_commit.py).
-
-Migrations run under a lock, so that the gunicorn workers and several replicas starting at once do
-not race: an flock(2) on a file beside the SQLite database, a transaction-scoped advisory lock on
-PostgreSQL. gunicorn preloads the app, so the master migrates once before it forks; each process
-then opens its own connections (a connection is never shared across fork()). At start the schema
-revision is read with plain SQL; only a schema behind HEAD is migrated, by Alembic in a child
-process, so that serving processes never load Alembic.
-
-SQLite runs in WAL mode (readers never block the writer) with synchronous=FULL: a committed audit
-record survives a power loss, not only a crash of the process. Its folder is made 0700 and its files
-0600 (the database, and so its -wal and -shm files, which SQLite creates with the database's mode).
-
-A locked database must not freeze a worker (issue 23). gunicorn's gevent worker serves every
-connection from one OS thread, so any wait inside C code stops them all, /healthz included. The
-serving store (`wait_seconds`) therefore waits only in ways that yield to the other greenlets, and
-only so long: SQLite's own busy wait (a sleep in C) is off, and a write that finds the database
-locked is retried after a time.sleep (gevent's, once gunicorn patched it) until STORE_WAIT_SECONDS
-have passed; PostgreSQL sessions carry lock_timeout and statement_timeout, a connection is waited
-for at most POOL_WAIT_SECONDS, and psycopg waits for the server with the patched poll(). A call
-that cannot record within about 3 s gets StoreUnavailable, so 503 with Retry-After (a batch's wait
-counts from its oldest call; the calls that queued while a batch failed get the 503 at once, with no
-second wait); what was acknowledged was committed first. The command line (purge, report, migrate) keeps the database's
-own unbounded waits.
-
-When the database cannot be reached (or the schema not be made), every write raises
-StoreUnavailable; the service then answers 503 with Retry-After instead of an unrecorded result.
+"""The records store on SQL (SQLAlchemy Core): SQLite in the data directory for one machine,
+PostgreSQL for replicas. Every write commits before the call returns; the audit records and CDS cards
+of the calls a worker has in flight commit together (group_commit.py). The schema is made and
+upgraded by the Alembic migrations (migrations/versions), under a lock, at start and by
+`legtriage migrate`. A store that cannot record answers StoreUnavailable, so 503 with Retry-After.
 """
 from __future__ import annotations
 
@@ -55,14 +26,29 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from service.records import (AuditQuery, AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
+from service.records import (AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
                              StoreUnavailable, build_report, feedback_key, instant, instant_us as _us,
                              now_us, outcome_code)
-from service.store.group_commit import GroupCommit
-from service.store.schema import audit_event, cds_card, cds_feedback, store_heartbeat, token_seen
+from service.records import search
+from service.records.group_commit import GroupCommit
+from service.records.schema import audit_event, cds_card, cds_feedback, store_heartbeat, token_seen
 
 log = logging.getLogger(__name__)
 
+# Migrations run under a lock (flock(2) beside the SQLite file, an advisory lock on PostgreSQL), so
+# that workers and replicas starting at once do not race; gunicorn preloads the app, so the master
+# migrates once before it forks, and each process then opens its own connections. Only a schema
+# behind HEAD is migrated, by Alembic in a child process: serving processes never load Alembic.
+# SQLite runs in WAL mode with synchronous=FULL (a committed record survives a power loss); its
+# folder is made 0700 and its files 0600.
+#
+# A locked database must not freeze a gevent worker (one OS thread serves all its connections): the
+# serving store waits only in ways that yield, and only so long. SQLite's busy wait in C is off and a
+# locked write is retried after time.sleep (gevent's) until STORE_WAIT_SECONDS; PostgreSQL sessions
+# carry lock_timeout and statement_timeout, the pool is waited for POOL_WAIT_SECONDS, and psycopg
+# waits with the patched poll(). A batch's wait counts from its oldest call; calls that queued while
+# a batch failed get the 503 at once. The command line (purge, report, migrate) waits as the
+# database does.
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # the command line's writes (purge, migrate) wait this long for the lock
 STORE_WAIT_SECONDS = 2.0  # serving: a write waits this long for a locked database, then 503
@@ -242,7 +228,7 @@ class SqlStore:
             self._schema_ok = True
             return
         child = subprocess.run(
-            [sys.executable, "-c", "import sys; from service.store import SqlStore; "
+            [sys.executable, "-c", "import sys; from service.records.store import SqlStore; "
              "s = SqlStore(sys.stdin.read()); print(s.migrate()); s.close()"],
             input=self.url.render_as_string(hide_password=False), text=True, capture_output=True,
             cwd=Path(__file__).resolve().parents[2], timeout=300)
@@ -290,7 +276,7 @@ class SqlStore:
             patient=record.patient, questionnaire_response=record.questionnaire_response,
             rules_version=record.rules_version, disposition=record.disposition, tenant=record.tenant)
         # Committed with the records of the other calls this process has in flight, in one
-        # transaction (service/store/group_commit.py); returns once that transaction committed.
+        # transaction (service/records/group_commit.py); returns once that transaction committed.
         self._submit(_AUDIT, row)
 
     def card_issued(self, record: CardRecord) -> None:
@@ -382,20 +368,10 @@ class SqlStore:
         self._ready_at = time.monotonic()
         return True
 
-    def search_audits(self, query: AuditQuery) -> list[AuditRecord]:
+    def search_audits(self, query: search.AuditQuery) -> list[AuditRecord]:
         t = audit_event.c
         stmt = sa.select(audit_event)
-        if query.since_us is not None:
-            stmt = stmt.where(t.recorded_us >= query.since_us)
-        if query.until_us is not None:
-            stmt = stmt.where(t.recorded_us < query.until_us)
-        if query.patient is not None:
-            stmt = stmt.where(t.patient == query.patient)
-        if query.outcomes:
-            stmt = stmt.where(t.outcome.in_(query.outcomes))
-        if query.before is not None:
-            at, id_ = query.before
-            stmt = stmt.where(sa.or_(t.recorded_us < at, sa.and_(t.recorded_us == at, t.id < id_)))
+        stmt = stmt.where(*search.where(t, query))
         stmt = stmt.order_by(t.recorded_us.desc(), t.id.desc()).limit(query.count)
         rows = self._tx(lambda conn: conn.execute(stmt).mappings().all())
         return [AuditRecord(kind=r["kind"], recorded=instant(r["recorded_us"]), status=r["status"],
@@ -411,17 +387,6 @@ class SqlStore:
             return None
         return CardRecord(r["card_uuid"], r["hook_instance"], r["service"], r["disposition"],
                           r["rules_version"], issued=instant(r["issued_us"]), tenant=r["tenant"])
-
-    def feedback_on(self, card_uuid: str) -> list[FeedbackRecord]:
-        """The feedback kept on one card, in the order it came."""
-        f = cds_feedback.c
-        rows = self._tx(lambda conn: conn.execute(
-            sa.select(cds_feedback).where(f.card_uuid == card_uuid).order_by(f.id)).mappings().all())
-        return [FeedbackRecord(r["card_uuid"], r["service"], r["outcome"], r["outcome_timestamp"],
-                               accepted_suggestions=tuple(r["accepted_suggestions"]),
-                               override_code=r["override_code"], override_system=r["override_system"],
-                               iss=r["iss"], tenant=r["tenant"], user_comment=r["user_comment"])
-                for r in rows]
 
     def count_audits(self) -> int:
         return self._tx(lambda conn: conn.execute(

@@ -1,25 +1,26 @@
-"""What the service records, as an interface: audit events of calls, CDS Hooks cards and feedback.
+"""The records: an audit record per call, the CDS Hooks cards issued and the feedback on them.
+Only references and codes are kept, never answers, tokens or free text from the request.
 
-Every `$triage` and CDS Hooks call leaves one audit record; every CDS card issued is remembered so
-that feedback can be kept with the card it answers (../shared/DESIGN.md, "Records"). Only references
-and codes are recorded, never answers, tokens or free text from the request.
+This module: the record types, `note(...)` (a view says what it knows as soon as it knows it) and
+`RecordStore`, the interface the service codes against. The room's other modules:
 
-Views say what they know with `note(...)` as soon as they know it; the store writes the record.
-`RecordStore` is the interface the rest of the service codes against; `MemoryStore` keeps records in
-the process (tests, and until the persistent store is configured).
+store.py         the SQL store (SQLite or PostgreSQL), group_commit.py, schema.py and migrations/
+audit.py         the after_request hook that writes each call's record, and the FHIR AuditEvent
+search.py        GET /fhir/AuditEvent's search parameters, one table
 """
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from flask import g
+
+if TYPE_CHECKING:
+    from service.records.search import AuditQuery
 
 
 class StoreUnavailable(RuntimeError):
@@ -42,19 +43,6 @@ class AuditRecord:
     disposition: str | None = None
     id: str = ""  # the AuditEvent id, set by the store when empty
     tenant: str | None = None
-
-
-@dataclass(frozen=True)
-class AuditQuery:
-    """Which audit records to list, newest first: GET /fhir/AuditEvent's parameters, parsed."""
-
-    since_us: int | None = None  # recorded >= this (microseconds since the epoch, UTC)
-    until_us: int | None = None  # recorded < this
-    patient: str | None = None  # a reference, e.g. "Patient/123"
-    outcomes: tuple[str, ...] = ()  # audit-event-outcome codes; empty = any
-    count: int = 50
-    before: tuple[int, str] | None = None  # paging: (recorded_us, id) of the last record shown
-    ignored: tuple[str, ...] = ()  # unsupported parameters left out (named in the searchset)
 
 
 @dataclass(frozen=True)
@@ -142,7 +130,6 @@ class RecordStore(Protocol):
     def purge(self, before_us: int) -> Purged: ...
     def report(self) -> list[ReportRow]: ...
     def card(self, card_uuid: str) -> CardRecord | None: ...
-    def feedback_on(self, card_uuid: str) -> list[FeedbackRecord]: ...
 
 
 # ---- time --------------------------------------------------------------------------------------
@@ -191,73 +178,6 @@ def build_report(cards: Counter, answered: Counter, feedback: Counter) -> list[R
     return rows
 
 
-@dataclass
-class MemoryStore:
-    """Records kept in this process only (lost on restart)."""
-
-    audits: list[AuditRecord] = field(default_factory=list)
-    cards: dict[str, CardRecord] = field(default_factory=dict)
-    feedbacks: list[FeedbackRecord] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def audit(self, record: AuditRecord) -> None:
-        with self._lock:
-            self.audits.append(_stamped(record))
-
-    def card_issued(self, record: CardRecord) -> None:
-        with self._lock:
-            self.cards.setdefault(record.card_uuid, replace(record, issued=record.issued or instant(now_us())))
-
-    def feedback(self, records: Sequence[FeedbackRecord]) -> None:
-        with self._lock:
-            kept = {(f.card_uuid, feedback_key(f)) for f in self.feedbacks}
-            for f in records:
-                if (f.card_uuid, feedback_key(f)) not in kept:
-                    kept.add((f.card_uuid, feedback_key(f)))
-                    self.feedbacks.append(f)
-
-    def ready(self) -> bool:
-        return True
-
-    def search_audits(self, query: AuditQuery) -> list[AuditRecord]:
-        with self._lock:
-            found = [a for a in self.audits if _matches(a, query)]
-        found.sort(key=lambda a: (a.recorded, a.id), reverse=True)
-        return found[:query.count]
-
-    def purge_audits(self, before_us: int) -> int:
-        return self.purge(before_us).audits
-
-    def purge(self, before_us: int) -> Purged:
-        """Audit events and cards older than the cut (the memory store keeps no feedback times:
-        feedback goes with its card)."""
-        cut = instant(before_us)
-        with self._lock:
-            kept = [a for a in self.audits if a.recorded >= cut]
-            audits, self.audits[:] = len(self.audits) - len(kept), kept
-            old = {u for u, c in self.cards.items() if c.issued and c.issued < cut}
-            for u in old:
-                del self.cards[u]
-            items = [f for f in self.feedbacks if f.card_uuid not in old]
-            feedback, self.feedbacks[:] = len(self.feedbacks) - len(items), items
-        return Purged(audits, len(old), feedback)
-
-    def report(self) -> list[ReportRow]:
-        with self._lock:
-            cards = list(self.cards.values())
-            items = list(self.feedbacks)
-        return _report_from(cards, items)
-
-    def card(self, card_uuid: str) -> CardRecord | None:
-        with self._lock:
-            return self.cards.get(card_uuid)
-
-    def feedback_on(self, card_uuid: str) -> list[FeedbackRecord]:
-        """The feedback kept on one card, in the order it came."""
-        with self._lock:
-            return [f for f in self.feedbacks if f.card_uuid == card_uuid]
-
-
 class NullStore:
     """LEGTRIAGE_RECORDS_ENABLED=false: nothing is recorded (for measuring what recording costs)."""
 
@@ -287,36 +207,6 @@ class NullStore:
 
     def card(self, card_uuid: str) -> CardRecord | None:
         return None
-
-    def feedback_on(self, card_uuid: str) -> list[FeedbackRecord]:
-        return []
-
-
-def _stamped(record: AuditRecord) -> AuditRecord:
-    """The record with its id and time, as a store keeps it."""
-    if record.id and record.recorded:
-        return record
-    return replace(record, id=record.id or str(uuid.uuid4()), recorded=record.recorded or instant(now_us()))
-
-
-def _matches(a: AuditRecord, q: AuditQuery) -> bool:
-    return ((q.since_us is None or a.recorded >= instant(q.since_us))
-            and (q.until_us is None or a.recorded < instant(q.until_us))
-            and (q.patient is None or a.patient == q.patient)
-            and (not q.outcomes or outcome_code(a.status) in q.outcomes)
-            and (q.before is None or (a.recorded, a.id) < (instant(q.before[0]), q.before[1])))
-
-
-def _report_from(cards: Iterable[CardRecord], items: Iterable[FeedbackRecord]) -> list[ReportRow]:
-    by_uuid = {c.card_uuid: c for c in cards}
-    issued = Counter((c.service, c.disposition, c.rules_version) for c in by_uuid.values())
-    feedback, seen = Counter(), set()
-    for f in items:
-        card = by_uuid.get(f.card_uuid)
-        key = (card.service, card.disposition, card.rules_version) if card else (f.service, None, None)
-        feedback[key + (f.outcome, f.override_code)] += 1
-        seen.add((key, f.card_uuid))
-    return build_report(issued, Counter(k for k, _ in seen), feedback)
 
 
 def note(**known) -> None:
