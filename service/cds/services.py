@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.fhir_io.outgoing import BASE
+from service.catalog import BASE
 
 QUESTIONNAIRE = f"{BASE}/Questionnaire/leg-numbness"
 QR_KEY = "legNumbnessQR"

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from service.catalog import Catalog
+from service.catalog import BASE, Catalog
 from service.fhir_io.narrative import with_text
-from service.fhir_io.outgoing import BASE
 from service.fhir_io.search import CAPABILITY_NOTE, CAPABILITY_PARAMS
 from service.triage.rules import RuleModule
 

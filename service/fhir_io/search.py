@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 from urllib.parse import urlencode
 
+from service.catalog import BASE
 from service.fhir_io.outcome import FhirError, Issue, operation_outcome
 from service.fhir_io.narrative import with_text
 
-BASE = "http://legtriage.example.org/fhir"  # the canonical base of the service's own resources
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
 ALWAYS = ("_count", "_offset", "_format")  # understood by every search here
