@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 # Apps made in this process keep their records here, not in the checkout's var/ (set before any
-# create_app reads the environment; gunicorn servers get their own folder, tests/servers.py).
+# create_app reads the environment; gunicorn servers get their own folder, tests/support/servers.py).
 _DATA_DIR = tempfile.mkdtemp(prefix="legtriage-test-data-")
 os.environ["LEGTRIAGE_DATA_DIR"] = _DATA_DIR
 
@@ -22,10 +22,10 @@ def pytest_unconfigure(config):
 
 @pytest.fixture(scope="session")
 def pg():
-    """A throwaway PostgreSQL cluster on 127.0.0.1 (tests/pg.py), for the session."""
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (tests/support/pg.py), for the session."""
     if os.environ.get("SKIP_POSTGRES_TESTS") == "1":
         pytest.skip("SKIP_POSTGRES_TESTS=1: no PostgreSQL on this machine")
-    from tests.pg import Cluster
+    from tests.support.pg import Cluster
     cluster = Cluster().start()
     yield cluster
     cluster.remove()
@@ -56,9 +56,9 @@ def terminology():
 
 @pytest.fixture(scope="module")
 def fhir_server():
-    """The hospital's FHIR server: Medplum's FHIR engine on 127.0.0.1 (tests/fhir_server.py), empty
+    """The hospital's FHIR server: Medplum's FHIR engine on 127.0.0.1 (tests/support/fhir_server.py), empty
     for each test module."""
-    from tests import fhir_server as medplum
+    from tests.support import fhir_server as medplum
     server = medplum.start()
     yield server
     server.stop()

@@ -1,5 +1,5 @@
 """The web app's server side: pages, files, security headers, settings and auth (no browser here;
-tests/browser/test_app.py drives the page in Chromium)."""
+tests/e2e/browser/test_app.py drives the page in Chromium)."""
 from __future__ import annotations
 
 import html

@@ -274,7 +274,7 @@ def test_the_openapi_spec_stays_open(client):
     ("GET", "/fhir/no-such-thing"),  # 401 before 404: no probing for paths without a token
     ("GET", TRIAGE),  # 401 before 405
     # /cds-services is not here: CDS Hooks calls carry the CDS client's JWT, checked against the
-    # CDS trust configuration (tests/test_cds_auth.py), not the FHIR API's bearer token.
+    # CDS trust configuration (tests/integration/test_cds_auth.py), not the FHIR API's bearer token.
     ("GET", "/fhir/%6Detadata-not"),
 ])
 def test_everything_else_needs_a_token(client, method, path):

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from service import create_app
 from service.config import ConfigError
-from tests.cds_support import (
+from tests.support.cds import (
     ENCOUNTER_START,
     PATIENT_VIEW,
     PUBLIC,
@@ -28,7 +28,7 @@ from tests.cds_support import (
     trust_folder,
 )
 from tests.support import ROOT, example
-from tests.test_auth import Key, jwks
+from tests.e2e.test_auth import Key, jwks
 
 ISS = "https://ehr.example.org"
 AUD = f"{PUBLIC}/cds-services/leg-numbness-triage"

@@ -22,7 +22,7 @@ import pytest
 import requests
 import yaml
 
-from tests.servers import gunicorn
+from tests.support.servers import gunicorn
 from tests.support import EXAMPLES, ROOT
 
 SPEC_FILE = ROOT / "openapi.yaml"

@@ -10,7 +10,7 @@ import pytest
 
 from service.catalog import CatalogError, answer_value_set_id, load_catalog
 from tests.support import EXAMPLES, ITEMS, ROOT, post_triage
-from tests.fhir_io.test_outgoing import assert_valid_fhir
+from tests.e2e.test_outgoing import assert_valid_fhir
 
 BASE = "http://legtriage.example.org/fhir"
 FILES = sorted(p.name for p in (ROOT / "mappings").glob("*.json")
@@ -121,7 +121,7 @@ def test_search_and_read(client):
         response = client.get(path)
         assert response.status_code == 404 and "other" in response.get_json(force=True)["issue"][0]["diagnostics"]
     assert get(client, "/fhir/StructureDefinition?name=x")["total"] == 0  # a supported parameter now
-    # an unsupported one: ignored and named (lenient), or refused (strict): tests/test_search.py
+    # an unsupported one: ignored and named (lenient), or refused (strict): tests/e2e/test_search.py
     assert client.get("/fhir/StructureDefinition?publisher=x",
                       headers={"Prefer": "handling=strict"}).status_code == 400
 

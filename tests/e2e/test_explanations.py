@@ -1,7 +1,7 @@
 """What a person reads, and the evidence as data (DESIGN.md "Explanations").
 
 A rule module whose EXPLANATIONS is "clinical" writes every text a person reads in clinical words;
-1.0.0 and 1.1.0 ("legacy") keep their published texts (tests/test_golden.py holds them). These tests
+1.0.0 and 1.1.0 ("legacy") keep their published texts (tests/e2e/test_golden.py holds them). These tests
 do not need a clinical version to exist: a test-only module is 1.1.0's rules with
 `explanations="clinical"` and its sources titled by the first line of each article. One test scans
 the default version too, as soon as the default is written in clinical words.
@@ -25,7 +25,7 @@ from service.fhir_io.wording import EVIDENCE_EXTENSION
 from service.pipeline import triage
 from service.triage.reads import facts_read, random_facts
 from service.triage.rules import discover
-from tests.fhir_io.test_outgoing import assert_valid_fhir
+from tests.e2e.test_outgoing import assert_valid_fhir
 from tests.golden import freeze
 from tests.support import ROOT, example, post_triage, questionnaire_response
 

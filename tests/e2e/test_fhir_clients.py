@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from service import create_app
 from service.fhir_io.store_ready import OUTPUT_SYSTEM
-from tests.servers import free_port
+from tests.support.servers import free_port
 from tests.support import example
 
 TYPES = ["Questionnaire", "ValueSet", "StructureDefinition", "Library", "ConceptMap", "CodeSystem",

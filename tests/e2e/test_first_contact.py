@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.support import EXAMPLES, LEGTRIAGE, ROOT, disposition, post_triage
-from tests.fhir_io.test_outgoing import assert_valid_fhir
+from tests.e2e.test_outgoing import assert_valid_fhir
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -50,8 +50,8 @@ def test_skipping_the_browser_tests_leaves_the_rest_of_the_suite_working():
     them: the switch must not reach the service, which refuses LEGTRIAGE_* names it does not know."""
     for switch in ("LEGTRIAGE_SKIP_BROWSER", "SKIP_BROWSER_TESTS"):
         result = subprocess.run(
-            ["scripts/test", "-q", "-p", "no:cacheprovider", "tests/browser",
-             "tests/api/test_fhir_read.py", "tests/test_gunicorn.py"],
+            ["scripts/test", "-q", "-p", "no:cacheprovider", "tests/e2e/browser",
+             "tests/e2e/api/test_fhir_read.py", "tests/integration/test_gunicorn.py"],
             cwd=ROOT, env=clean_env(**{switch: "1"}),
             capture_output=True, text=True, timeout=600)
         out = result.stdout + result.stderr

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import pytest
 import requests
 
-from tests.servers import gunicorn
+from tests.support.servers import gunicorn
 from tests.support import ANSWERS_SYSTEM, FHIR_JSON, TRIAGE, example, questionnaire_response
 
 GOOD = example("qr-emergency-stroke")

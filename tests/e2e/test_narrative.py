@@ -16,7 +16,7 @@ from fhirpathpy import evaluate
 
 from service.fhir_io import narrative
 from tests.support import EXAMPLES, example, post_triage, questionnaire_response
-from tests.fhir_io.test_outgoing import assert_valid_fhir
+from tests.e2e.test_outgoing import assert_valid_fhir
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
 # What the narrative generator may write: a subset of what FHIR narrative (txt-1) allows.

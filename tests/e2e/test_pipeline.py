@@ -5,7 +5,7 @@ the Bundle timestamp fixed; the SHA-256 of each response body must be the one re
 bundle_bytes.json, made at commit 0579c31 (before the hand-made id, time and log shortcuts were
 given back). A change that is meant to change the Bundles records new digests deliberately:
 
-    .venv/bin/python -m tests.test_pipeline --write
+    .venv/bin/python -m tests.e2e.test_pipeline --write
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.golden.freeze import without_narrative
 from tests.support import ROOT, TRIAGE, example, parameters, questionnaire_response
 
-DIGESTS = Path(__file__).with_name("bundle_bytes.json")
+DIGESTS = Path(__file__).resolve().parents[1] / "bundle_bytes.json"
 TIMESTAMP = "2026-12-01T10:00:00Z"
 EXAMPLE_NAMES = sorted(p.stem for p in (ROOT / "examples").glob("qr-*.json"))
 

@@ -21,7 +21,7 @@ import jwt
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.servers import gunicorn
+from tests.support.servers import gunicorn
 from tests.support import ROOT
 
 ST = Path(sys.executable).with_name("st")

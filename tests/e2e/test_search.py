@@ -2,7 +2,7 @@
 the one implementation in service/fhir_io/search.py: `_count` honoured (never more entries than
 asked, `_count=0` the total only), paging links absolute on the public base, an unsupported
 parameter ignored and named in an OperationOutcome entry (search.mode outcome) unless
-`Prefer: handling=strict` (400). The generic clients that rely on this: tests/test_fhir_clients.py.
+`Prefer: handling=strict` (400). The generic clients that rely on this: tests/e2e/test_fhir_clients.py.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from service.state import state
-from tests.fhir_io.test_outgoing import assert_valid_fhir
-from tests.test_narrative import check_narrative
+from tests.e2e.test_outgoing import assert_valid_fhir
+from tests.e2e.test_narrative import check_narrative
 
 TYPES = ["Questionnaire", "ValueSet", "StructureDefinition", "Library", "ConceptMap", "CodeSystem",
          "OperationDefinition"]

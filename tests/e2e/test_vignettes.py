@@ -51,7 +51,7 @@ def test_every_review_finding_has_two_changed_stories_and_a_neighbour():
 
 def test_every_item_of_the_review_of_1_1_0_has_stories_for_1_2_0_with_reason_and_source():
     """review_1_2_0.yaml: the stories of items 1-9 (item 7, the words a clinician reads, is checked on
-    every text in tests/triage/test_rules.py), each for 1.2.0 only, with its reason and source."""
+    every text in tests/unit/triage/test_rules.py), each for 1.2.0 only, with its reason and source."""
     mine = [c for c in VIGNETTES if c["file"] == "review_1_2_0.yaml"]
     assert {c["item"] for c in mine} == {1, 2, 3, 4, 5, 6, 8, 9}
     for case in mine:

@@ -55,7 +55,7 @@ def _random_answers(rng: random.Random, items: dict, density: float, benign: boo
 
 def write_answer_sets() -> None:
     from tests.support import EXAMPLES, ITEMS
-    from tests.triage.test_vignettes import VIGNETTES
+    from tests.e2e.test_vignettes import VIGNETTES
 
     if ANSWERS.exists():
         sys.exit(f"{ANSWERS} exists: the stored answer sets are data and are not regenerated")

@@ -14,10 +14,10 @@ import pytest
 from service import create_app
 from service.records import AuditQuery, StoreUnavailable
 from service.triage.engine import Registry
-from tests.cds_support import PATIENT_VIEW, cds_example, fresh, post_hook
+from tests.support.cds import PATIENT_VIEW, cds_example, fresh, post_hook
 from tests.support import FHIR_JSON, LEGTRIAGE, ROOT, example, post_triage
-from tests.test_auth import AUDIENCE, ISSUER, jwks, keys, sign  # noqa: F401 (fixture)
-from tests.fhir_io.test_outgoing import assert_valid_fhir
+from tests.e2e.test_auth import AUDIENCE, ISSUER, jwks, keys, sign  # noqa: F401 (fixture)
+from tests.e2e.test_outgoing import assert_valid_fhir
 
 AUDIT = "/fhir/AuditEvent"
 PUBLIC = "https://triage.clinic.example"

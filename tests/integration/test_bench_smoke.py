@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.pg import bin_dir
+from tests.support.pg import bin_dir
 from tests.support import ROOT
 
 FIGURES = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service import create_app
 from service.config import ConfigError
-from tests.cds_support import PATIENT_VIEW, PUBLIC, FakeEhr, cds_example, fresh, hook_call, post_hook, searchset
-from tests.servers import gunicorn
+from tests.support.cds import PATIENT_VIEW, PUBLIC, FakeEhr, cds_example, fresh, hook_call, post_hook, searchset
+from tests.support.servers import gunicorn
 from tests.support import example
-from tests.test_auth import Key, hand_made, jwks
+from tests.e2e.test_auth import Key, hand_made, jwks
 
 ISS = "https://ehr.example.org"
 JKU_ISS = "https://sandbox.cds-hooks.org"

@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 from service.cds.answers import FETCH_BUDGET_SECONDS, FETCH_MAX_PER_SERVER
-from tests.cds_support import PATIENT_VIEW, FakeEhr, authored, hook_call, searchset
-from tests.servers import gunicorn
+from tests.support.cds import PATIENT_VIEW, FakeEhr, authored, hook_call, searchset
+from tests.support.servers import gunicorn
 from tests.support import example
 
 TOKEN = "ehr-access-token"

@@ -1,7 +1,7 @@
 """CDS Hooks 2.0.1 (issue 13): discovery, cards, prefetch and FHIR fetch, feedback.
 
 Numbers in the test names' docstrings ("check 4") are the acceptance checks of ../shared/cds-hooks.md.
-The EHR is a test double on 127.0.0.1 (tests/cds_support.py) that records every request and its
+The EHR is a test double on 127.0.0.1 (tests/support/cds.py) that records every request and its
 Authorization header; a second one, the canary, is given as fhirServer where nothing must be fetched.
 """
 from __future__ import annotations
@@ -17,12 +17,12 @@ import pytest
 from service import create_app
 from service.fhir_io.store_ready import OUTPUT_SYSTEM
 from service.records import StoreUnavailable
-from tests.cds_support import (ENCOUNTER_START, PATIENT_VIEW, PUBLIC, FakeEhr, action_resources,
+from tests.support.cds import (ENCOUNTER_START, PATIENT_VIEW, PUBLIC, FakeEhr, action_resources,
                                assert_no_empty, assert_valid_card, authored, cds_example, fresh,
                                hook_call, post_hook, searchset)
 from tests.support import example, post_triage, questionnaire_response
-from tests.fhir_io.test_outgoing import assert_valid_fhir
-from tests.triage.test_vignettes import VIGNETTES
+from tests.e2e.test_outgoing import assert_valid_fhir
+from tests.e2e.test_vignettes import VIGNETTES
 
 TOKEN = "ehr-access-token-" + uuid.uuid4().hex
 QR_SEARCH = ("QuestionnaireResponse?patient={{context.patientId}}&questionnaire=http://legtriage.example.org"
@@ -645,7 +645,7 @@ def test_the_readme_worked_call_gives_a_card(client):
     assert card["indicator"] == "critical"
 
 
-# ---- the EHR's FHIR server is a real FHIR engine (Medplum's, tests/fhir_server.py) ------------
+# ---- the EHR's FHIR server is a real FHIR engine (Medplum's, tests/support/fhir_server.py) ------------
 
 def test_the_fetch_and_the_suggestions_work_on_a_real_fhir_engine(fhir_server):
     """The prefetch key absent: the service runs its query against Medplum's engine, which holds

@@ -1,9 +1,9 @@
 """The one command line, `legtriage …` (service/cli.py): each subcommand through click's CliRunner,
 the installed console script as a real process, and no other command line left in the service.
 
-The rule table and `legtriage rules diff`'s unknown versions are in tests/triage/test_report.py,
-`legtriage forms coverage` on a bad mapping in tests/test_forms_mapping.py, the store commands on
-PostgreSQL in tests/test_store.py and tests/test_audit.py.
+The rule table and `legtriage rules diff`'s unknown versions are in tests/unit/triage/test_report.py,
+`legtriage forms coverage` on a bad mapping in tests/unit/test_forms_mapping.py, the store commands on
+PostgreSQL in tests/integration/test_store.py and tests/integration/test_audit.py.
 """
 from __future__ import annotations
 
@@ -265,7 +265,7 @@ def test_no_other_command_line_is_left():
     stale = []
     for name in tracked.stdout.split("\0"):
         path = ROOT / name
-        if not name or not path.is_file() or name.endswith(".lock") or name == "tests/test_cli.py":
+        if not name or not path.is_file() or name.endswith(".lock") or name == "tests/integration/test_cli.py":
             continue
         try:
             text = path.read_text(encoding="utf-8")

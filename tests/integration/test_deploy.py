@@ -183,7 +183,7 @@ def test_dockerignore_lets_in_exactly_what_the_image_copies():
             if p.is_file() and "__pycache__" not in p.parts]
         kept = [f for f in files if not dockerignore_excludes(f, patterns)]
         assert kept, f".dockerignore drops {src}"
-    for private in (".git/config", ".venv/bin/python", "tests/test_deploy.py", ".ci/run",
+    for private in (".git/config", ".venv/bin/python", "tests/integration/test_deploy.py", ".ci/run",
                     "service/__pycache__/x.pyc"):
         assert dockerignore_excludes(private, patterns), private
 

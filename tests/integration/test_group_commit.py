@@ -14,7 +14,7 @@ import pytest
 from service.records import StoreUnavailable
 from service.store.group_commit import GroupCommit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Writer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.servers import gunicorn
+from tests.support.servers import gunicorn
 from tests.support import example
 
 

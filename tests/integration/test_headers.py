@@ -10,7 +10,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service import create_app
-from tests.servers import gunicorn
+from tests.support.servers import gunicorn
 from tests.support import FHIR_JSON, TRIAGE, example, post_triage
 
 GOOD = example("qr-emergency-stroke")

@@ -186,7 +186,7 @@ def recv_all(sock: socket.socket, timeout: float) -> bytes:
 
 @pytest.fixture()
 def gunicorn_server(tmp_path):
-    from tests.servers import start
+    from tests.support.servers import start
 
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     server = start(out, env={"LEGTRIAGE_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}, workers=1,
@@ -248,7 +248,7 @@ def raw_exchange(port: int, data: bytes) -> bytes:
 
 
 def test_gunicorn_logs_no_client_address_no_ids_and_no_request_fragments(tmp_path):
-    from tests.servers import gunicorn
+    from tests.support.servers import gunicorn
 
     mark = f"SECRET-ID-{uuid.uuid4().hex}"
     body, subject = canary_qr()
@@ -285,7 +285,7 @@ def test_gunicorn_logs_no_client_address_no_ids_and_no_request_fragments(tmp_pat
     leaked = [line for line in output.splitlines()
               if mark in line or mark.lower() in line or subject in line or CLIENT_ADDRESS in line]
     assert not leaked, "\n".join(leaked)
-    # 127.0.0.1 is the server's own address (tests/servers.py polls /readyz from it): it appears
+    # 127.0.0.1 is the server's own address (tests/support/servers.py polls /readyz from it): it appears
     # only where gunicorn says where it listens.
     server_lines = [e["message"].split(":")[0] for e in entries if "127.0.0.1" in json.dumps(e)]
     assert set(server_lines) <= {"Listening at", "Current configuration"}, server_lines

@@ -32,9 +32,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.serving import make_server
 
 from service import create_app, logs
-from tests.servers import gunicorn
+from tests.support.servers import gunicorn
 from tests.support import ANSWERS_SYSTEM, FHIR_JSON, TRIAGE, example
-from tests.fhir_io.test_incoming import CASES
+from tests.e2e.test_incoming import CASES
 
 ISSUER, AUDIENCE = "https://ehr.example.org", "https://legtriage.example.org"
 

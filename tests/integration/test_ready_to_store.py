@@ -1,5 +1,5 @@
 """Ready to store (DESIGN.md "The output"): `bundle-type=transaction` gives a Bundle an EHR posts as
-it is, proved on a real FHIR engine (Medplum's, tests/fhir_server.py), not a stand-in.
+it is, proved on a real FHIR engine (Medplum's, tests/support/fhir_server.py), not a stand-in.
 
 On the engine: every example's transaction applies (every entry 201), the stored RiskAssessment
 and ServiceRequests point at the ids the server assigned, posting the same transaction again
@@ -16,9 +16,9 @@ from urllib.parse import quote
 import pytest
 
 from service.fhir_io.store_ready import OUTPUT_SYSTEM
-from tests.fhir_io.test_outgoing import assert_valid_fhir
+from tests.e2e.test_outgoing import assert_valid_fhir
 from tests.support import EXAMPLES, example, post_triage, resources
-from tests.test_narrative import check_narrative
+from tests.e2e.test_narrative import check_narrative
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json"))
 TRANSACTION = "?bundle-type=transaction"

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from service.store import SqlStore
-from tests.servers import gunicorn
+from tests.support.servers import gunicorn
 from tests.support import FHIR_JSON, TRIAGE, example
 
 N = 400

@@ -9,9 +9,9 @@ import pytest
 
 from service import create_app
 from service.config import ConfigError
-from tests.cds_support import PATIENT_VIEW, PUBLIC, cds_example, fresh, post_hook
+from tests.support.cds import PATIENT_VIEW, PUBLIC, cds_example, fresh, post_hook
 from tests.support import FHIR_JSON, TRIAGE, example, post_triage
-from tests.test_cds_auth import ISS, TENANT_ISS, issuers_file, key_server, keys, sign  # noqa: F401 (fixtures)
+from tests.integration.test_cds_auth import ISS, TENANT_ISS, issuers_file, key_server, keys, sign  # noqa: F401 (fixtures)
 
 FEEDBACK = PATIENT_VIEW + "/feedback"
 AUDIT = "/fhir/AuditEvent"
@@ -154,8 +154,8 @@ def test_refused_cds_authentications_are_audited(cds, keys):  # noqa: F811
 
 
 def test_refused_fhir_api_calls_and_reads_of_the_trail_are_audited(tmp_path, keys):  # noqa: F811
-    from tests.test_auth import AUDIENCE, ISSUER, jwks
-    from tests.test_auth import sign as auth_sign
+    from tests.e2e.test_auth import AUDIENCE, ISSUER, jwks
+    from tests.e2e.test_auth import sign as auth_sign
     key = keys["ES384"]
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks(key)))
@@ -216,7 +216,7 @@ def test_an_audit_search_for_a_patient_reference_too_long_to_keep_is_400(cds):
                                          ({"iss": ISS, "tenants": ["t" * 65]}, "tenant is longer than 64")])
 def test_a_cds_issuer_or_tenant_longer_than_the_record_keeps_stops_the_start(tmp_path, keys, entry,  # noqa: F811
                                                                             says):
-    from tests.test_auth import jwks
+    from tests.e2e.test_auth import jwks
     (tmp_path / "jwks.json").write_text(json.dumps(jwks(keys["ES384"])))
     (tmp_path / "issuers.json").write_text(json.dumps([{**entry, "jwks_file": "jwks.json"}]))
     with pytest.raises(ConfigError, match=says):
@@ -229,7 +229,7 @@ def test_with_the_sqlite_database_locked_each_call_answers_503_within_the_wait(t
     import time
 
     from service.store import STORE_WAIT_SECONDS
-    from tests.test_store_faults import audit_table_locked
+    from tests.integration.test_store_faults import audit_table_locked
     app = create_app({"data_dir": str(tmp_path), "audit_open_lab": True})
     client = app.test_client()
     card = post_hook(client, fresh(cds_example("patient-view-emergency"))).get_json()["cards"][0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from bench.slow_clients import probe
-from tests.servers import gunicorn
+from tests.support.servers import gunicorn
 
 SLOW_CONNECTIONS = 200
 

@@ -238,7 +238,7 @@ def test_an_unreachable_database_raises_store_unavailable_and_recovers(pg):
 
 
 def test_a_database_not_there_at_start_is_retried_on_use(tmp_path):
-    from tests.servers import free_port
+    from tests.support.servers import free_port
     s = SqlStore(f"postgresql://nobody@127.0.0.1:{free_port()}/none")
     assert s.start() is False
     assert s.ready() is False

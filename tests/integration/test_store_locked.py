@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from service.store import SqlStore
-from tests.servers import gunicorn
+from tests.support.servers import gunicorn
 from tests.support import FHIR_JSON, TRIAGE, example
-from tests.test_store_faults import audit_table_locked
+from tests.integration.test_store_faults import audit_table_locked
 
 BODY = example("qr-urgent-dvt")
 HEADERS = {"Content-Type": FHIR_JSON, "Connection": "close"}

@@ -3,7 +3,7 @@
 Before, the replay cache lived in each process, so a CDS client's JWT (or a FHIR API token under a
 jti window) could be replayed once per gunicorn worker and once per replica. Now each accepted
 (iss, jti) is a row of the records store (table token_seen) until the token expires. Checked with two
-app instances on one SQLite file and on one PostgreSQL database (tests/pg.py), with two gunicorn
+app instances on one SQLite file and on one PostgreSQL database (tests/support/pg.py), with two gunicorn
 workers, and with the store down (503, not a token accepted unchecked).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service import create_app
-from tests.cds_support import (
+from tests.support.cds import (
     PATIENT_VIEW,
     PUBLIC,
     cds_example,
@@ -27,8 +27,8 @@ from tests.cds_support import (
     post_hook,
     trust_folder,
 )
-from tests.servers import gunicorn
-from tests.test_auth import Key, jwks
+from tests.support.servers import gunicorn
+from tests.e2e.test_auth import Key, jwks
 
 ISS = "https://ehr.example.org"
 AUD = f"{PUBLIC}/cds-services/leg-numbness-triage"

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # the console script (pyproject.toml [project.scripts]) beside the Python that runs the suite
 LEGTRIAGE = str(Path(sys.executable).with_name("legtriage"))
 EXAMPLES = ROOT / "examples"

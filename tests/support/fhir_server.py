@@ -1,9 +1,9 @@
-"""The hospital's FHIR server in the tests: Medplum's FHIR engine (tests/fhir-server/server.mjs).
+"""The hospital's FHIR server in the tests: Medplum's FHIR engine (tests/support/fhir-server/server.mjs).
 
 A real FHIR engine, not a stand-in written for the tests: @medplum/fhir-router over its in-memory
 repository, every resource validated against the R4 definitions by @medplum/core, searches,
 and batch/transaction Bundles with urn:uuid references rewritten and conditional creates
-(ifNoneExist). Pinned by tests/fhir-server/package-lock.json; scripts/lib/test-tools.sh installs it
+(ifNoneExist). Pinned by tests/support/fhir-server/package-lock.json; scripts/lib/test-tools.sh installs it
 into .cache/fhir-server. Runs on 127.0.0.1 on a port the system picks, serving FHIR under /fhir.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVER = ROOT / "tests" / "fhir-server" / "server.mjs"
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = ROOT / "tests" / "support" / "fhir-server" / "server.mjs"
 MODULES = ROOT / ".cache" / "fhir-server" / "node_modules"
 FHIR_JSON = "application/fhir+json"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 SUPERUSER = "legtriage"
 

@@ -6,7 +6,7 @@ import re
 from service.triage.engine import Registry
 from service.triage.review import applies
 from tests.support import ROOT
-from tests.triage.test_vignettes import VIGNETTES
+from tests.e2e.test_vignettes import VIGNETTES
 
 DOC = (ROOT / "docs" / "rules-coverage.md").read_text()
 

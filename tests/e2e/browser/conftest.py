@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.servers import gunicorn
+from tests.support.servers import gunicorn
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Quiet, hermetic Chromium: no sandbox (CI runs as root), no GPU, none of its own network traffic.
@@ -96,5 +96,5 @@ def live_server(tmp_path_factory):
     """Base URL of gunicorn (the project's gunicorn.conf.py) serving site.app_with_test_pages()."""
     log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with gunicorn(log_path, env={"LEGTRIAGE_LOG_LEVEL": "warning"},
-                  args=("tests.browser.site:app_with_test_pages()",)) as server:
+                  args=("tests.e2e.browser.site:app_with_test_pages()",)) as server:
         yield server.base

@@ -1,5 +1,5 @@
 """A test EHR on 127.0.0.1: a test-double SMART App Launch 2.x authorization server in front of a
-real FHIR engine (Medplum's, tests/fhir_server.py).
+real FHIR engine (Medplum's, tests/support/fhir_server.py).
 
 The authorization server checks what a real EHR checks (the launch id, the client id, the redirect
 URI, `aud` = its FHIR base, PKCE with S256 only, the code used once, the verifier matching the
@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, jsonify, redirect, request
 from werkzeug.serving import make_server
 
-from tests import fhir_server
-from tests.servers import free_port
+from tests.support import fhir_server
+from tests.support.servers import free_port
 
 CLIENT_ID = "legtriage-test-app"
 LAUNCH_ID = "launch-7f3a"
@@ -43,7 +43,7 @@ class Ehr:
     transactions: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what the EHR refused, and why
     fhir_requests: list[str] = field(default_factory=list)
-    engine: Any = None  # the FHIR server behind the EHR: tests/fhir_server.py FhirServer
+    engine: Any = None  # the FHIR server behind the EHR: tests/support/fhir_server.py FhirServer
     responses: list[dict] = field(default_factory=list)  # the engine's transaction-responses
     tamper_state: bool = False
     need_patient_banner: bool = True  # False: the EHR shows its own banner around the app

@@ -3,7 +3,7 @@
 A simulated user fills the LHC-Forms form the way a person does (clicks the question's widgets, finds
 them by the question texts of the served Questionnaire), presses Triage and reads the result; axe-core
 checks the page before and after; only 127.0.0.1 is reachable and every other request is counted
-(zero expected). The SMART launch runs against a test-double EHR (tests/browser/ehr.py) on 127.0.0.1
+(zero expected). The SMART launch runs against a test-double EHR (tests/e2e/browser/ehr.py) on 127.0.0.1
 that checks PKCE S256 and the state, and records what "Save to record" writes.
 
 SCREENSHOT_DIR=docs/img keeps the screenshots used by docs/app.md.
@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from service.triage.engine import Registry
-from tests.browser.ehr import CLIENT_ID, LAUNCH_ID, PATIENT, RunningEhr
-from tests.servers import gunicorn
+from tests.e2e.browser.ehr import CLIENT_ID, LAUNCH_ID, PATIENT, RunningEhr
+from tests.support.servers import gunicorn
 from tests.support import ROOT
 
 RULES = Registry().default_version  # the page shows the version that answered
@@ -485,13 +485,13 @@ def test_with_auth_on_the_page_alone_says_to_open_it_from_the_ehr(app_page, auth
 
 
 def test_a_clinical_versions_result_reads_in_clinical_words(app_page, app_server, screenshot):
-    """A rule version written in clinical words (the test-only module of tests/test_explanations.py):
+    """A rule version written in clinical words (the test-only module of tests/e2e/test_explanations.py):
     the page shows each reason with the answers in words and the source by its title, and nothing
     for the rules' authors (rule ids, file names). The $triage answer is that module's Bundle."""
     from service import create_app
     from service.pipeline import triage
     from tests.support import questionnaire_response
-    from tests.test_explanations import CLINICAL_VERSION, clinical_module
+    from tests.e2e.test_explanations import CLINICAL_VERSION, clinical_module
 
     clinical = create_app()
     registry = clinical.extensions["legtriage"].registry

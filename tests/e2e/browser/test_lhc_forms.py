@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.site import LFORMS_DIST, LFORMS_FILES
+from tests.e2e.browser.site import LFORMS_DIST, LFORMS_FILES
 
 pytestmark = pytest.mark.browser
 

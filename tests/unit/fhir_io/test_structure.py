@@ -212,7 +212,7 @@ def test_every_example_is_valid_for_both(path):
 
 def test_every_vignette_is_valid_for_both():
     from tests.support import questionnaire_response
-    from tests.triage.test_vignettes import VIGNETTES
+    from tests.e2e.test_vignettes import VIGNETTES
 
     for case in VIGNETTES:
         qr = questionnaire_response(case["answers"], authored="2026-11-20T09:13:00Z")

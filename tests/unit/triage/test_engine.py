@@ -149,7 +149,7 @@ def benign_story(draw) -> Facts:
 
 # 1.1.0's benign story (gone on moving, however else it is told) and its history exceptions; 1.2.0
 # needs the positively benign story and keeps causes tied to the numbness at least routine (the safety
-# policy as rewritten; tests/triage/test_safety_properties.py holds every candidate default to it).
+# policy as rewritten; tests/unit/triage/test_safety_properties.py holds every candidate default to it).
 ONLY_1_1_0 = [m for m in MODULES if m.version == "1.1.0"]
 
 

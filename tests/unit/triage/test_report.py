@@ -33,7 +33,7 @@ def test_report_rejects_an_unknown_version():
 
 
 def test_the_diff_report_opens_the_release_note():
-    """docs/rules-X.Y.Z.md begins with what `legtriage rules diff` prints (tests/triage/test_release.py regenerates
+    """docs/rules-X.Y.Z.md begins with what `legtriage rules diff` prints (tests/unit/triage/test_release.py regenerates
     the whole note and fails when it is stale)."""
     result = legtriage("rules", "diff", "1.0.0", "1.1.0")
     assert result.exit_code == 0, result.output

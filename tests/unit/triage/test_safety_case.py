@@ -67,7 +67,7 @@ def test_the_figures_are_measured_not_typed(text):
 
 
 def test_a_hospitals_sign_off_shows_in_its_own_safety_case(tmp_path):
-    from tests.test_signoff import signoff_text, write
+    from tests.e2e.test_signoff import signoff_text, write
     folder = write(tmp_path, "1.1.0.yaml", signoff_text())
     text = safety_case.render(Registry(), folder)
     assert "| 1.1.0 | retired | docs/rules-1.1.0.md |" in text

@@ -1,7 +1,7 @@
 """The safety policy (shared/DESIGN.md, "Rule modules") as properties over random answer sets.
 
 Run on every version that may become the default (each active rule module) and so on the default;
-a retired version is not a candidate. The checks are in tests/triage/safety_policy.py; the answer sets
+a retired version is not a candidate. The checks are in tests/unit/triage/safety_policy.py; the answer sets
 are of our form (every linkId answered, unanswered or contradictory at random, and around the benign
 story) and of the neuro-intake form through its mapping. Most checks run on the Assessment; a sample
 goes through the HTTP API too. The number of answer sets: the `safety` settings profile
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from service.triage.engine import Registry
 from service.triage.model import Disposition
 from tests.support import post_triage, questionnaire_response, risk_assessment
-from tests.triage import safety_policy as P
+from tests.unit.triage import safety_policy as P
 
 REGISTRY = Registry()
 CANDIDATES = [m for m in REGISTRY.modules.values() if m.status == "active"]
