@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 
 import pytest
 
-from service import create_app
 from service.api.app import VENDOR_FILES
 from service.config import ConfigError, load_settings
 
@@ -66,8 +65,8 @@ def csp(resp) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def smart_client():
-    return create_app({"smart_client_id": "legtriage-app", "app_ehr_issuers": [EHR]}).test_client()
+def smart_client(make_app):
+    return make_app(smart_client_id="legtriage-app", app_ehr_issuers=[EHR]).test_client()
 
 
 def test_the_page_embeds_the_questionnaire_and_runs_no_inline_script(client):
@@ -105,10 +104,10 @@ def test_content_security_policy(client):
     assert "nonce" not in csp(fetch(client, "/app/assets/app.js"))["style-src"]
 
 
-def test_frame_ancestors_and_connect_src_are_settings():
-    app = create_app({"app_frame_ancestors": "'self' https://ehr.example.org",
-                      "app_ehr_issuers": [EHR, "https://ehr.example.org:8443/r4/", "http://127.0.0.1:9/fhir"],
-                      "app_connect_src": "https://ehr.example.org https://auth.example.org"})
+def test_frame_ancestors_and_connect_src_are_settings(make_app):
+    app = make_app(app_frame_ancestors="'self' https://ehr.example.org",
+                   app_ehr_issuers=[EHR, "https://ehr.example.org:8443/r4/", "http://127.0.0.1:9/fhir"],
+                   app_connect_src="https://ehr.example.org https://auth.example.org")
     resp = app.test_client().get("/app/")
     policy = csp(resp)
     assert policy["frame-ancestors"] == "'self' https://ehr.example.org"
@@ -190,8 +189,8 @@ def test_launch_page_hands_fhirclient_the_client_id_and_scopes(smart_client):
     assert "https://ehr.example.org" not in resp.get_data(as_text=True)  # iss is read by fhirclient
 
 
-def test_missing_form_files_are_said_in_plain_words(tmp_path, caplog):
-    client = create_app({"app_assets_dir": str(tmp_path)}).test_client()
+def test_missing_form_files_are_said_in_plain_words(tmp_path, caplog, make_app):
+    client = make_app(app_assets_dir=str(tmp_path)).test_client()
     with caplog.at_level("WARNING", logger="service.api.app"):
         resp = client.get("/app/")
     assert resp.status_code == 503 and resp.mimetype == "text/html"
@@ -202,8 +201,8 @@ def test_missing_form_files_are_said_in_plain_words(tmp_path, caplog):
     for name in VENDOR_FILES:
         assert name in page
     assert fetch(client, "/app/assets/vendor/lforms/lhc-forms.js").status_code == 404
-    launch = create_app({"app_assets_dir": str(tmp_path), "smart_client_id": "x",
-                         "app_ehr_issuers": EHR}).test_client().get(
+    launch = make_app(app_assets_dir=str(tmp_path), smart_client_id="x",
+                      app_ehr_issuers=EHR).test_client().get(
         "/app/launch?iss=https://ehr.example.org/fhir&launch=abc")
     assert launch.status_code == 503 and "The form cannot be shown" in text(launch)
 
@@ -222,18 +221,18 @@ def test_asset_types(client):
     assert vendor.mimetype == "text/javascript" and "max-age=86400" in vendor.headers["Cache-Control"]
 
 
-def test_with_auth_on_the_page_is_open_and_triage_is_not(tmp_path):
+def test_with_auth_on_the_page_is_open_and_triage_is_not(tmp_path, make_app):
     import jwt
     from cryptography.hazmat.primitives.asymmetric import ec
 
     public = ec.generate_private_key(ec.SECP384R1()).public_key()
     (tmp_path / "jwks.json").write_text(json.dumps(
         {"keys": [{**jwt.algorithms.ECAlgorithm.to_jwk(public, as_dict=True), "kid": "k", "use": "sig"}]}))
-    client = create_app({"auth_enabled": True, "auth_jwks_file": str(tmp_path / "jwks.json"),
-                         "auth_issuers": ["https://ehr.example.org"],
-                         "auth_audience": ["https://legtriage.example.org"], "cds_auth_enabled": False,
-                         "public_base_url": "https://legtriage.example.org",
-                         "smart_client_id": "legtriage-app", "app_ehr_issuers": EHR}).test_client()
+    client = make_app(auth_enabled=True, auth_jwks_file=str(tmp_path / "jwks.json"),
+                      auth_issuers=["https://ehr.example.org"],
+                      auth_audience=["https://legtriage.example.org"], cds_auth_enabled=False,
+                      public_base_url="https://legtriage.example.org", smart_client_id="legtriage-app",
+                      app_ehr_issuers=EHR).test_client()
     assert client.get("/app/").status_code == 200
     page = parse(client.get("/app/").get_data(as_text=True))
     assert json.loads(next(s["text"] for s in page.scripts if "src" not in s))["authEnabled"] is True

@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from service import auth, create_app
+from service import auth
 from service.config import ConfigError
 from tests.support import FHIR_JSON, TRIAGE, example, post_triage
 
@@ -104,14 +104,17 @@ def jwks_file(tmp_path_factory, keys):
     return path
 
 
-def auth_app(jwks_source: dict, **over):
-    config = {"auth_enabled": True, "auth_issuers": [ISSUER, "https://other-ehr.example.org"],
-              "auth_audience": [AUDIENCE], "cds_auth_enabled": False, **jwks_source, **over}
-    return create_app(config)
+@pytest.fixture(scope="module")
+def auth_app(make_app):
+    """auth_app(jwks_source, **over): the app with bearer auth on, keys from jwks_source."""
+    def make(jwks_source: dict, **over):
+        return make_app(**{"auth_enabled": True, "auth_issuers": [ISSUER, "https://other-ehr.example.org"],
+                           "auth_audience": [AUDIENCE], "cds_auth_enabled": False, **jwks_source, **over})
+    return make
 
 
 @pytest.fixture(scope="module")
-def client(jwks_file):
+def client(jwks_file, auth_app):
     return auth_app({"auth_jwks_file": jwks_file}).test_client()
 
 
@@ -247,7 +250,7 @@ def test_a_tampered_payload_is_401(client, keys):
     assert_401(triage(client, f"{header}.{forged}.{signature}"), says="signature")
 
 
-def test_an_algorithm_outside_the_configured_list_is_401(jwks_file, keys):
+def test_an_algorithm_outside_the_configured_list_is_401(jwks_file, keys, auth_app):
     client = auth_app({"auth_jwks_file": jwks_file}, auth_algorithms=["ES384"]).test_client()
     assert triage(client, sign(keys["ES384"])).status_code == 200
     assert_401(triage(client, sign(keys["RS384"])), says="not accepted")
@@ -305,7 +308,7 @@ def test_a_good_token_reads_the_other_fhir_endpoints(client, keys):
 # ---- jti replay window --------------------------------------------------------------------------
 
 @pytest.fixture()
-def replay_client(jwks_file):
+def replay_client(jwks_file, auth_app):
     return auth_app({"auth_jwks_file": jwks_file}, auth_jti_window_seconds=300).test_client()
 
 
@@ -351,7 +354,7 @@ def test_the_replay_cache_forgets_expired_tokens():
 
 # ---- keys from a file that changes, and from a URL ------------------------------------------------
 
-def test_a_rotated_jwks_file_is_picked_up(tmp_path, keys):
+def test_a_rotated_jwks_file_is_picked_up(tmp_path, keys, auth_app):
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks(keys["RS384"])))
     client = auth_app({"auth_jwks_file": path}).test_client()
@@ -414,7 +417,7 @@ def jwks_server(keys):
     server.close()
 
 
-def test_keys_from_a_jwks_url_are_fetched_once_and_cached(jwks_server, keys):
+def test_keys_from_a_jwks_url_are_fetched_once_and_cached(jwks_server, keys, auth_app):
     client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
     assert jwks_server.hits == 0  # fetched on first use: the key server may be down at boot
     for _ in range(3):
@@ -425,7 +428,7 @@ def test_keys_from_a_jwks_url_are_fetched_once_and_cached(jwks_server, keys):
     assert triage(client, sign(keys["RS384"])).status_code == 200
 
 
-def test_a_new_kid_at_the_jwks_url_is_fetched(jwks_server, keys, monkeypatch):
+def test_a_new_kid_at_the_jwks_url_is_fetched(jwks_server, keys, monkeypatch, auth_app):
     monkeypatch.setattr(auth, "JWKS_URL_MIN_REFRESH_SECONDS", 0)
     client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
     assert triage(client, sign(keys["RS384"])).status_code == 200
@@ -434,7 +437,7 @@ def test_a_new_kid_at_the_jwks_url_is_fetched(jwks_server, keys, monkeypatch):
     assert jwks_server.hits == 2
 
 
-def test_an_unreachable_jwks_url_is_503_not_a_crash(jwks_server, keys):
+def test_an_unreachable_jwks_url_is_503_not_a_crash(jwks_server, keys, auth_app):
     jwks_server.up = False
     client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
     resp = triage(client, sign(keys["RS384"]))
@@ -443,7 +446,8 @@ def test_an_unreachable_jwks_url_is_503_not_a_crash(jwks_server, keys):
     assert resp.get_json(force=True)["issue"][0]["code"] == "transient"
 
 
-def test_a_jwks_url_redirecting_to_another_key_set_trusts_nothing_from_it(jwks_server, keys, monkeypatch):
+def test_a_jwks_url_redirecting_to_another_key_set_trusts_nothing_from_it(jwks_server, keys, monkeypatch,
+                                                                          auth_app):
     """Issue 23, item 2: the 302 is a failed fetch (503 while no key was ever fetched), never followed."""
     rogue = JwksServer(jwks(keys["other"]))
     try:
@@ -488,17 +492,17 @@ def test_a_jwks_url_is_https_unless_it_is_this_machine():
     ({"auth_jwks_url": "file:///etc/passwd"}, "LEGTRIAGE_AUTH_JWKS_URL"),
     ({"auth_enabled": "maybe"}, "LEGTRIAGE_AUTH_ENABLED"),
 ])
-def test_bad_auth_settings_stop_the_start(config, names):
+def test_bad_auth_settings_stop_the_start(config, names, make_app):
     with pytest.raises(ConfigError, match=names):
-        create_app(config)
+        make_app(**config)
 
 
-def test_a_missing_jwks_file_stops_the_start(tmp_path):
+def test_a_missing_jwks_file_stops_the_start(tmp_path, auth_app):
     with pytest.raises(ConfigError, match="LEGTRIAGE_AUTH_JWKS_FILE"):
         auth_app({"auth_jwks_file": tmp_path / "nope.json"})
 
 
-def test_a_jwks_with_private_keys_stops_the_start(tmp_path, keys):
+def test_a_jwks_with_private_keys_stops_the_start(tmp_path, keys, auth_app):
     private = jwt.algorithms.RSAAlgorithm.to_jwk(keys["RS384"].private, as_dict=True)
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"keys": [private]}))
@@ -506,19 +510,19 @@ def test_a_jwks_with_private_keys_stops_the_start(tmp_path, keys):
         auth_app({"auth_jwks_file": path})
 
 
-def test_a_jwks_without_signature_keys_stops_the_start(tmp_path, keys):
+def test_a_jwks_without_signature_keys_stops_the_start(tmp_path, keys, auth_app):
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"keys": [{**keys["RS384"].jwk(), "use": "enc"}]}))
     with pytest.raises(ConfigError, match="no usable"):
         auth_app({"auth_jwks_file": path})
 
 
-def test_auth_settings_come_from_the_environment(monkeypatch, jwks_file, keys):
+def test_auth_settings_come_from_the_environment(monkeypatch, jwks_file, keys, make_app):
     for name, value in {"ENABLED": "true", "JWKS_FILE": str(jwks_file), "ISSUERS": f" {ISSUER} ,",
                         "AUDIENCE": AUDIENCE, "JTI_WINDOW_SECONDS": "120"}.items():
         monkeypatch.setenv(f"LEGTRIAGE_AUTH_{name}", value)
     monkeypatch.setenv("LEGTRIAGE_CDS_AUTH_ENABLED", "false")
-    client = create_app().test_client()
+    client = make_app().test_client()
     assert_401(triage(client, None), code="login", error=None)
     token = sign(keys["RS384"], exp=int(time.time()) + 60)
     assert triage(client, token).status_code == 200
@@ -614,7 +618,7 @@ def test_a_token_living_longer_than_a_day_is_401_by_default(client, keys):
                says="longest lifetime")
 
 
-def test_the_longest_token_lifetime_is_a_setting(jwks_file, keys):
+def test_the_longest_token_lifetime_is_a_setting(jwks_file, keys, auth_app):
     short = auth_app({"auth_jwks_file": jwks_file}, auth_max_lifetime_seconds=60).test_client()
     assert triage(short, sign(keys["RS384"], exp=int(time.time()) + 60)).status_code == 200
     assert_401(triage(short, sign(keys["RS384"], exp=int(time.time()) + 600)), says="60 s")
@@ -643,7 +647,7 @@ def jwks_warnings(caplog) -> list[str]:
 
 @pytest.mark.parametrize("breakage", ["emptied", "empty-key-set", "garbage", "deleted", "not-an-object"])
 def test_a_jwks_file_made_empty_or_invalid_trusts_no_key_until_valid_again(tmp_path, keys, caplog,
-                                                                           breakage):
+                                                                           breakage, auth_app):
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks(keys["RS384"])))
     client = auth_app({"auth_jwks_file": path}).test_client()
@@ -665,7 +669,7 @@ def test_a_jwks_file_made_empty_or_invalid_trusts_no_key_until_valid_again(tmp_p
 
 
 def test_a_jwks_url_answering_an_empty_set_trusts_no_key_until_valid_again(jwks_server, keys, caplog,
-                                                                           monkeypatch):
+                                                                           monkeypatch, auth_app):
     monkeypatch.setattr(auth, "JWKS_URL_CACHE_SECONDS", -1)  # refetch on every request
     client = auth_app({"auth_jwks_url": jwks_server.url}).test_client()
     assert triage(client, sign(keys["RS384"])).status_code == 200

@@ -16,7 +16,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from service import create_app
 from service.config import ConfigError
 from tests.support.cds import (
     ENCOUNTER_START,
@@ -40,15 +39,15 @@ def key() -> Key:
 
 
 @pytest.fixture(scope="module")
-def auth_client(tmp_path_factory, key):
+def auth_client(tmp_path_factory, key, make_app):
     folder = trust_folder(tmp_path_factory.mktemp("cds-input"), ISS, jwks(key))
-    return create_app({"public_base_url": PUBLIC, "cds_auth_enabled": True,
-                       "cds_issuers_file": str(folder / "issuers.json")}).test_client()
+    return make_app(public_base_url=PUBLIC, cds_auth_enabled=True,
+                    cds_issuers_file=str(folder / "issuers.json")).test_client()
 
 
 @pytest.fixture(scope="module")
-def client():
-    return create_app({"public_base_url": PUBLIC}).test_client()
+def client(make_app):
+    return make_app(public_base_url=PUBLIC).test_client()
 
 
 def signed(key: Key, **over) -> str:
@@ -150,11 +149,11 @@ def test_a_triage_subject_or_id_with_a_trailing_newline_is_refused(client):
         assert resp.get_json(force=True)["issue"][0]["expression"][0].startswith(f"QuestionnaireResponse.{field}")
 
 
-def test_settings_with_a_trailing_newline_are_refused():
+def test_settings_with_a_trailing_newline_are_refused(make_app):
     with pytest.raises(ConfigError, match="LEGTRIAGE_SMART_CLIENT_ID"):
-        create_app({"smart_client_id": "legtriage-app\n", "app_ehr_issuers": "https://ehr.example.org/fhir"})
+        make_app(smart_client_id="legtriage-app\n", app_ehr_issuers="https://ehr.example.org/fhir")
     with pytest.raises(ConfigError, match="LEGTRIAGE_APP_CONNECT_SRC"):
-        create_app({"app_connect_src": ["https://auth.example.org/\nx"]})
+        make_app(app_connect_src=["https://auth.example.org/\nx"])
 
 
 def test_no_pattern_ends_with_a_dollar():

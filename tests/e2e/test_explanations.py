@@ -19,7 +19,6 @@ from functools import lru_cache
 import pytest
 import yaml
 
-from service import create_app
 from service.cds.cards import CardMaker
 from service.fhir_io.wording import EVIDENCE_EXTENSION
 from service.pipeline import triage
@@ -48,8 +47,8 @@ def clinical_module():
 
 
 @pytest.fixture(scope="module")
-def clinical_app():
-    app = create_app()
+def clinical_app(make_app):
+    app = make_app()
     registry = app.extensions["legtriage"].registry
     registry.modules[CLINICAL_VERSION] = clinical_module()
     registry.default_version = CLINICAL_VERSION  # the unpinned requests here are meant for it
@@ -185,8 +184,8 @@ def _scanned_modules():
 
 
 @pytest.mark.parametrize("which", list(_scanned_modules()))
-def test_no_person_readable_text_names_rules_answers_files_or_process(which):
-    app = create_app()
+def test_no_person_readable_text_names_rules_answers_files_or_process(which, make_app):
+    app = make_app()
     registry = app.extensions["legtriage"].registry
     if which == "test-only":
         registry.modules[CLINICAL_VERSION] = clinical_module()

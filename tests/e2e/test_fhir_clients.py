@@ -15,7 +15,6 @@ import warnings
 import pytest
 from werkzeug.serving import make_server
 
-from service import create_app
 from service.fhir_io.store_ready import OUTPUT_SYSTEM
 from tests.support.servers import free_port
 from tests.support import example
@@ -25,9 +24,9 @@ TYPES = ["Questionnaire", "ValueSet", "StructureDefinition", "Library", "Concept
 
 
 @pytest.fixture(scope="module")
-def base():
+def base(make_app):
     port = free_port()
-    app = create_app({"public_base_url": f"http://127.0.0.1:{port}"})
+    app = make_app(public_base_url=f"http://127.0.0.1:{port}")
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

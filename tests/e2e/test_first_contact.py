@@ -91,9 +91,7 @@ def test_gunicorn_alone_says_the_same_one_line():
 ISSUER, AUDIENCE = "https://ehr.example.org", "https://legtriage.example.org"
 
 
-def test_a_dev_token_is_accepted_with_its_jwks(tmp_path):
-    from service import create_app
-
+def test_a_dev_token_is_accepted_with_its_jwks(tmp_path, make_app):
     result = subprocess.run(
         [LEGTRIAGE, "devtoken", "--dir", str(tmp_path),
          "--issuer", ISSUER, "--audience", AUDIENCE, "--scope", "user/QuestionnaireResponse.write"],
@@ -106,7 +104,7 @@ def test_a_dev_token_is_accepted_with_its_jwks(tmp_path):
     printed = result.stderr.splitlines()[-1].split()
     settings = dict(word.split("=", 1) for word in printed)
     assert settings["LEGTRIAGE_CDS_AUTH_ENABLED"] == "false"
-    app = create_app({k.removeprefix("LEGTRIAGE_").lower(): v for k, v in settings.items()})
+    app = make_app(**{k.removeprefix("LEGTRIAGE_").lower(): v for k, v in settings.items()})
     client = app.test_client()
     body = (EXAMPLES / "qr-emergency-stroke.json").read_bytes()
     ok = post_triage(client, body, Authorization=f"Bearer {token}")

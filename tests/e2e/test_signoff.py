@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from service import create_app
 from service.config import ConfigError, load_settings
 from service.triage.engine import Registry
 from service.triage.signoff import less_urgent_stories
@@ -59,8 +58,8 @@ def test_the_settings_come_from_the_environment(tmp_path):
         load_settings(environ={"LEGTRIAGE_REQUIRE_SIGNOFF": "perhaps"})
 
 
-def test_a_signed_version_has_approval_date_and_reviewer(tmp_path):
-    app = create_app({"signoff_dir": write(tmp_path, "1.1.0.yaml", signoff_text())})
+def test_a_signed_version_has_approval_date_and_reviewer(tmp_path, make_app):
+    app = make_app(signoff_dir=write(tmp_path, "1.1.0.yaml", signoff_text()))
     lib = libraries(app)["1.1.0"]
     assert lib["approvalDate"] == "2026-12-05"
     assert lib["reviewer"] == [{"name": "Dr Jane Example (Clinical safety officer)"}]
@@ -70,10 +69,10 @@ def test_a_signed_version_has_approval_date_and_reviewer(tmp_path):
     assert "approvalDate" not in old and "Clinical sign-off pending" in old["description"]
 
 
-def test_a_story_without_a_decision_or_a_reject_is_no_sign_off(tmp_path):
+def test_a_story_without_a_decision_or_a_reject_is_no_sign_off(tmp_path, make_app):
     first, *rest = STORIES
     missing = {s: ("accept", "fine") for s in rest}
-    app = create_app({"signoff_dir": write(tmp_path / "a", "1.1.0.yaml", signoff_text(decisions=missing))})
+    app = make_app(signoff_dir=write(tmp_path / "a", "1.1.0.yaml", signoff_text(decisions=missing)))
     lib = libraries(app)["1.1.0"]
     assert "approvalDate" not in lib and "reviewer" not in lib
     assert "Clinical sign-off pending: 1.1.0.yaml by Dr Jane Example" in lib["description"]
@@ -81,7 +80,7 @@ def test_a_story_without_a_decision_or_a_reject_is_no_sign_off(tmp_path):
     assert_valid_fhir(lib)
 
     rejected = dict(missing, **{first: ("reject", "keep it routine")})
-    app = create_app({"signoff_dir": write(tmp_path / "b", "1.1.0.yaml", signoff_text(decisions=rejected))})
+    app = make_app(signoff_dir=write(tmp_path / "b", "1.1.0.yaml", signoff_text(decisions=rejected)))
     lib = libraries(app)["1.1.0"]
     assert "approvalDate" not in lib
     assert f"rejected: {first} (keep it routine)" in lib["description"]
@@ -101,31 +100,31 @@ def test_a_story_without_a_decision_or_a_reject_is_no_sign_off(tmp_path):
     ("1.1.0.yaml", "version: [1.1.0\n", r"1\.1\.0\.yaml, line 2: not YAML"),
     ("signed.yaml", signoff_text(), r"named after its version"),
 ])
-def test_a_bad_file_stops_the_start_naming_file_line_and_story(tmp_path, name, text, says):
+def test_a_bad_file_stops_the_start_naming_file_line_and_story(tmp_path, name, text, says, make_app):
     with pytest.raises(ConfigError, match=says) as err:
-        create_app({"signoff_dir": write(tmp_path, name, text)})
+        make_app(signoff_dir=write(tmp_path, name, text))
     assert "LEGTRIAGE_SIGNOFF_DIR" in str(err.value)
 
 
-def test_a_missing_folder_stops_the_start(tmp_path):
+def test_a_missing_folder_stops_the_start(tmp_path, make_app):
     with pytest.raises(ConfigError, match="is not a folder"):
-        create_app({"signoff_dir": tmp_path / "nowhere"})
+        make_app(signoff_dir=tmp_path / "nowhere")
 
 
-def test_required_sign_off_refuses_to_start_with_an_unsigned_default(tmp_path):
+def test_required_sign_off_refuses_to_start_with_an_unsigned_default(tmp_path, make_app):
     with pytest.raises(ConfigError, match=rf"default rule version {re.escape(DEFAULT)} has no clinical sign-off"):
-        create_app({"signoff_dir": tmp_path, "require_signoff": True})
+        make_app(signoff_dir=tmp_path, require_signoff=True)
     stories = less_urgent_stories(DEFAULT)
     partial = {s: ("accept", "fine") for s in stories[1:]}
     with pytest.raises(ConfigError, match=rf"{re.escape(DEFAULT)} has no clinical sign-off .*{stories[0]}"):
-        create_app({"signoff_dir": write(tmp_path, f"{DEFAULT}.yaml",
+        make_app(signoff_dir=write(tmp_path, f"{DEFAULT}.yaml",
                                          signoff_text(DEFAULT, decisions=partial)),
-                    "require_signoff": True})
+                 require_signoff=True)
 
 
-def test_required_sign_off_refuses_a_pinned_unsigned_version(tmp_path):
+def test_required_sign_off_refuses_a_pinned_unsigned_version(tmp_path, make_app):
     folder = write(tmp_path, f"{DEFAULT}.yaml", signoff_text(DEFAULT))
-    client = create_app({"signoff_dir": folder, "require_signoff": True}).test_client()
+    client = make_app(signoff_dir=folder, require_signoff=True).test_client()
     assert post_triage(client, example("qr-urgent-dvt")).status_code == 200
     refused = post_triage(client, example("qr-urgent-dvt"), "?rules-version=1.0.0")
     assert refused.status_code == 422
@@ -136,7 +135,7 @@ def test_required_sign_off_refuses_a_pinned_unsigned_version(tmp_path):
     assert "Rules version 1.0.0 has no clinical sign-off" in issue["diagnostics"]
     # a first version has no stories: reviewer, role and date sign it
     write(folder, "1.0.0.yaml", signoff_text(version="1.0.0"))
-    client = create_app({"signoff_dir": folder, "require_signoff": True}).test_client()
+    client = make_app(signoff_dir=folder, require_signoff=True).test_client()
     assert post_triage(client, example("qr-urgent-dvt"), "?rules-version=1.0.0").status_code == 200
 
 

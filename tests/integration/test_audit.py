@@ -11,7 +11,6 @@ import subprocess
 
 import pytest
 
-from service import create_app
 from service.records import AuditQuery, StoreUnavailable
 from service.triage.engine import Registry
 from tests.support.cds import PATIENT_VIEW, cds_example, fresh, post_hook
@@ -25,9 +24,9 @@ STROKE = example("qr-emergency-stroke")
 
 
 @pytest.fixture()
-def lab(tmp_path):
+def lab(tmp_path, make_app):
     """Auth off, audit search opened for a lab, SQLite in a temp dir, a public URL unlike the Host."""
-    return create_app({"data_dir": str(tmp_path), "audit_open_lab": True, "public_base_url": PUBLIC})
+    return make_app(data_dir=str(tmp_path), audit_open_lab=True, public_base_url=PUBLIC)
 
 
 def events(client, query: str = "", reads: bool = False, **headers) -> dict:
@@ -105,10 +104,10 @@ OVERRIDE_REASON = "http://legtriage.example.org/fhir/CodeSystem/cds-override-rea
 
 
 @pytest.fixture()
-def sql_lab(database_url, tmp_path):
+def sql_lab(database_url, tmp_path, make_app):
     """The lab on each SQL store: SQLite, and a fresh database on the test PostgreSQL."""
-    app = create_app({"data_dir": str(tmp_path), "database_url": database_url, "audit_open_lab": True,
-                      "public_base_url": PUBLIC})
+    app = make_app(data_dir=str(tmp_path), database_url=database_url, audit_open_lab=True,
+                   public_base_url=PUBLIC)
     yield app
     app.extensions["legtriage"].records.close()  # no connection left for the garbage collector
 
@@ -227,19 +226,18 @@ def test_an_unsupported_parameter_is_ignored_and_named_unless_strict(lab):
     assert resp.status_code == 400 and resp.get_json()["issue"][0]["expression"] == ["name"]
 
 
-def test_closed_when_auth_is_off_unless_a_lab_opens_it(tmp_path):
-    resp = create_app({"data_dir": str(tmp_path)}).test_client().get(AUDIT)
+def test_closed_when_auth_is_off_unless_a_lab_opens_it(tmp_path, make_app):
+    resp = make_app(data_dir=str(tmp_path)).test_client().get(AUDIT)
     assert resp.status_code == 403 and resp.mimetype == FHIR_JSON
     assert "LEGTRIAGE_AUTH_ENABLED" in resp.get_json()["issue"][0]["diagnostics"]
 
 
-def test_with_auth_on_it_needs_a_token_with_an_audit_scope(tmp_path, keys):  # noqa: F811
+def test_with_auth_on_it_needs_a_token_with_an_audit_scope(tmp_path, keys, make_app):  # noqa: F811
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks(keys["RS384"])))
-    app = create_app({"data_dir": str(tmp_path), "auth_enabled": True, "auth_issuers": [ISSUER],
-                      "cds_auth_enabled": False,
-                      "auth_audience": [AUDIENCE], "auth_jwks_file": str(path),
-                      "audit_open_lab": True})  # the lab setting opens nothing once auth is on
+    app = make_app(data_dir=str(tmp_path), auth_enabled=True, auth_issuers=[ISSUER], cds_auth_enabled=False,
+                   auth_audience=[AUDIENCE], auth_jwks_file=str(path),
+                   audit_open_lab=True)  # the lab setting opens nothing once auth is on
     client = app.test_client()
     bearer = lambda **claims: {"Authorization": f"Bearer {sign(keys['RS384'], **claims)}"}  # noqa: E731
     assert post_triage(client, STROKE, **bearer(sub="ehr-client-7")).status_code == 200
@@ -278,8 +276,8 @@ class DownStore:
         return False
 
 
-def test_store_down_means_503_with_retry_after_never_an_unrecorded_200(tmp_path):
-    app = create_app({"data_dir": str(tmp_path), "audit_open_lab": True})
+def test_store_down_means_503_with_retry_after_never_an_unrecorded_200(tmp_path, make_app):
+    app = make_app(data_dir=str(tmp_path), audit_open_lab=True)
     store = app.extensions["legtriage"].records
     app.extensions["legtriage"] = replace(app.extensions["legtriage"], records=DownStore())
     client = app.test_client()
@@ -296,8 +294,8 @@ def test_store_down_means_503_with_retry_after_never_an_unrecorded_200(tmp_path)
     assert store.search_audits(AuditQuery()) == []
 
 
-def test_recording_off_records_nothing_and_has_no_audit_trail(tmp_path):
-    app = create_app({"data_dir": str(tmp_path / "d"), "records_enabled": False, "audit_open_lab": True})
+def test_recording_off_records_nothing_and_has_no_audit_trail(tmp_path, make_app):
+    app = make_app(data_dir=str(tmp_path / "d"), records_enabled=False, audit_open_lab=True)
     client = app.test_client()
     assert post_triage(client, STROKE).status_code == 200
     assert client.get(AUDIT).status_code == 404

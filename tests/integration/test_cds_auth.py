@@ -18,7 +18,6 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from service import create_app
 from service.config import ConfigError
 from tests.support.cds import PATIENT_VIEW, PUBLIC, FakeEhr, cds_example, fresh, hook_call, post_hook, searchset
 from tests.support.servers import gunicorn
@@ -69,13 +68,17 @@ def issuers_file(tmp_path_factory, keys, key_server):
     return folder / "issuers.json"
 
 
-def cds_app(issuers_file, **over):
-    return create_app({"public_base_url": PUBLIC, "cds_auth_enabled": True,
-                       "cds_issuers_file": str(issuers_file), **over})
+@pytest.fixture(scope="module")
+def cds_app(make_app):
+    """cds_app(issuers_file, **over): the app with CDS client auth on, trusting issuers_file."""
+    def make(issuers_file, **over):
+        return make_app(**{"public_base_url": PUBLIC, "cds_auth_enabled": True,
+                           "cds_issuers_file": str(issuers_file), **over})
+    return make
 
 
 @pytest.fixture(scope="module")
-def client(issuers_file):
+def client(issuers_file, cds_app):
     return cds_app(issuers_file).test_client()
 
 
@@ -117,7 +120,7 @@ def test_es384_and_rs384_with_aud_as_string_or_array(client, keys, alg, aud):
     assert resp.status_code == 200 and len(resp.get_json()["cards"]) == 1
 
 
-def test_the_caller_is_noted_for_the_audit(issuers_file, keys):
+def test_the_caller_is_noted_for_the_audit(issuers_file, keys, cds_app):
     from flask import g
 
     app = cds_app(issuers_file)
@@ -212,7 +215,8 @@ def test_jku_not_allow_listed_is_401_and_never_contacted(client, keys, rogue_key
     assert rogue_key_server.seen == []
 
 
-def test_an_allow_listed_jku_redirecting_to_another_key_set_is_refused(tmp_path, keys, rogue_key_server):
+def test_an_allow_listed_jku_redirecting_to_another_key_set_is_refused(tmp_path, keys, rogue_key_server,
+                                                                       cds_app):
     """Issue 23, item 2: a 302 from the allow-listed jku is a failed fetch; the rogue keys are never
     fetched, so a token they sign is never trusted."""
     redirecting = FakeEhr(status=302, location=rogue_key_server.base + "/.well-known/jwks.json").start()
@@ -250,7 +254,7 @@ def test_feedback_with_the_feedback_audience(client, keys):
     assert_401(call(client, None, body, path))
 
 
-def test_discovery_is_open_unless_configured(client, issuers_file, keys):
+def test_discovery_is_open_unless_configured(client, issuers_file, keys, cds_app):
     assert client.get("/cds-services").status_code == 200
     closed = cds_app(issuers_file, cds_discovery_auth=True).test_client()
     assert_401(closed.get("/cds-services"))
@@ -266,7 +270,8 @@ def test_unknown_service_with_a_token_for_it_is_404(client, keys):
 
 # ---- the FHIR API's auth and CDS auth side by side ---------------------------------------------------
 
-def test_fhir_api_auth_does_not_demand_its_token_on_cds_services(issuers_file, keys, tmp_path):
+def test_fhir_api_auth_does_not_demand_its_token_on_cds_services(issuers_file, keys, tmp_path, make_app,
+                                                                 cds_app):
     fhir_jwks = tmp_path / "fhir-jwks.json"
     fhir_jwks.write_text(json.dumps(jwks(keys["RS384"])))
     fhir_auth = {"auth_enabled": True, "auth_jwks_file": str(fhir_jwks), "auth_issuers": [ISS],
@@ -278,11 +283,11 @@ def test_fhir_api_auth_does_not_demand_its_token_on_cds_services(issuers_file, k
     assert both.get("/fhir/Library", headers={"Authorization": f"Bearer {sign(keys['RS384'])}"}).status_code == 401
     assert both.get("/fhir/Library", headers={"Authorization": f"Bearer {fhir_token}"}).status_code == 200
     # CDS auth explicitly off, FHIR auth on: the CDS endpoints are open (a warning at start says so)
-    open_cds = create_app({**fhir_auth, "cds_auth_enabled": False}).test_client()
+    open_cds = make_app(**fhir_auth, cds_auth_enabled=False).test_client()
     assert call(open_cds, None).status_code == 200
     # ... but never by default: not set either way, the service does not start
     with pytest.raises(ConfigError, match=r"^invalid configuration: LEGTRIAGE_CDS_AUTH_ENABLED: must be set"):
-        create_app(fhir_auth)
+        make_app(**fhir_auth)
 
 
 def test_with_fhir_auth_on_cds_auth_must_be_decided_in_the_environment(tmp_path, issuers_file):
@@ -314,22 +319,22 @@ def test_with_fhir_auth_on_cds_auth_must_be_decided_in_the_environment(tmp_path,
     ('[{"iss": "https://a", "jku": ["https://a/k", "http://a/k"]}]', "http:// would carry tokens or keys in cleartext"),
     ('[{"iss": "https://a", "jwks_url": "http://a/jwks.json"}]', "jwks_url"),
 ])
-def test_bad_trust_configuration_stops_the_start(tmp_path, content, says):
+def test_bad_trust_configuration_stops_the_start(tmp_path, content, says, make_app):
     config = {"cds_auth_enabled": True}
     if content is not None:
         (tmp_path / "issuers.json").write_text(content)
         config["cds_issuers_file"] = str(tmp_path / "issuers.json")
     with pytest.raises(ConfigError, match="LEGTRIAGE_CDS_ISSUERS_FILE") as err:
-        create_app(config)
+        make_app(**config)
     assert says in str(err.value)
 
 
-def test_a_private_key_in_an_issuers_jwks_stops_the_start(tmp_path, keys):
+def test_a_private_key_in_an_issuers_jwks_stops_the_start(tmp_path, keys, make_app):
     private = jwt.algorithms.ECAlgorithm.to_jwk(keys["ES384"].private, as_dict=True)
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**private, "kid": "x"}]}))
     (tmp_path / "issuers.json").write_text(json.dumps([{"iss": ISS, "jwks_file": "jwks.json"}]))
     with pytest.raises(ConfigError, match="private"):
-        create_app({"cds_auth_enabled": True, "cds_issuers_file": str(tmp_path / "issuers.json")})
+        make_app(cds_auth_enabled=True, cds_issuers_file=str(tmp_path / "issuers.json"))
 
 
 @pytest.mark.parametrize("env, named", [
@@ -371,7 +376,7 @@ def test_cds_settings_from_the_environment():
 # ---- CORS (check 28) ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/cds-services", PATIENT_VIEW, PATIENT_VIEW + "/feedback"])
-def test_cors_preflight_allows_authorization_and_content_type(issuers_file, path):
+def test_cors_preflight_allows_authorization_and_content_type(issuers_file, path, cds_app):
     """Check 28, with CDS auth on: a preflight carries no token and must still pass."""
     origin = "https://sandbox.cds-hooks.org"
     client = cds_app(issuers_file, cors_origins=[origin]).test_client()

@@ -14,7 +14,6 @@ from dataclasses import replace
 
 import pytest
 
-from service import create_app
 from service.fhir_io.store_ready import OUTPUT_SYSTEM
 from service.records import StoreUnavailable
 from tests.support.cds import (ENCOUNTER_START, PATIENT_VIEW, PUBLIC, FakeEhr, action_resources,
@@ -62,8 +61,8 @@ def reset(ehr, canary):
 
 
 @pytest.fixture(scope="module")
-def app(ehr):
-    return create_app({"public_base_url": PUBLIC, "cds_fhir_servers": [ehr.base]})
+def app(ehr, make_app):
+    return make_app(public_base_url=PUBLIC, cds_fhir_servers=[ehr.base])
 
 
 @pytest.fixture()
@@ -125,8 +124,8 @@ def test_discovery_lists_the_two_services(client):
             assert set(re.findall(r"\{\{([^}]*)\}\}", template)) <= {"context.patientId", "context.encounterId"}
 
 
-def test_prompting_adds_the_in_progress_prefetch():
-    app = create_app({"cds_prompt_in_progress": True})
+def test_prompting_adds_the_in_progress_prefetch(make_app):
+    app = make_app(cds_prompt_in_progress=True)
     services = app.test_client().get("/cds-services").get_json()["services"]
     assert services[0]["prefetch"]["legNumbnessQRInProgress"] == QR_SEARCH.replace("completed", "in-progress")
 
@@ -261,13 +260,10 @@ def test_cards_are_recorded_as_issued(app, client):
 # ---- the smart link (checks 11, 20) -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def app_with_web_app(ehr):
+def app_with_web_app(ehr, make_app):
     """The service with the web app's SMART launch configured (its client id at the EHR)."""
-    from service import create_app as make
-
-    return make({"public_base_url": PUBLIC, "cds_prompt_in_progress": True,
-                 "smart_client_id": "legtriage-app",
-                 "app_ehr_issuers": ["https://ehr.example.org/fhir"]})
+    return make_app(public_base_url=PUBLIC, cds_prompt_in_progress=True, smart_client_id="legtriage-app",
+                    app_ehr_issuers=["https://ehr.example.org/fhir"])
 
 
 def test_smart_link_only_when_the_web_app_exists(client, app_with_web_app):
@@ -282,7 +278,7 @@ def test_smart_link_only_when_the_web_app_exists(client, app_with_web_app):
                        "questionnaireResponse": "QuestionnaireResponse/routine-diabetes"}
 
 
-def test_in_progress_questionnaire_with_prompting_gives_an_info_card(app_with_web_app):
+def test_in_progress_questionnaire_with_prompting_gives_an_info_card(app_with_web_app, make_app):
     """Check 20."""
     started = example("qr-routine-sciatica")
     started.update(status="in-progress", authored=authored(0.5))
@@ -294,16 +290,16 @@ def test_in_progress_questionnaire_with_prompting_gives_an_info_card(app_with_we
     assert link["type"] == "smart"
     assert json.loads(link["appContext"])["questionnaireResponse"] == "QuestionnaireResponse/routine-sciatica"
     # prompting off (the default app): nothing to say
-    plain = create_app({"public_base_url": PUBLIC})
+    plain = make_app(public_base_url=PUBLIC)
     assert post_hook(plain.test_client(), body).get_json() == {"cards": []}
 
 
 # ---- prefetch and fetch (checks 13-19) ------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", [None, searchset()], ids=["null", "empty-bundle"])
-def test_no_questionnaire_no_card_no_fetch(app, canary, value):
+def test_no_questionnaire_no_card_no_fetch(app, canary, value, make_app):
     """Check 13: even with access to a server that would answer."""
-    allowed = create_app({"public_base_url": PUBLIC, "cds_fhir_servers": [canary.base]})
+    allowed = make_app(public_base_url=PUBLIC, cds_fhir_servers=[canary.base])
     body = hook_call(None, "example-1", prefetch={"legNumbnessQR": value}, **access(canary.base))
     resp = post_hook(allowed.test_client(), body)
     assert resp.status_code == 200 and resp.get_json() == {"cards": []}
@@ -401,9 +397,9 @@ def test_the_token_goes_nowhere_else_no_redirect_no_proxy(client, ehr, canary, m
     assert len(ehr.seen) == 2 and all(s.authorization == f"Bearer {TOKEN}" for s in ehr.seen)
 
 
-def test_prefetched_operation_outcome_is_412_without_fetch(app, canary):
+def test_prefetched_operation_outcome_is_412_without_fetch(app, canary, make_app):
     """Check 18."""
-    allowed = create_app({"public_base_url": PUBLIC, "cds_fhir_servers": [canary.base]})
+    allowed = make_app(public_base_url=PUBLIC, cds_fhir_servers=[canary.base])
     outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden"}]}
     body = hook_call(None, "example-1", prefetch={"legNumbnessQR": outcome}, **access(canary.base))
     assert_412(post_hook(allowed.test_client(), body))
@@ -425,8 +421,8 @@ def test_no_actionable_card_for_another_patient_or_stale_answers(client, edit):
     assert resp.status_code == 200 and resp.get_json() == {"cards": []}
 
 
-def test_freshness_window_is_configurable():
-    app = create_app({"cds_freshness_hours": 100})
+def test_freshness_window_is_configurable(make_app):
+    app = make_app(cds_freshness_hours=100)
     body = fresh(cds_example("patient-view-emergency"), hours_ago=90)
     assert len(post_hook(app.test_client(), body).get_json()["cards"]) == 1
 
@@ -591,8 +587,8 @@ class DownStore:
         return False
 
 
-def test_store_unavailable_is_503_with_retry_after():
-    app = create_app({"public_base_url": PUBLIC})
+def test_store_unavailable_is_503_with_retry_after(make_app):
+    app = make_app(public_base_url=PUBLIC)
     app.extensions["legtriage"] = replace(app.extensions["legtriage"], records=DownStore())
     client = app.test_client()
     for resp in (post_hook(client, fresh(cds_example("patient-view-urgent"))),
@@ -647,11 +643,11 @@ def test_the_readme_worked_call_gives_a_card(client):
 
 # ---- the EHR's FHIR server is a real FHIR engine (Medplum's, tests/support/fhir_server.py) ------------
 
-def test_the_fetch_and_the_suggestions_work_on_a_real_fhir_engine(fhir_server):
+def test_the_fetch_and_the_suggestions_work_on_a_real_fhir_engine(fhir_server, make_app):
     """The prefetch key absent: the service runs its query against Medplum's engine, which holds
     the patient's forms; the card's create actions then go into the same server as they are, and
     again (with If-None-Exist on their identifier) create nothing new."""
-    app = create_app({"public_base_url": PUBLIC, "cds_fhir_servers": [fhir_server.base]})
+    app = make_app(public_base_url=PUBLIC, cds_fhir_servers=[fhir_server.base])
     patient = f"medplum-{uuid.uuid4().hex[:8]}"
     stored = {}
     for name, hours in (("qr-routine-sciatica", 30), ("qr-urgent-dvt", 2), ("qr-emergency-stroke", 1)):

@@ -218,18 +218,19 @@ def token(key, issuer: str, audience: str) -> str:
                       key, algorithm="RS384", headers={"kid": "deploy-test"})
 
 
-def app_from_environment(env: dict[str, str], monkeypatch):
-    """The app built the way the container builds it: from these LEGTRIAGE_* variables alone."""
-    from service import create_app
-    data_dir = os.environ["LEGTRIAGE_DATA_DIR"]  # the tests' (conftest.py), not the container's path
-    for name in list(os.environ):
-        if name.startswith(ENV_PREFIX):
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("LEGTRIAGE_DATA_DIR", data_dir)
-    monkeypatch.delenv("LEGTRIAGE_DATABASE_URL", raising=False)
-    return create_app()
+@pytest.fixture()
+def app_from_environment(monkeypatch, make_app):
+    """app_from_environment(env): the app built the way the container builds it, from these
+    LEGTRIAGE_* variables alone (but its records: a folder of the tests', not the container's path)."""
+    def make(env: dict[str, str]):
+        for name in list(os.environ):
+            if name.startswith(ENV_PREFIX):
+                monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("LEGTRIAGE_DATABASE_URL", raising=False)
+        return make_app()
+    return make
 
 
 def assert_auth_on(app, key, issuer: str, audience: str) -> None:
@@ -298,7 +299,8 @@ def test_compose_passes_auth_on_with_the_jwks_mounted_read_only():
         assert getattr(settings, name) == getattr(service_defaults, name), name
 
 
-def test_compose_settings_work_with_a_real_jwks(jwks_file, cds_issuers_file, signing_key, monkeypatch):
+def test_compose_settings_work_with_a_real_jwks(jwks_file, cds_issuers_file, signing_key,
+                                                app_from_environment):
     svc = compose_config(DEPLOY_JWKS_FILE=str(jwks_file),
                          DEPLOY_CDS_ISSUERS_FILE=str(cds_issuers_file))["services"]["legtriage"]
     env = {k: v or "" for k, v in svc["environment"].items()}
@@ -306,10 +308,10 @@ def test_compose_settings_work_with_a_real_jwks(jwks_file, cds_issuers_file, sig
         (mount,) = [v for v in svc["volumes"] if v["target"] == env[name]]
         env[name] = mount["source"]  # what the bind mount shows the container
     env["LEGTRIAGE_PUBLIC_BASE_URL"] = AUDIENCE  # the default (localhost) is for a lab
-    assert_auth_on(app_from_environment(env, monkeypatch), signing_key, ISSUER, AUDIENCE)
+    assert_auth_on(app_from_environment(env), signing_key, ISSUER, AUDIENCE)
 
 
-def test_compose_lab_env_turns_auth_off(monkeypatch):
+def test_compose_lab_env_turns_auth_off(monkeypatch, make_app, app_from_environment):
     svc = compose_config("--env-file", str(LAB_ENV), required={})["services"]["legtriage"]
     env = {k: v or "" for k, v in svc["environment"].items()}
     assert env["LEGTRIAGE_AUTH_ENABLED"] == "false" and env["LEGTRIAGE_CDS_AUTH_ENABLED"] == "false"
@@ -318,15 +320,14 @@ def test_compose_lab_env_turns_auth_off(monkeypatch):
         placeholder = Path(mount["source"])
         assert placeholder.is_file() and placeholder.is_relative_to(REPO), placeholder  # ships with the repo
         env[name] = str(placeholder)
-    client = app_from_environment(env, monkeypatch).test_client()
+    client = app_from_environment(env).test_client()
     assert client.get("/fhir/Questionnaire/leg-numbness").status_code == 200  # no token needed
     assert client.post("/cds-services/leg-numbness-triage/feedback", json={}).status_code == 400  # open
     # The lab's JWKS holds no key: used with auth on, the service refuses to start.
     monkeypatch.setenv("LEGTRIAGE_AUTH_ENABLED", "true")
-    from service import create_app
     from service.config import ConfigError
     with pytest.raises(ConfigError, match="no usable signature keys"):
-        create_app()
+        make_app()
 
 
 def test_compose_binary_reports_errors_by_exit_code(tmp_path):
@@ -529,12 +530,13 @@ def test_kubernetes_issuer_and_audience_are_placeholders_to_change():
         assert all("CHANGE-ME" in v and v.endswith(".invalid") for v in env[name].split(",")), env[name]
 
 
-def test_kubernetes_settings_work_with_a_real_jwks(jwks_file, cds_issuers_file, signing_key, monkeypatch):
+def test_kubernetes_settings_work_with_a_real_jwks(jwks_file, cds_issuers_file, signing_key,
+                                                   app_from_environment):
     env = {**kubernetes_environment(), "LEGTRIAGE_AUTH_JWKS_FILE": str(jwks_file),  # as if mounted
            "LEGTRIAGE_CDS_ISSUERS_FILE": str(cds_issuers_file)}
     issuer = env["LEGTRIAGE_AUTH_ISSUERS"].split(",")[0]
     audience = env["LEGTRIAGE_AUTH_AUDIENCE"].split(",")[0]
-    assert_auth_on(app_from_environment(env, monkeypatch), signing_key, issuer, audience)
+    assert_auth_on(app_from_environment(env), signing_key, issuer, audience)
 
 
 # --------------------------------------------------------------------------- the real container

@@ -9,7 +9,6 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from service import create_app
 from tests.support.servers import gunicorn
 from tests.support import FHIR_JSON, TRIAGE, example, post_triage
 
@@ -78,8 +77,8 @@ def test_cors_is_off_by_default(client):
 
 
 @pytest.fixture(scope="module")
-def cors_client():
-    return create_app({"cors_origins": f"{ORIGIN}, http://localhost:3000"}).test_client()
+def cors_client(make_app):
+    return make_app(cors_origins=f"{ORIGIN}, http://localhost:3000").test_client()
 
 
 def test_an_allowed_origin_may_read_responses(cors_client):
@@ -113,19 +112,19 @@ def test_a_preflight_allows_the_bearer_token_and_fhir_json(cors_client):
     assert {"authorization", "content-type"} <= allowed
 
 
-def test_a_wildcard_allows_any_origin():
-    client = create_app({"cors_origins": "*"}).test_client()
+def test_a_wildcard_allows_any_origin(make_app):
+    client = make_app(cors_origins="*").test_client()
     resp = post_triage(client, GOOD, Origin="https://anywhere.example")
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
 
 
-def test_with_auth_on_a_preflight_needs_no_token_and_a_401_is_readable(tmp_path):
+def test_with_auth_on_a_preflight_needs_no_token_and_a_401_is_readable(tmp_path, make_app):
     path = tmp_path / "jwks.json"
     public = ec.generate_private_key(ec.SECP384R1()).public_key()
     path.write_text(json.dumps({"keys": [jwt.algorithms.ECAlgorithm.to_jwk(public, as_dict=True)]}))
-    client = create_app({"auth_enabled": True, "auth_jwks_file": path, "auth_issuers": "https://ehr",
-                         "cds_auth_enabled": False,
-                         "auth_audience": "https://legtriage", "cors_origins": ORIGIN}).test_client()
+    client = make_app(auth_enabled=True, auth_jwks_file=path, auth_issuers="https://ehr",
+                      cds_auth_enabled=False, auth_audience="https://legtriage",
+                      cors_origins=ORIGIN).test_client()
     resp = preflight(client)
     assert resp.status_code == 200 and resp.headers["Access-Control-Allow-Origin"] == ORIGIN
     resp = post_triage(client, GOOD, Origin=ORIGIN)
@@ -136,7 +135,7 @@ def test_with_auth_on_a_preflight_needs_no_token_and_a_401_is_readable(tmp_path)
 
 @pytest.mark.parametrize("value", ["https://a.example/path", "ftp://a.example", "a.example",
                                    "https://user@a.example"])
-def test_a_malformed_origin_setting_stops_the_start(value):
+def test_a_malformed_origin_setting_stops_the_start(value, make_app):
     from service.config import ConfigError
     with pytest.raises(ConfigError, match="LEGTRIAGE_CORS_ORIGINS"):
-        create_app({"cors_origins": value})
+        make_app(cors_origins=value)

@@ -23,7 +23,7 @@ import uuid
 
 import pytest
 
-from service import create_app, logs
+from service import logs
 from tests.support import ROOT as REPO
 
 EXAMPLE = REPO / "examples" / "qr-emergency-stroke.json"
@@ -48,8 +48,8 @@ def json_lines(text: str) -> list[dict]:
 # --------------------------------------------------------------------------- JSON line shape
 
 @pytest.fixture()
-def client():
-    app = create_app()
+def client(make_app):
+    app = make_app()
     logs.init_app(app)  # idempotent: the app factory may have called it already
     return app.test_client()
 

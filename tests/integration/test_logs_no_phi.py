@@ -31,7 +31,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.serving import make_server
 
-from service import create_app, logs
+from service import logs
 from tests.support.servers import gunicorn
 from tests.support import ANSWERS_SYSTEM, FHIR_JSON, TRIAGE, example
 from tests.e2e.test_incoming import CASES
@@ -120,8 +120,8 @@ def all_output(json_log, capsys) -> str:
     return json_log.getvalue() + captured.out + captured.err
 
 
-def test_no_marker_in_logs_on_success_and_every_error_path(json_log, capsys):
-    app = create_app({"log_level": "debug", "cors_origins": "https://cds.example.org"})
+def test_no_marker_in_logs_on_success_and_every_error_path(json_log, capsys, make_app):
+    app = make_app(log_level="debug", cors_origins="https://cds.example.org")
     client = app.test_client()
     mark, control = new_mark(), new_control_method()
     statuses = []
@@ -137,11 +137,11 @@ def test_no_marker_in_logs_on_success_and_every_error_path(json_log, capsys):
     assert mark not in output
 
 
-def test_no_marker_in_logs_when_the_service_fails_unexpectedly(json_log, capsys, monkeypatch):
+def test_no_marker_in_logs_when_the_service_fails_unexpectedly(json_log, capsys, monkeypatch, make_app):
     """An exception whose message quotes the patient: the caller gets a 500, the log the type only."""
     from service import pipeline as fhir  # the triage core the view calls
 
-    app = create_app({"log_level": "debug"})
+    app = make_app(log_level="debug")
     client = app.test_client()
     mark = new_mark()
 
@@ -163,9 +163,9 @@ def test_no_marker_in_logs_when_the_service_fails_unexpectedly(json_log, capsys,
     assert mark not in output
 
 
-def test_no_marker_in_the_werkzeug_development_server_log(json_log, capsys):
+def test_no_marker_in_the_werkzeug_development_server_log(json_log, capsys, make_app):
     """`flask run` logs request lines itself (with the query string): they must be redacted too."""
-    app = create_app({"log_level": "debug"})
+    app = make_app(log_level="debug")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from service import create_app
 from service.config import ConfigError
 from tests.support.cds import PATIENT_VIEW, PUBLIC, cds_example, fresh, post_hook
 from tests.support import FHIR_JSON, TRIAGE, example, post_triage
@@ -18,10 +17,10 @@ AUDIT = "/fhir/AuditEvent"
 
 
 @pytest.fixture()
-def cds(database_url, tmp_path, issuers_file):  # noqa: F811
+def cds(database_url, tmp_path, issuers_file, make_app):  # noqa: F811
     """CDS auth on, on each SQL store, the audit trail open for reading in this lab."""
-    app = create_app({"public_base_url": PUBLIC, "cds_auth_enabled": True, "cds_issuers_file": str(issuers_file),
-                      "data_dir": str(tmp_path), "database_url": database_url, "audit_open_lab": True})
+    app = make_app(public_base_url=PUBLIC, cds_auth_enabled=True, cds_issuers_file=str(issuers_file),
+                   data_dir=str(tmp_path), database_url=database_url, audit_open_lab=True)
     yield app
     app.extensions["legtriage"].records.close()
 
@@ -119,8 +118,8 @@ def test_the_same_feedback_item_twice_is_one_row(cds, keys):  # noqa: F811
 
 # ---- item 9: no cache keeps patient data -------------------------------------------------------
 
-def test_every_answer_about_a_patient_says_no_store_and_conformance_stays_cacheable(tmp_path):
-    client = create_app({"data_dir": str(tmp_path), "audit_open_lab": True}).test_client()
+def test_every_answer_about_a_patient_says_no_store_and_conformance_stays_cacheable(tmp_path, make_app):
+    client = make_app(data_dir=str(tmp_path), audit_open_lab=True).test_client()
     hook = post_hook(client, fresh(cds_example("patient-view-urgent")))
     no_store = [post_triage(client, example("qr-urgent-dvt")), post_triage(client, {"resourceType": "Patient"}),
                 hook, client.get(AUDIT), client.get(AUDIT + "?date=bad"),
@@ -153,14 +152,14 @@ def test_refused_cds_authentications_are_audited(cds, keys):  # noqa: F811
     assert all("entity" not in e for e in events)  # nothing of what the refused caller sent
 
 
-def test_refused_fhir_api_calls_and_reads_of_the_trail_are_audited(tmp_path, keys):  # noqa: F811
+def test_refused_fhir_api_calls_and_reads_of_the_trail_are_audited(tmp_path, keys, make_app):  # noqa: F811
     from tests.e2e.test_auth import AUDIENCE, ISSUER, jwks
     from tests.e2e.test_auth import sign as auth_sign
     key = keys["ES384"]
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks(key)))
-    app = create_app({"data_dir": str(tmp_path), "auth_enabled": True, "auth_issuers": [ISSUER],
-                      "auth_audience": [AUDIENCE], "auth_jwks_file": str(path), "cds_auth_enabled": False})
+    app = make_app(data_dir=str(tmp_path), auth_enabled=True, auth_issuers=[ISSUER],
+                   auth_audience=[AUDIENCE], auth_jwks_file=str(path), cds_auth_enabled=False)
     client = app.test_client()
     assert client.post(TRIAGE, json=example("qr-urgent-dvt"), headers={"Content-Type": FHIR_JSON}).status_code == 401
     assert client.get("/fhir/Patient/1").status_code == 401
@@ -214,23 +213,25 @@ def test_an_audit_search_for_a_patient_reference_too_long_to_keep_is_400(cds):
 
 @pytest.mark.parametrize("entry, says", [({"iss": "https://" + "i" * 250 + ".example"}, "iss is longer than 255"),
                                          ({"iss": ISS, "tenants": ["t" * 65]}, "tenant is longer than 64")])
-def test_a_cds_issuer_or_tenant_longer_than_the_record_keeps_stops_the_start(tmp_path, keys, entry,  # noqa: F811
-                                                                            says):
+def test_a_cds_issuer_or_tenant_longer_than_the_record_keeps_stops_the_start(tmp_path, keys, entry,
+                                                                              # noqa: F811
+                                                                            says, make_app):
     from tests.e2e.test_auth import jwks
     (tmp_path / "jwks.json").write_text(json.dumps(jwks(keys["ES384"])))
     (tmp_path / "issuers.json").write_text(json.dumps([{**entry, "jwks_file": "jwks.json"}]))
     with pytest.raises(ConfigError, match=says):
-        create_app({"cds_auth_enabled": True, "cds_issuers_file": str(tmp_path / "issuers.json")})
+        make_app(cds_auth_enabled=True, cds_issuers_file=str(tmp_path / "issuers.json"))
 
 
 # ---- item 3, in the app: every kind of call answers 503 within about the store's wait ----------
 
-def test_with_the_sqlite_database_locked_each_call_answers_503_within_the_wait(tmp_path, keys):  # noqa: F811
+def test_with_the_sqlite_database_locked_each_call_answers_503_within_the_wait(tmp_path, keys,
+                                                                               make_app):  # noqa: F811
     import time
 
     from service.store import STORE_WAIT_SECONDS
     from tests.integration.test_store_faults import audit_table_locked
-    app = create_app({"data_dir": str(tmp_path), "audit_open_lab": True})
+    app = make_app(data_dir=str(tmp_path), audit_open_lab=True)
     client = app.test_client()
     card = post_hook(client, fresh(cds_example("patient-view-emergency"))).get_json()["cards"][0]
     calls = {"$triage": lambda: post_triage(client, example("qr-urgent-dvt")),

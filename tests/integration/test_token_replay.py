@@ -18,7 +18,6 @@ import requests
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from service import create_app
 from tests.support.cds import (
     PATIENT_VIEW,
     PUBLIC,
@@ -52,9 +51,13 @@ def cds_token(key: Key, jti: str | None = None, lifetime: int = 300) -> str:
                       headers={"kid": key.kid, "typ": "JWT"})
 
 
-def cds_app(trust, database_url: str):
-    return create_app({"public_base_url": PUBLIC, "cds_auth_enabled": True,
-                       "cds_issuers_file": str(trust / "issuers.json"), "database_url": database_url})
+@pytest.fixture(scope="module")
+def cds_app(make_app):
+    """cds_app(trust, database_url): the app trusting the CDS client of `trust`, records in database_url."""
+    def make(trust, database_url: str):
+        return make_app(public_base_url=PUBLIC, cds_auth_enabled=True,
+                        cds_issuers_file=str(trust / "issuers.json"), database_url=database_url)
+    return make
 
 
 @pytest.fixture()
@@ -70,7 +73,7 @@ def hook(client, token: str):
     return post_hook(client, fresh(cds_example("patient-view-urgent")), Authorization=f"Bearer {token}")
 
 
-def test_a_cds_token_is_accepted_once_across_two_app_instances(database_url, trust, key, apps):
+def test_a_cds_token_is_accepted_once_across_two_app_instances(database_url, trust, key, apps, cds_app):
     apps += [cds_app(trust, database_url), cds_app(trust, database_url)]  # one SQLite file or PG database
     first, second = (app.test_client() for app in apps)
     token = cds_token(key)
@@ -80,11 +83,11 @@ def test_a_cds_token_is_accepted_once_across_two_app_instances(database_url, tru
     assert hook(second, cds_token(key)).status_code == 200  # a new jti is fine
 
 
-def test_a_fhir_api_token_is_accepted_once_across_two_app_instances(database_url, trust, key, apps):
+def test_a_fhir_api_token_is_accepted_once_across_two_app_instances(database_url, trust, key, apps, make_app):
     config = {"auth_enabled": True, "auth_jwks_file": str(trust / "jwks.json"), "auth_issuers": [ISS],
               "auth_audience": [FHIR_AUD], "auth_jti_window_seconds": 300, "cds_auth_enabled": False,
               "database_url": database_url}
-    apps += [create_app(config), create_app(config)]
+    apps += [make_app(**config), make_app(**config)]
     first, second = (app.test_client() for app in apps)
     now = int(time.time())
     token = jwt.encode({"iss": ISS, "aud": FHIR_AUD, "iat": now, "exp": now + 120, "jti": "once"},
@@ -128,7 +131,7 @@ def test_expired_rows_are_purged(database_url, monkeypatch):
     store.close()
 
 
-def test_a_store_that_cannot_be_reached_accepts_no_token(trust, key, apps):
+def test_a_store_that_cannot_be_reached_accepts_no_token(trust, key, apps, cds_app):
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: nothing answers
     try:

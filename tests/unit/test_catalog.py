@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 
-from service import create_app
 from service.catalog import CatalogError, load_catalog
 from tests.support import ROOT, disposition, example, post_triage, risk_assessment
 
@@ -24,7 +23,7 @@ def edited_mappings(tmp_path, name: str, edit, moved: tuple[str, str] | None = N
     return str(mappings)
 
 
-def test_disposition_display_and_priority_come_from_the_code_system(tmp_path):
+def test_disposition_display_and_priority_come_from_the_code_system(tmp_path, make_app):
     def edit(text: str) -> str:
         cs = json.loads(text)
         cs["url"] = "http://example.org/fhir/CodeSystem/dispositions-from-the-file"
@@ -36,7 +35,7 @@ def test_disposition_display_and_priority_come_from_the_code_system(tmp_path):
     mappings = edited_mappings(tmp_path, "codesystem-triage-disposition.json", edit,
                                moved=("http://legtriage.example.org/fhir/CodeSystem/triage-disposition",
                                       "http://example.org/fhir/CodeSystem/dispositions-from-the-file"))
-    client = create_app({"mappings_dir": mappings}).test_client()
+    client = make_app(mappings_dir=mappings).test_client()
     bundle = post_triage(client, example("qr-urgent-dvt")).get_json()
     assert disposition(bundle) == "urgent"
     concept = risk_assessment(bundle)["extension"][0]["valueCodeableConcept"]
@@ -48,22 +47,22 @@ def test_disposition_display_and_priority_come_from_the_code_system(tmp_path):
     assert any("(Urgent (from the file))" in r["note"][0]["text"] for r in requests_)
 
 
-def test_the_answer_system_comes_from_the_code_system(tmp_path):
+def test_the_answer_system_comes_from_the_code_system(tmp_path, make_app):
     url = "http://legtriage.example.org/fhir/CodeSystem/leg-numbness-answers"
     mappings = edited_mappings(tmp_path, "codesystem-leg-numbness-answers.json",
                                lambda text: text.replace(url, "http://example.org/answers"),
                                moved=(url, "http://example.org/answers"))
-    client = create_app({"mappings_dir": mappings}).test_client()
+    client = make_app(mappings_dir=mappings).test_client()
     assert post_triage(client, example("qr-urgent-dvt")).status_code == 422  # the old system: unknown
     moved = example("qr-urgent-dvt")
     text = json.dumps(moved).replace(url, "http://example.org/answers")
     assert post_triage(client, text).status_code == 200
 
 
-def test_coding_systems_come_from_the_terminology_file(tmp_path):
+def test_coding_systems_come_from_the_terminology_file(tmp_path, make_app):
     mappings = edited_mappings(tmp_path, "terminology.yaml", lambda text: text.replace(
         "snomed: http://snomed.info/sct", "snomed: http://example.org/sct"))
-    client = create_app({"mappings_dir": mappings}).test_client()
+    client = make_app(mappings_dir=mappings).test_client()
     bundle = post_triage(client, example("qr-emergency-stroke")).get_json()
     systems = {c["system"] for p in risk_assessment(bundle)["prediction"] for c in p["outcome"].get("coding", [])}
     assert systems == {"http://example.org/sct"}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from service import create_app
 from service.config import ConfigError, load_settings
 
 
@@ -33,6 +32,6 @@ def test_bad_values_name_the_variable(env, named):
         load_settings(env)
 
 
-def test_unknown_default_rules_version_fails_at_start():
+def test_unknown_default_rules_version_fails_at_start(make_app):
     with pytest.raises(ConfigError, match="LEGTRIAGE_DEFAULT_RULES_VERSION"):
-        create_app({"default_rules_version": "0.0.1"})
+        make_app(default_rules_version="0.0.1")

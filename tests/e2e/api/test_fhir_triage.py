@@ -220,9 +220,8 @@ def test_malformed_json_is_400(client):
     assert response.get_json(force=True)["resourceType"] == "OperationOutcome"
 
 
-def test_body_limit_is_configurable(app):
-    from service import create_app
-    small = create_app({"max_body_bytes": 2048}).test_client()
+def test_body_limit_is_configurable(app, make_app):
+    small = make_app(max_body_bytes=2048).test_client()
     response = post_triage(small, example("qr-emergency-stroke"))
     assert response.status_code == 413
     assert "2048" in response.get_json(force=True)["issue"][0]["diagnostics"]

@@ -484,16 +484,15 @@ def test_with_auth_on_the_page_alone_says_to_open_it_from_the_ehr(app_page, auth
     assert "Open the form from the patient's record in the EHR" in page.locator("#errors").inner_text()
 
 
-def test_a_clinical_versions_result_reads_in_clinical_words(app_page, app_server, screenshot):
+def test_a_clinical_versions_result_reads_in_clinical_words(app_page, app_server, screenshot, make_app):
     """A rule version written in clinical words (the test-only module of tests/e2e/test_explanations.py):
     the page shows each reason with the answers in words and the source by its title, and nothing
     for the rules' authors (rule ids, file names). The $triage answer is that module's Bundle."""
-    from service import create_app
     from service.pipeline import triage
     from tests.support import questionnaire_response
     from tests.e2e.test_explanations import CLINICAL_VERSION, clinical_module
 
-    clinical = create_app()
+    clinical = make_app()
     registry = clinical.extensions["legtriage"].registry
     registry.modules[CLINICAL_VERSION] = clinical_module()
     registry.default_version = CLINICAL_VERSION  # the unpinned triage below is meant for it
