@@ -19,7 +19,8 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service.config import ConfigError
-from tests.support.cds import PATIENT_VIEW, PUBLIC, FakeEhr, cds_example, fresh, hook_call, post_hook, searchset
+from tests.support.cds import (PATIENT_VIEW, PUBLIC, FakeEhr, cds_example, fresh, hook_call, post_hook,
+                               searchset)
 from tests.support.servers import gunicorn
 from tests.support import example
 from tests.e2e.test_auth import Key, hand_made, jwks

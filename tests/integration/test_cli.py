@@ -265,7 +265,8 @@ def test_no_other_command_line_is_left():
     stale = []
     for name in tracked.stdout.split("\0"):
         path = ROOT / name
-        if not name or not path.is_file() or name.endswith(".lock") or name == "tests/integration/test_cli.py":
+        if (not name or not path.is_file() or name.endswith(".lock")
+                or name == "tests/integration/test_cli.py"):
             continue
         try:
             text = path.read_text(encoding="utf-8")

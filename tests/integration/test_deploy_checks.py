@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_deploy import COMPOSE, COMPOSE_REQUIRED, LAB_ENV, REPO, clean_env, compose_binary, run
+from tests.integration.test_deploy import (COMPOSE, COMPOSE_REQUIRED, LAB_ENV, REPO, clean_env, compose_binary,
+                                           run)
 
 COMPOSE_CHECK = REPO / "deploy" / "compose" / "check"
 K8S_CHECK = REPO / "deploy" / "kubernetes" / "check"

@@ -10,7 +10,8 @@ import pytest
 from service.config import ConfigError
 from tests.support.cds import PATIENT_VIEW, PUBLIC, cds_example, fresh, post_hook
 from tests.support import FHIR_JSON, TRIAGE, example, post_triage
-from tests.integration.test_cds_auth import ISS, TENANT_ISS, issuers_file, key_server, keys, sign  # noqa: F401 (fixtures)
+from tests.integration.test_cds_auth import (ISS, TENANT_ISS, issuers_file, key_server, keys,  # noqa: F401 (fixtures)
+                                             sign)
 
 FEEDBACK = PATIENT_VIEW + "/feedback"
 AUDIT = "/fhir/AuditEvent"
@@ -213,8 +214,7 @@ def test_an_audit_search_for_a_patient_reference_too_long_to_keep_is_400(cds):
 
 @pytest.mark.parametrize("entry, says", [({"iss": "https://" + "i" * 250 + ".example"}, "iss is longer than 255"),
                                          ({"iss": ISS, "tenants": ["t" * 65]}, "tenant is longer than 64")])
-def test_a_cds_issuer_or_tenant_longer_than_the_record_keeps_stops_the_start(tmp_path, keys, entry,
-                                                                              # noqa: F811
+def test_a_cds_issuer_or_tenant_longer_than_the_record_keeps_stops_the_start(tmp_path, keys, entry,  # noqa: F811
                                                                             says, make_app):
     from tests.e2e.test_auth import jwks
     (tmp_path / "jwks.json").write_text(json.dumps(jwks(keys["ES384"])))
@@ -225,8 +225,8 @@ def test_a_cds_issuer_or_tenant_longer_than_the_record_keeps_stops_the_start(tmp
 
 # ---- item 3, in the app: every kind of call answers 503 within about the store's wait ----------
 
-def test_with_the_sqlite_database_locked_each_call_answers_503_within_the_wait(tmp_path, keys,
-                                                                               make_app):  # noqa: F811
+def test_with_the_sqlite_database_locked_each_call_answers_503_within_the_wait(tmp_path, keys,  # noqa: F811
+                                                                               make_app):
     import time
 
     from service.store import STORE_WAIT_SECONDS
