@@ -10,7 +10,7 @@ import pytest
 
 from service.catalog import CatalogError, answer_value_set_id, load_catalog
 from tests.support import EXAMPLES, ITEMS, ROOT, post_triage
-from tests.e2e.test_outgoing import assert_valid_fhir
+from tests.support.fhir import assert_valid_fhir
 
 BASE = "http://legtriage.example.org/fhir"
 FILES = sorted(p.name for p in (ROOT / "mappings").glob("*.json")

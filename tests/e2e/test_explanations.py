@@ -24,7 +24,7 @@ from service.fhir_io.wording import EVIDENCE_EXTENSION
 from service.pipeline import triage
 from service.triage.reads import facts_read, random_facts
 from service.triage.rules import discover
-from tests.e2e.test_outgoing import assert_valid_fhir
+from tests.support.fhir import assert_valid_fhir
 from tests.golden import freeze
 from tests.support import ROOT, example, post_triage, questionnaire_response
 

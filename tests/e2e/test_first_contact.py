@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.support import EXAMPLES, LEGTRIAGE, ROOT, disposition, post_triage
-from tests.e2e.test_outgoing import assert_valid_fhir
+from tests.support.fhir import assert_valid_fhir
 
 
 def clean_env(**extra: str) -> dict[str, str]:

