@@ -6,7 +6,6 @@ assembled by hand, the way an attacker would.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -18,12 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service import auth
 from service.config import ConfigError
 from tests.support import FHIR_JSON, TRIAGE, example, post_triage
+from tests.support.keys import Key, b64, hand_made, jwks
 
 ISSUER = "https://ehr.example.org"
 AUDIENCE = "https://legtriage.example.org"
@@ -31,22 +30,6 @@ GOOD = example("qr-emergency-stroke")
 
 
 # ---- keys and tokens ----------------------------------------------------------------------------
-
-class Key:
-    """A private key with its public JWK (kid, alg)."""
-
-    def __init__(self, private, kid: str, alg: str) -> None:
-        self.private, self.kid, self.alg = private, kid, alg
-
-    def jwk(self) -> dict:
-        public = jwt.algorithms.get_default_algorithms()[self.alg].to_jwk(self.private.public_key(),
-                                                                         as_dict=True)
-        return {**public, "kid": self.kid, "use": "sig", "alg": self.alg}
-
-    def public_pem(self) -> bytes:
-        return self.private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
-
 
 @pytest.fixture(scope="module")
 def keys() -> dict[str, Key]:
@@ -59,15 +42,6 @@ def keys() -> dict[str, Key]:
         "forged": Key(rsa.generate_private_key(public_exponent=65537, key_size=2048), "rsa-1", "RS384"),
         "other": Key(rsa.generate_private_key(public_exponent=65537, key_size=2048), "rsa-2", "RS384"),
     }
-
-
-def jwks(*ks: Key) -> dict:
-    out = []
-    for k in ks:
-        jwk = k.jwk()
-        jwk.pop("alg")  # one RSA key serves RS256 and RS384
-        out.append(jwk)
-    return {"keys": out}
 
 
 def claims(**over) -> dict:
@@ -83,16 +57,6 @@ def sign(key: Key, alg: str | None = None, kid: str | None = "default", **over) 
     if headers["kid"] is None:
         headers = {}
     return jwt.encode(claims(**over), key.private, algorithm=alg or key.alg, headers=headers)
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def hand_made(header: dict, payload: dict, signer=None) -> str:
-    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
-    signature = signer(signing_input.encode()) if signer else b""
-    return f"{signing_input}.{b64(signature)}"
 
 
 # ---- apps ----------------------------------------------------------------------------------------

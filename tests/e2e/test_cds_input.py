@@ -27,7 +27,7 @@ from tests.support.cds import (
     trust_folder,
 )
 from tests.support import ROOT, example
-from tests.e2e.test_auth import Key, jwks
+from tests.support.keys import Key, jwks
 
 ISS = "https://ehr.example.org"
 AUD = f"{PUBLIC}/cds-services/leg-numbness-triage"

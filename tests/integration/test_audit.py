@@ -15,7 +15,8 @@ from service.records import AuditQuery, StoreUnavailable
 from service.triage.engine import Registry
 from tests.support.cds import PATIENT_VIEW, cds_example, fresh, post_hook
 from tests.support import FHIR_JSON, LEGTRIAGE, ROOT, example, post_triage
-from tests.e2e.test_auth import AUDIENCE, ISSUER, jwks, keys, sign  # noqa: F401 (fixture)
+from tests.e2e.test_auth import AUDIENCE, ISSUER, keys, sign  # noqa: F401 (fixture)
+from tests.support.keys import jwks
 from tests.support.fhir import assert_valid_fhir
 
 AUDIT = "/fhir/AuditEvent"

@@ -23,7 +23,7 @@ from tests.support.cds import (PATIENT_VIEW, PUBLIC, FakeEhr, cds_example, fresh
                                searchset)
 from tests.support.servers import gunicorn
 from tests.support import example
-from tests.e2e.test_auth import Key, hand_made, jwks
+from tests.support.keys import Key, hand_made, jwks
 
 ISS = "https://ehr.example.org"
 JKU_ISS = "https://sandbox.cds-hooks.org"

@@ -154,7 +154,8 @@ def test_refused_cds_authentications_are_audited(cds, keys):  # noqa: F811
 
 
 def test_refused_fhir_api_calls_and_reads_of_the_trail_are_audited(tmp_path, keys, make_app):  # noqa: F811
-    from tests.e2e.test_auth import AUDIENCE, ISSUER, jwks
+    from tests.e2e.test_auth import AUDIENCE, ISSUER
+    from tests.support.keys import jwks
     from tests.e2e.test_auth import sign as auth_sign
     key = keys["ES384"]
     path = tmp_path / "jwks.json"
@@ -216,7 +217,7 @@ def test_an_audit_search_for_a_patient_reference_too_long_to_keep_is_400(cds):
                                          ({"iss": ISS, "tenants": ["t" * 65]}, "tenant is longer than 64")])
 def test_a_cds_issuer_or_tenant_longer_than_the_record_keeps_stops_the_start(tmp_path, keys, entry,  # noqa: F811
                                                                             says, make_app):
-    from tests.e2e.test_auth import jwks
+    from tests.support.keys import jwks
     (tmp_path / "jwks.json").write_text(json.dumps(jwks(keys["ES384"])))
     (tmp_path / "issuers.json").write_text(json.dumps([{**entry, "jwks_file": "jwks.json"}]))
     with pytest.raises(ConfigError, match=says):
