@@ -20,15 +20,15 @@ ROOMS = ("unit", "integration", "e2e")
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        room = item.path.relative_to(TESTS).parts[0]
+        room = item.path.relative_to(TESTS).parts[0] if TESTS in item.path.parents else None
         if room in ROOMS:
             item.add_marker(room)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def records_dir(tmp_path_factory):
-    """Where this session's apps keep their records: never the checkout's var/. Also given to
-    anything that builds the app from the environment alone (a process a test starts)."""
+    """The records folder of whatever builds the app from the environment alone (a process a test
+    starts that calls create_app()): never the checkout's var/. Set for this session only."""
     folder = tmp_path_factory.mktemp("records")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LEGTRIAGE_DATA_DIR", str(folder))
