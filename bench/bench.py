@@ -7,7 +7,7 @@ that a noisy moment of the machine hits both alike. Reports requests/s, p50 and 
 connections and at 1, the ratio $triage/ceiling, worker RSS and the time from start to the first
 $triage response; prints a table and writes the same as JSON. With --compare CHECKOUT one more
 server, the service of another checkout (an older commit), runs in the same rounds, so a change is
-measured side by side with what it replaces. Servers start through tests/servers.py, the launcher the
+measured side by side with what it replaces. Servers start through tests/support/servers.py, the launcher the
 tests and the load test use. See docs/performance.md.
 
 The CDS Hooks patient-view call is measured on the same service server, in the same rounds: the same
@@ -18,7 +18,7 @@ service's CPU time over the run divided by the calls.
 The service runs with recording on (the default: one audit record per call, SQLite in a temp
 folder), and beside it, in the same interleaved rounds, with recording off
 (LEGTRIAGE_RECORDS_ENABLED=false) and, where PostgreSQL is installed, with its records in a
-throwaway PostgreSQL cluster (tests/pg.py, fsync on): the differences of their $triage figures are
+throwaway PostgreSQL cluster (tests/support/pg.py, fsync on): the differences of their $triage figures are
 what a record costs per call.
 """
 from __future__ import annotations
@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script: tests.servers is the one gunicorn launcher
+sys.path.insert(0, str(ROOT))  # run as a script: tests.support.servers is the one gunicorn launcher
 
-from tests import servers  # noqa: E402
+from tests.support import servers  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 TRIAGE = "/fhir/QuestionnaireResponse/$triage"
@@ -408,8 +408,8 @@ def main(argv: list[str]) -> int:
 
 
 def postgres_cluster():
-    """A throwaway PostgreSQL cluster (tests/pg.py) with fsync on, or None where there is none."""
-    from tests.pg import Cluster, bin_dir
+    """A throwaway PostgreSQL cluster (tests/support/pg.py) with fsync on, or None where there is none."""
+    from tests.support.pg import Cluster, bin_dir
 
     if bin_dir() is None:
         print("bench: PostgreSQL is not installed: no run with records in PostgreSQL", file=sys.stderr)

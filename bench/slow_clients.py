@@ -4,7 +4,7 @@ Opens `count` TCP connections to the server that stay open without finishing a r
 kinds (round robin): idle (nothing sent), partial headers (a request line and one header, never the
 blank line), and a slow body (complete headers announcing 1,000 bytes, then a trickle of one byte
 per second). While they are held, it times a fresh GET /healthz and POST $triage. Used by
-tests/test_slow_clients.py (bounded: 200 connections, a 5 s client timeout) and by hand:
+tests/integration/test_slow_clients.py (bounded: 200 connections, a 5 s client timeout) and by hand:
 
     .venv/bin/python bench/slow_clients.py http://127.0.0.1:8080 [--count 200] [--timeout 40]
 

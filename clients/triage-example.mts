@@ -2,7 +2,7 @@
 // from openapi.yaml (docs/clients.md). Compile next to the generated schema.d.ts, then:
 //   node triage-example.mjs http://127.0.0.1:8080 examples/*.json
 // Prints one JSON line per request (the disposition and the ServiceRequest proposals, read through
-// the generated types, and the Content-Type sent); tests/test_clients.py checks every line.
+// the generated types, and the Content-Type sent); tests/e2e/test_clients.py checks every line.
 import { readFileSync } from "node:fs";
 import createClient from "openapi-fetch";
 import type { components, paths } from "./schema.js";

@@ -3,7 +3,7 @@
     python clients/triage_example.py http://127.0.0.1:8080 examples/*.json
 
 Prints one JSON line per request: the disposition and the ServiceRequest proposals, read through the
-generated models' typed attributes, and the Content-Type the client sent. tests/test_clients.py runs
+generated models' typed attributes, and the Content-Type the client sent. tests/e2e/test_clients.py runs
 it against the service and checks every line against the raw responses.
 """
 from __future__ import annotations

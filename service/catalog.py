@@ -250,7 +250,7 @@ def _wording(questionnaire: dict, fact_map: dict[str, str]) -> Wording:
 def _conformance(d: Path, rtype: str, pattern: str) -> dict[str, dict]:
     # Not held to the compiled schema like the files above: StructureDefinition would pull
     # ElementDefinition into it (megabytes more in every worker) for data no request can change;
-    # tests/test_conformance.py holds these files to fhir.resources and the HL7 schema.
+    # tests/e2e/test_conformance.py holds these files to fhir.resources and the HL7 schema.
     found: dict[str, dict] = {}
     for path in sorted(d.glob(pattern)):
         resource = _read_json(path)

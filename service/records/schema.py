@@ -1,6 +1,6 @@
 """The tables of the records store (SQLAlchemy Core). Alembic migrations in migrations/ create them;
 this module is what the code reads and writes through, and must match the newest migration
-(tests/test_store.py compares the two).
+(tests/integration/test_store.py compares the two).
 
 Only references and codes are kept: no answers, no tokens, no free text from a request, except
 the comment a clinician types when overriding a CDS card (the CDS Hooks brief keeps it; never logged).

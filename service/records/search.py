@@ -1,6 +1,6 @@
 """The search parameters of GET /fhir/AuditEvent, as one table: each says how its values are read
 (into an AuditQuery), how the SQL store and an in-memory store filter by it, and what the
-CapabilityStatement says of it. openapi.yaml lists the same names (tests/test_openapi.py checks).
+CapabilityStatement says of it. openapi.yaml lists the same names (tests/e2e/test_openapi.py checks).
 
 A new parameter: an AuditQuery field and a row of PARAMS here; a column in schema.py with its
 migration when the records do not hold the value yet; its entry in openapi.yaml.

@@ -60,7 +60,7 @@ MIGRATION_LOCK_KEY = 0x6C656774  # "legt": the PostgreSQL advisory lock of the m
 TOKEN_PURGE_SECONDS = 60  # expired token_seen rows go at most this often, per process
 RETRY_SCHEMA_SECONDS = 2.0  # after a failed start, try to reach the database again at most this often
 VERSION_TABLE = "legtriage_schema_version"
-HEAD = "0004_token_replay"  # the newest migration in migrations/versions (tests/test_store.py checks)
+HEAD = "0004_token_replay"  # the newest migration in migrations/versions (tests/integration/test_store.py checks)
 
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ Every figure is measured when the command runs, never typed in: the stored answe
 vignettes are counted from their files and run through every published rule version, the safety
 properties are checked on each of them, the golden freezes are reproduced, and the sign-off files
 are read. Deterministic: the same repository gives the same file (no dates or times of the run).
-A test regenerates it and fails when it is stale (tests/triage/test_safety_case.py).
+A test regenerates it and fails when it is stale (tests/unit/triage/test_safety_case.py).
 
 The sign-off status is that of the shipped folder (mappings/signoff/, empty: the project signs
 nothing); a hospital prints its own with --signoff-dir. The answer sets, vignettes, freezes and forms
@@ -147,9 +147,9 @@ HAZARDS = (
            "Delay of emergency treatment for a stroke: death or lasting disability.",
            _by_cause("stroke", "tia"),
            ("a stroke sign gives an emergency", "any red flag gives an emergency"),
-           ("tests/triage/test_engine.py::test_any_red_flag_means_emergency_and_self_care_only_without_concern",
-            "tests/triage/test_vignettes.py::test_vignette",
-            "tests/api/test_foreign_forms.py::test_the_result_names_the_warning_signs_the_form_did_not_ask"),
+           ("tests/unit/triage/test_engine.py::test_any_red_flag_means_emergency_and_self_care_only_without_concern",
+            "tests/e2e/test_vignettes.py::test_vignette",
+            "tests/e2e/api/test_foreign_forms.py::test_the_result_names_the_warning_signs_the_form_did_not_ask"),
            "Catastrophic",
            "Low once the person answers: every stroke sign the form asks makes the result an "
            "emergency. Remains where a sign is not reported at all; the safety net of every result "
@@ -160,8 +160,8 @@ HAZARDS = (
            "Permanent loss of bladder, bowel or leg function.",
            _by_cause("cauda-equina", "spinal-cord-compression"),
            ("bladder or bowel change, or pain down both legs, gives an emergency",),
-           ("tests/triage/test_engine.py::test_any_red_flag_means_emergency_and_self_care_only_without_concern",
-            "tests/triage/test_vignettes.py::test_vignette"),
+           ("tests/unit/triage/test_engine.py::test_any_red_flag_means_emergency_and_self_care_only_without_concern",
+            "tests/e2e/test_vignettes.py::test_vignette"),
            "Catastrophic",
            "Low for reported signs (each is an emergency); early cauda equina without bladder or "
            "bowel change is not recognisable from a questionnaire."),
@@ -171,8 +171,8 @@ HAZARDS = (
            "Pulmonary embolism; loss of the limb.",
            _by_cause("dvt", "pulmonary-embolism", "acute-limb-ischaemia", "pad"),
            ("swelling of one leg gives at least urgent", "any red flag gives an emergency"),
-           ("tests/triage/test_engine.py::test_adding_a_warning_sign_never_lowers_the_disposition",
-            "tests/triage/test_vignettes.py::test_vignette"),
+           ("tests/unit/triage/test_engine.py::test_adding_a_warning_sign_never_lowers_the_disposition",
+            "tests/e2e/test_vignettes.py::test_vignette"),
            "Catastrophic",
            "Low for reported signs. A clot without swelling, redness or calf pain cannot be seen "
            "from answers; the safety net names the clot signs."),
@@ -183,9 +183,9 @@ HAZARDS = (
            lambda m: [],
            ("an explicit no left unanswered never lowers the disposition",
             "self-care only for the answered benign story"),
-           ("tests/triage/test_engine.py::test_removing_an_answer_never_lowers_the_disposition",
-            "tests/triage/test_engine.py::test_an_explicit_no_made_unanswered_never_lowers_the_disposition",
-            "tests/api/test_foreign_forms.py::test_unknown_is_the_same_as_unanswered"),
+           ("tests/unit/triage/test_engine.py::test_removing_an_answer_never_lowers_the_disposition",
+            "tests/unit/triage/test_engine.py::test_an_explicit_no_made_unanswered_never_lowers_the_disposition",
+            "tests/e2e/api/test_foreign_forms.py::test_unknown_is_the_same_as_unanswered"),
            "Major",
            "Very low: every version is checked on every stored answer set with each answer left "
            "out, and on generated answer sets."),
@@ -194,9 +194,9 @@ HAZARDS = (
            "A red flag never asked: under-triage of stroke, cauda equina or a clot.",
            lambda m: [],
            (),
-           ("tests/api/test_foreign_forms.py::test_the_result_names_the_warning_signs_the_form_did_not_ask",
-            "tests/test_forms_mapping.py::test_coverage_names_the_warning_signs_the_form_cannot_ask",
-            "tests/api/test_foreign_forms.py::test_every_vignette_gives_the_same_result_on_both_forms"),
+           ("tests/e2e/api/test_foreign_forms.py::test_the_result_names_the_warning_signs_the_form_did_not_ask",
+            "tests/unit/test_forms_mapping.py::test_coverage_names_the_warning_signs_the_form_cannot_ask",
+            "tests/e2e/api/test_foreign_forms.py::test_every_vignette_gives_the_same_result_on_both_forms"),
            "Catastrophic",
            "Medium: the result names every warning sign the form did not ask and tells the "
            "clinician to ask now; it cannot ask for them. A hospital should add the items."),
@@ -206,9 +206,9 @@ HAZARDS = (
            "The person or the clinician acts on the text, not on the disposition.",
            lambda m: [],
            ("an emergency result's advice is only the call-now safety net",),
-           ("tests/test_explanations.py::test_no_person_readable_text_names_rules_answers_files_or_process",
-            "tests/test_narrative.py::test_the_risk_assessment_narrative_says_what_the_data_says",
-            "tests/test_cds_hooks.py::test_every_vignette_card_follows_the_rules_and_matches_triage"),
+           ("tests/e2e/test_explanations.py::test_no_person_readable_text_names_rules_answers_files_or_process",
+            "tests/e2e/test_narrative.py::test_the_risk_assessment_narrative_says_what_the_data_says",
+            "tests/integration/test_cds_hooks.py::test_every_vignette_card_follows_the_rules_and_matches_triage"),
            "Major",
            "Low for rule versions written in clinical words; 1.0.0 and 1.1.0 keep their published "
            "texts, which name rule ids and source files."),
@@ -218,10 +218,10 @@ HAZARDS = (
            "Results that differ from the version a hospital signed off.",
            lambda m: [],
            (),
-           ("tests/test_golden.py::test_a_published_version_answers_as_frozen",
-            "tests/test_golden.py::test_a_published_version_gives_byte_identical_bundles",
-            "tests/triage/test_release.py::test_the_note_lists_every_change_once_with_counts_that_match",
-            "tests/test_signoff.py::test_required_sign_off_refuses_to_start_with_an_unsigned_default"),
+           ("tests/e2e/test_golden.py::test_a_published_version_answers_as_frozen",
+            "tests/e2e/test_golden.py::test_a_published_version_gives_byte_identical_bundles",
+            "tests/unit/triage/test_release.py::test_the_note_lists_every_change_once_with_counts_that_match",
+            "tests/e2e/test_signoff.py::test_required_sign_off_refuses_to_start_with_an_unsigned_default"),
            "Major",
            "Very low: every published version is held to its freeze; every disposition change of a "
            "new version is in its release note; with LEGTRIAGE_REQUIRE_SIGNOFF=true only signed "
@@ -231,9 +231,9 @@ HAZARDS = (
            "No trace of the advice given: follow-up and audit impossible.",
            lambda m: [],
            (),
-           ("tests/test_audit.py::test_store_down_means_503_with_retry_after_never_an_unrecorded_200",
-            "tests/test_records_counts.py::test_sqlite_four_workers_eight_threads_keep_every_record",
-            "tests/test_records_counts.py::test_postgresql_outage_gives_503_and_readyz_says_so_and_no_200_goes_unrecorded"),
+           ("tests/integration/test_audit.py::test_store_down_means_503_with_retry_after_never_an_unrecorded_200",
+            "tests/integration/test_records_counts.py::test_sqlite_four_workers_eight_threads_keep_every_record",
+            "tests/integration/test_records_counts.py::test_postgresql_outage_gives_503_and_readyz_says_so_and_no_200_goes_unrecorded"),
            "Significant",
            "Very low: no result is given that was not recorded (a 503 instead)."),
     Hazard("H9", "A result is taken for a diagnosis or an order",
@@ -241,8 +241,8 @@ HAZARDS = (
            "Tests or referrals done or omitted without a clinician's judgement.",
            lambda m: [],
            ("at most six proposals",),
-           ("tests/triage/test_engine.py::test_no_result_has_more_than_six_proposals",
-            "tests/test_cds_hooks.py::test_each_example_call_gives_the_card_the_contract_describes"),
+           ("tests/unit/triage/test_engine.py::test_no_result_has_more_than_six_proposals",
+            "tests/integration/test_cds_hooks.py::test_each_example_call_gives_the_card_the_contract_describes"),
            "Considerable",
            "Low: every ServiceRequest is a draft proposal, every text says it is decision support, "
            "not a diagnosis."),
@@ -283,7 +283,7 @@ def render(registry: Registry, data: ClinicalData, signoff_dir: Path) -> str:
 
     out = ["# Clinical safety case", "",
            "Generated by `legtriage rules safety-case --write` from this repository; "
-           "`tests/triage/test_safety_case.py` regenerates it and fails when it is stale. Every "
+           "`tests/unit/triage/test_safety_case.py` regenerates it and fails when it is stale. Every "
            "figure below is measured by that command. Structured after DCB0129 (clinical risk "
            "management in the manufacture of health IT systems); the deploying hospital's "
            "clinical safety officer reviews it under DCB0160.", "",

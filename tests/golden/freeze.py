@@ -54,7 +54,7 @@ def _random_answers(rng: random.Random, items: dict, density: float, benign: boo
 
 def write_answer_sets() -> None:
     from tests.support import EXAMPLES, ITEMS
-    from tests.triage.test_vignettes import VIGNETTES
+    from tests.e2e.test_vignettes import VIGNETTES
 
     if ANSWERS.exists():
         sys.exit(f"{ANSWERS} exists: the stored answer sets are data and are not regenerated")
@@ -92,7 +92,7 @@ def without_narrative(bundle_bytes: bytes) -> bytes:
     Since issue 25 every prediction also carries the triage-evidence extension (the rules behind the
     cause, the answers each read, the source and passage, as data): new data added for every version
     alike, as the narrative was, while every text and element a version was frozen with is unchanged.
-    It is left out of the digest for the same reason; tests/fhir_io/test_evidence.py checks it.
+    It is left out of the digest for the same reason; tests/e2e/test_explanations.py checks it.
     """
     import orjson
 

@@ -10,7 +10,7 @@ needs a positively benign story; a cause tied to the numbness keeps it at least 
 or leg pain, one-sided or late-onset cold attacks, and numbness climbing over days are urgent; a whole leg
 suddenly numb and not back within minutes is an emergency; what a person reads agrees with the
 disposition. The policy is checked as properties over random answer sets
-(tests/triage/test_safety_properties.py). 1.0.0 and 1.1.0 stay published and pinnable, unchanged.
+(tests/unit/triage/test_safety_properties.py). 1.0.0 and 1.1.0 stay published and pinnable, unchanged.
 
 Sources (shared/sources/):
   000_cb32e696d2feae6f.txt  "Leg numbness" (with neurologists: causes, when to see a doctor, home care)
