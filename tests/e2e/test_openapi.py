@@ -175,6 +175,20 @@ def test_the_audit_search_parameters_are_the_services():
     assert [p["name"] for p in parameters if p["in"] == "query"] == [p.name for p in PARAMS]
 
 
+def test_the_cds_service_ids_and_hooks_are_the_services():
+    """The CDS service ids (the path parameter, discovery's items) and hooks in the spec are the
+    services the service offers (service/cds/services.py): a new hook is one row there, and this
+    test names the two lists of the spec to extend."""
+    from service.cds.services import SERVICES
+
+    ids = [s.id for s in SERVICES.values()]
+    hooks = sorted({s.hook for s in SERVICES.values()})
+    described = SPEC["components"]["schemas"]["CdsService"]["properties"]
+    assert SPEC["components"]["parameters"]["cdsServiceId"]["schema"]["enum"] == ids
+    assert described["id"]["enum"] == ids
+    assert sorted(described["hook"]["enum"]) == hooks
+
+
 def test_head_and_options_are_automatic(app, client):
     for rule in app.url_map.iter_rules():
         assert "OPTIONS" in rule.methods, rule.rule
