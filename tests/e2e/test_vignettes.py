@@ -13,7 +13,8 @@ import pytest
 from service.triage.engine import Registry
 from service.clinical import clinical_data, load_vignettes
 from service.triage.review import DISPOSITIONS, Observed, all_figures, applies, figures_table, problems
-from tests.support import ROOT, disposition, post_triage, questionnaire_response, resources, risk_assessment
+from tests.support import (ROOT, concept_key, disposition, post_triage, questionnaire_response, resources,
+                           risk_assessment)
 
 VIGNETTES = load_vignettes()
 REGISTRY = Registry()
@@ -61,13 +62,7 @@ def test_every_item_of_the_review_of_1_1_0_has_stories_for_1_2_0_with_reason_and
 def observed_from_bundle(bundle: dict, terminology: dict) -> Observed:
     ra = risk_assessment(bundle)
 
-    def key(concept: dict, terms: dict) -> str:
-        for k, term in terms.items():
-            if "code" in term and concept.get("coding", [{}])[0].get("code") == term["code"]:
-                return k
-            if "code" not in term and "coding" not in concept and concept.get("text") == term["text"]:
-                return k
-        raise AssertionError(f"concept not in terminology.yaml: {concept}")
+    key = concept_key
     evidence = {}
     for p in ra.get("prediction", []):
         # what the rationale lists in brackets (1.0.0 and 1.1.0 publish it so); a clinical rationale

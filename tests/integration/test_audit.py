@@ -6,8 +6,6 @@ import json
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
-import os
-import subprocess
 
 import pytest
 
@@ -16,7 +14,7 @@ from service.records.search import AuditQuery
 from tests.support.records_memory import feedback_on
 from service.triage.engine import Registry
 from tests.support.cds import PATIENT_VIEW, cds_example, fresh, post_hook
-from tests.support import FHIR_JSON, LEGTRIAGE, ROOT, example, post_triage
+from tests.support import FHIR_JSON, example, legtriage, post_triage
 from tests.e2e.test_auth import AUDIENCE, ISSUER, keys, sign  # noqa: F401 (fixture)
 from tests.support.keys import jwks
 from tests.support.fhir import assert_valid_fhir
@@ -147,10 +145,7 @@ def test_a_hook_call_leaves_one_audit_event_and_its_feedback_joins_its_card_in_t
     [kept] = feedback_on(app.extensions["legtriage"].records, card["uuid"])
     assert (kept.override_code, kept.user_comment) == ("already-arranged", "Seen in clinic today.")
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
-    env["LEGTRIAGE_DATABASE_URL"] = database_url
-    run = lambda *a: subprocess.run([LEGTRIAGE, *a], cwd=ROOT, env=env,  # noqa: E731
-                                    capture_output=True, text=True, timeout=60)
+    run = lambda *a: legtriage(*a, database_url=database_url)  # noqa: E731
     md = run("report")
     assert md.returncode == 0, md.stderr
     assert f"| leg-numbness-triage | urgent | {rules} | 1 | 1 | 0 | 1 | 0.0 % | 100.0 % |" in md.stdout

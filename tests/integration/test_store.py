@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import threading
 from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +16,7 @@ from service.records.search import AuditQuery
 from service.records.store import HEAD, SqlStore
 from service.records.schema import metadata
 from tests.support.records_memory import MemoryStore, feedback_on
-from tests.support import LEGTRIAGE, ROOT
+from tests.support import ROOT, legtriage
 
 
 @pytest.fixture()
@@ -194,10 +192,7 @@ def test_report_command_prints_markdown_and_json(database_url, tmp_path):
         s.card_issued(card)
     s.feedback(FEEDBACK)
     s.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
-    env["LEGTRIAGE_DATABASE_URL"] = database_url
-    run = lambda *a: subprocess.run([LEGTRIAGE, *a], cwd=ROOT, env=env,  # noqa: E731
-                                    capture_output=True, text=True, timeout=60)
+    run = lambda *a: legtriage(*a, database_url=database_url)  # noqa: E731
     md = run("report")
     assert md.returncode == 0, md.stderr
     assert "| leg-numbness-triage | emergency | 1.0.0 | 2 | 2 | 1 | 2 | 33.3 % | 66.7 % |" in md.stdout

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,17 +85,25 @@ def disposition(bundle: dict) -> str:
 
 def outcome_keys(bundle: dict, terms: dict) -> set[str]:
     """The terminology keys of the predicted causes (by code, or by text for text-only concepts)."""
-    return {_key(p["outcome"], terms) for p in risk_assessment(bundle).get("prediction", [])}
+    return {concept_key(p["outcome"], terms) for p in risk_assessment(bundle).get("prediction", [])}
 
 
 def proposal_keys(bundle: dict, terms: dict) -> set[str]:
-    return {_key(sr["code"], terms) for sr in resources(bundle, "ServiceRequest")}
+    return {concept_key(sr["code"], terms) for sr in resources(bundle, "ServiceRequest")}
 
 
-def _key(concept: dict, terms: dict) -> str:
+def concept_key(concept: dict, terms: dict) -> str:
+    """The terminology.yaml key of a CodeableConcept: by its code, or by its text where the term has none."""
     for key, term in terms.items():
         if "code" in term and concept.get("coding", [{}])[0].get("code") == term["code"]:
             return key
         if "code" not in term and "coding" not in concept and concept.get("text") == term["text"]:
             return key
     raise AssertionError(f"concept not in terminology.yaml: {concept}")
+
+
+def legtriage(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    """Run the console script on `database_url` with no other LEGTRIAGE_* setting of this process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
+    env["LEGTRIAGE_DATABASE_URL"] = database_url
+    return subprocess.run([LEGTRIAGE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

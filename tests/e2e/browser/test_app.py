@@ -11,14 +11,13 @@ SCREENSHOT_DIR=docs/img keeps the screenshots used by docs/app.md.
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from service.triage.engine import Registry
+from tests.e2e.browser.lhc import LhcQuestions
 from tests.e2e.browser.ehr import CLIENT_ID, LAUNCH_ID, PATIENT, RunningEhr
 from tests.support.servers import gunicorn
 from tests.support import ROOT
@@ -110,7 +109,7 @@ def axe_installed():
 
 # ---- the page as a user sees it -----------------------------------------------------------------
 
-class AppPage:
+class AppPage(LhcQuestions):
     """/app/ in a browser tab: the questions found by their texts, and what went wrong on the way."""
 
     def __init__(self, page):
@@ -137,30 +136,6 @@ class AppPage:
                 index(item.get("item", []))
 
         index(config["questionnaire"]["item"])
-
-    def question(self, link_id: str):
-        label = re.compile("^" + re.escape(self.items[link_id]["text"]) + "$")
-        return self.page.locator("lhc-item.lhc-item-question").filter(
-            has=self.page.locator(".lhc-de-label .question", has_text=label))
-
-    def answer(self, link_id: str, value: Any) -> None:
-        item, question = self.items[link_id], self.question(link_id)
-        if item["type"] == "choice":
-            field = question.get_by_role("combobox")
-            for code in value if isinstance(value, list) else [value]:
-                field.click()
-                display = next(o["valueCoding"]["display"] for o in item["answerOption"]
-                               if o["valueCoding"]["code"] == code)
-                entry = re.compile(r"^\d+:\s+" + re.escape(display) + "$")
-                self.page.locator("#completionOptions li").filter(has_text=entry).click()
-            field.press("Escape")
-        elif item["type"] == "boolean":
-            question.get_by_role("radio", name="Yes" if value else "No", exact=True).click()
-        else:
-            field = question.get_by_role("textbox")
-            field.click()
-            field.press_sequentially(str(value))
-            field.press("Tab")
 
     def fill(self, answers: dict[str, Any]) -> None:
         for link_id, value in answers.items():

@@ -8,11 +8,11 @@ Only 127.0.0.1 is reachable from the browser.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
+from tests.e2e.browser.lhc import LhcQuestions
 from tests.e2e.browser.site import LFORMS_DIST, LFORMS_FILES
 
 pytestmark = pytest.mark.browser
@@ -49,7 +49,7 @@ def lforms_installed():
                     "scripts/lib/test-tools.sh", pytrace=False)
 
 
-class Form:
+class Form(LhcQuestions):
     """The page with the Questionnaire rendered by LHC-Forms, and what went wrong on the way."""
 
     def __init__(self, page, base: str):
@@ -62,35 +62,6 @@ class Form:
         self.questionnaire = page.evaluate("legtriage.render()")
         self.items = {item["linkId"]: {**item, "group": group["linkId"]}
                       for group in self.questionnaire["item"] for item in group["item"]}
-
-    def question(self, link_id: str):
-        """The rendered question whose label shows the item's text, as a user finds it."""
-        label = re.compile("^" + re.escape(self.items[link_id]["text"]) + "$")
-        return self.page.locator("lhc-item.lhc-item-question").filter(
-            has=self.page.locator(".lhc-de-label .question", has_text=label))
-
-    def answer(self, link_id: str, value: Any) -> None:
-        item, question = self.items[link_id], self.question(link_id)
-        if item["type"] == "choice":
-            field = question.get_by_role("combobox")
-            for code in value if isinstance(value, list) else [value]:
-                field.click()
-                self._option(item, code).click()
-            field.press("Escape")  # a multi-select list stays open over the next questions
-        elif item["type"] == "boolean":
-            question.get_by_role("radio", name="Yes" if value else "No", exact=True).click()
-        else:
-            field = question.get_by_role("textbox")
-            field.click()
-            field.press_sequentially(str(value))
-            field.press("Tab")
-
-    def _option(self, item: dict, code: str):
-        """The autocomplete list entry ("1:  Left leg") showing the answer's display text."""
-        display = next(o["valueCoding"]["display"] for o in item["answerOption"]
-                       if o["valueCoding"]["code"] == code)
-        entry = re.compile(r"^\d+:\s+" + re.escape(display) + "$")
-        return self.page.locator("#completionOptions li").filter(has_text=entry)
 
     def questionnaire_response(self, patient: dict | None = None) -> dict:
         return self.page.evaluate("patient => legtriage.response(patient)", patient)
