@@ -17,15 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.config import ConfigError
-from tests.support.cds import (
-    ENCOUNTER_START,
-    PATIENT_VIEW,
-    PUBLIC,
-    cds_example,
-    fresh,
-    post_hook,
-    trust_folder,
-)
+from tests.support.cds import (ENCOUNTER_START, PATIENT_VIEW, PUBLIC, cds_example, fresh, post_hook,
+                               trust_folder)
 from tests.support import ROOT, example
 from tests.support.keys import Key, jwks
 

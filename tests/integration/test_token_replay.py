@@ -18,14 +18,7 @@ import requests
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.support.cds import (
-    PATIENT_VIEW,
-    PUBLIC,
-    cds_example,
-    fresh,
-    post_hook,
-    trust_folder,
-)
+from tests.support.cds import PATIENT_VIEW, PUBLIC, cds_example, fresh, post_hook, trust_folder
 from tests.support.servers import gunicorn
 from tests.support.keys import Key, jwks
 
