@@ -60,6 +60,7 @@ errorlog = "-"
 control_socket_disable = True  # gunicorn 27's control socket is not used; it would write under $HOME
 # gunicorn's own logs: JSON lines on stdout, without client addresses or request fragments
 logconfig_dict = gunicorn_logconfig_dict(_settings.log_level)
+logger_class = "service.serving.GunicornLogger"  # builds no access line for the gunicorn.access it turns off
 
 # gunicorn puts "Server: gunicorn" on every response, read from this module global per response;
 # name the service instead, so the banner tells nobody which server software (or version) runs.

@@ -1,4 +1,5 @@
-"""gunicorn's own answers, to requests it refuses before the app sees them, as OperationOutcomes.
+"""gunicorn's own answers, to requests it refuses before the app sees them, as OperationOutcomes;
+and its logger, which builds no access line nobody writes.
 
 gunicorn answers a request it cannot parse itself (a bad request line, a URL over
 limit_request_line: 414, too many or too large headers: 431, broken chunked framing, raw
@@ -8,8 +9,10 @@ is not repeated: it quotes the request (a URL can carry patient data).
 """
 from __future__ import annotations
 
+import logging
+
 import orjson
-from gunicorn import util
+from gunicorn import glogging, util
 
 from service.fhir_io.outcome import FHIR_JSON, Issue, operation_outcome
 
@@ -37,3 +40,17 @@ def write_error(sock, status_int: int, reason: str, mesg: str) -> None:
 
 def install() -> None:
     util.write_error = write_error
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's logger, whose access line is built only when gunicorn.access would write it.
+
+    With a logconfig_dict gunicorn counts its access log as on and, after every request, gathers the
+    request's atoms (headers, times, the request line) and formats them for gunicorn.access, which
+    service.logs.gunicorn_logconfig_dict switches off: ~3 % of a worker's CPU on a `$triage`
+    (docs/performance.md), for a line that is dropped. legtriage.access is the service's one line.
+    """
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return super().access_log_enabled and self.access_log.isEnabledFor(logging.INFO)
