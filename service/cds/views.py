@@ -21,7 +21,7 @@ from service import pipeline, records
 from service.cds import answers, schemas
 from service.cds.cards import CardMaker
 from service.cds.services import IN_PROGRESS_KEY, QR_KEY, SERVICES
-from service.auth import replay_guard
+from service.keys import replay_guard
 from service.cds.trust import CdsVerifier, load_issuers
 from service.config import ConfigError, Settings
 from service.fhir_io.outcome import RETRY_AFTER_SECONDS, FhirError, Issue
@@ -199,7 +199,7 @@ def _check_cards(service_id: str, uuids: list[str], tenant: str | None) -> None:
     issued: dict[str, bool] = {}
     for uuid in uuids:
         if uuid not in issued:
-            card = s.records.card(uuid)  # StoreUnavailable: 503 (service/records/audit.py)
+            card = s.records.card(uuid)  # StoreUnavailable: 503 (service/errors.py)
             issued[uuid] = card is not None and card.service == service_id and card.tenant == tenant
     unknown = [i for i, uuid in enumerate(uuids) if not issued[uuid]]
     if unknown:
