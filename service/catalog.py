@@ -175,7 +175,7 @@ def _index_items(items: list[dict], parent: str = "") -> dict[str, Item]:
     return index
 
 
-def load_catalog(mappings_dir: Path, check_fhir: FhirCheck | None = None) -> Catalog:
+def read_catalog(mappings_dir: Path, check_fhir: FhirCheck | None = None) -> Catalog:
     """Read and check everything in mappings/; raises CatalogError naming the file on a problem.
 
     `check_fhir` holds each FHIR resource to R4 before it is read (the service passes the FHIR

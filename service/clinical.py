@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from service.catalog import Catalog, load_catalog
+from service.catalog import Catalog, read_catalog
 from service.config import PROJECT_ROOT
 from service.mapping import answers_to_facts
 from service.triage.facts import Facts
@@ -50,7 +50,7 @@ def load_vignettes(directory: Path = VIGNETTES) -> list[dict]:
 
 @lru_cache(maxsize=1)
 def catalog() -> Catalog:
-    return load_catalog(MAPPINGS)  # the data and its words; the FHIR checks are the service's
+    return read_catalog(MAPPINGS)  # the data and its words; the FHIR checks are the service's
 
 
 def facts_of(answers: Mapping[str, Any]) -> Facts:

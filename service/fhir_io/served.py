@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from service.catalog import Catalog, CatalogError, load_catalog as read_catalog
+from service.catalog import Catalog, CatalogError, read_catalog
 from service.fhir_io import structure
 from service.fhir_io.narrative import with_text
 
