@@ -16,15 +16,17 @@ wsgi_app = "service:create_app()"
 bind = f"{_settings.host}:{_settings.port}" if ":" not in _settings.host else f"[{_settings.host}]:{_settings.port}"
 # Worker settings, chosen with bench/run and bench/slow_clients.py on 2 cores (figures and method:
 # docs/performance.md).
-# - gevent, 2 x CPU workers (LEGTRIAGE_WORKERS): a sync worker is held by one connection from its
+# - gevent, one worker per CPU (LEGTRIAGE_WORKERS): a sync worker is held by one connection from its
 #   accept to its last byte, so 4 idle or trickling connections stalled the whole service until
 #   the 30 s timeout killed the workers; gthread with 4 threads stalled the same way under 200, and
 #   with 64 threads under 800. A gevent worker waits on each connection in a greenlet and only
 #   runs the app once a request is complete, so slow clients cost memory, not workers: /healthz
 #   and $triage answer in milliseconds with 800 held open. gunicorn's gevent worker patches the
 #   standard library in each worker after the preloaded app was built (service/keys.py creates
-#   its lock in the worker for that reason).
-# - worker_connections bounds the connections each worker holds; beyond 2 x CPU x 1,000 new ones
+#   its lock in the worker for that reason). A gevent worker keeps a CPU busy by itself: with two
+#   per CPU they took the CPUs from each other and split the records into more, smaller commits;
+#   one per CPU served more calls at less CPU each (docs/performance.md, "One worker per CPU").
+# - worker_connections bounds the connections each worker holds; beyond CPU x 1,000 new ones
 #   wait in the listen backlog. Internet-facing, put a buffering proxy in front (docs/deployment.md).
 workers = _settings.workers
 worker_class = "gevent"

@@ -153,7 +153,7 @@ class Settings:
         fields.Integer(load_default=8080, validate=validate.Range(1, 65535)), "port to bind")
     workers: int = setting(
         fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 64)),
-        "gunicorn worker processes", "2 × CPU count")
+        "gunicorn worker processes", "CPU count")
     log_level: str = setting(
         fields.String(load_default="info", validate=validate.OneOf(LOG_LEVELS)),
         ", ".join(f"`{level}`" for level in LOG_LEVELS))
@@ -341,7 +341,7 @@ class _SettingsChecks(Schema):
         for name, kind in self.fields.items():
             if isinstance(kind, PathField) and data[name] is not None:
                 data[name] = Path(data[name])
-        data["workers"] = data["workers"] or 2 * (os.cpu_count() or 1)
+        data["workers"] = data["workers"] or (os.cpu_count() or 1)  # gevent: one per CPU
         data["default_rules_version"] = data["default_rules_version"] or None
         data["public_base_url"] = data["public_base_url"].rstrip("/")
         data["cds_fhir_servers"] = tuple(u.rstrip("/") for u in data["cds_fhir_servers"])
