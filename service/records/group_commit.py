@@ -44,7 +44,7 @@ class GroupCommit(Generic[R]):
         monkey = sys.modules.get("gevent.monkey")
         # In a gevent worker time.sleep(0) switches to the other greenlets; elsewhere it would give
         # the CPU to other processes (milliseconds on a busy machine) for no batch at all.
-        self._greenlets = monkey is not None and monkey.is_module_patched("time")
+        self.greenlets = monkey is not None and monkey.is_module_patched("time")  # a gevent worker
 
     def submit(self, row: R) -> None:
         """Return once `row` is committed; raise what the write of its batch raised."""
@@ -69,7 +69,7 @@ class GroupCommit(Generic[R]):
         batch: list[tuple[_Waiter[R], float]] = []
         error: BaseException | None = None
         try:
-            if self._greenlets:
+            if self.greenlets:
                 time.sleep(0)  # the other greenlets first: what they are finishing joins this batch
             with self._lock:
                 batch, self._queue = self._queue, []

@@ -85,10 +85,15 @@ class SqlStore:
         self._engine_pid: int | None = None
         self._engine: Engine | None = None
         self._batches: GroupCommit[tuple[str, dict]] | None = None  # this process's (made with its engine)
+        self._commit_in_thread = False  # a serving gevent worker's SQLite writes: see _commit_elsewhere
         self._lock = threading.Lock()
         self._schema_ok = False
         self._last_try = 0.0
         self._next_token_purge = 0.0
+        db = Path(self.url.database or "")
+        # The serving processes of one SQLite file take turns to write it (WriteTurn, below).
+        self._turn = (WriteTurn(db) if self.dialect == "sqlite" and wait_seconds is not None
+                      and str(db) not in ("", ".", ":memory:") and not str(db).startswith("file:") else None)
 
     # ---- connections ---------------------------------------------------------------------------
 
@@ -103,6 +108,7 @@ class SqlStore:
                         self._engine.dispose(close=False)  # the parent's connections stay the parent's
                     self._engine, self._engine_pid = self._make_engine(), pid
                     self._batches = GroupCommit(self._write_batch)
+                    self._commit_in_thread = self._turn is not None and self._batches.greenlets
         return self._engine
 
     def _make_engine(self) -> Engine:
@@ -140,18 +146,34 @@ class SqlStore:
             self._engine.dispose()
         self._engine, self._engine_pid = None, None
 
-    def _tx(self, work: Callable[[Connection], T], since: float | None = None) -> T:
+    def _tx(self, work: Callable[[Connection], T], since: float | None = None, write: bool = False) -> T:
         """`work` in one transaction, retried once on a connection the server dropped (a
         restarted PostgreSQL), and on a locked SQLite database until `wait_seconds` have passed
         since `since` (time.monotonic(); default now); StoreUnavailable when the database cannot be
-        reached or stays locked."""
+        reached or stays locked. A serving process's `write` to SQLite waits for its turn first."""
         self._ensure_schema()
         deadline = None if self.wait_seconds is None else (since or time.monotonic()) + self.wait_seconds
+        if write and self._turn is not None and deadline is not None:
+            self.engine()  # made in this process, and with it _commit_in_thread
+            if not self._turn.take(deadline):
+                self._ready_at = float("-inf")  # /readyz checks again at once
+                raise StoreUnavailable("records store: database is locked")
+            try:
+                return self._attempts(work, deadline, self._commit_in_thread)
+            finally:
+                self._turn.give()
+        return self._attempts(work, deadline)
+
+    def _attempts(self, work: Callable[[Connection], T], deadline: float | None,
+                  commit_elsewhere: bool = False) -> T:
         reconnected, pause = False, 0.002
         while True:
             try:
                 with self.engine().begin() as conn:
-                    return work(conn)
+                    done = work(conn)
+                    if commit_elsewhere:
+                        self._commit_elsewhere(conn)
+                    return done
             except IntegrityError:
                 raise
             except DBAPIError as err:
@@ -298,13 +320,30 @@ class SqlStore:
         audits = [row for table, row in rows if table == _AUDIT]
         cards = [row for table, row in rows if table == _CARD]
 
-        def write(conn: Connection) -> None:
+        def insert(conn: Connection) -> None:
             if audits:
                 conn.execute(_INSERT_AUDIT, audits)
             if cards:
                 conn.execute(self._insert_card, cards)
 
-        self._tx(write, since)
+        self._tx(insert, since, write=True)
+
+    def _commit_elsewhere(self, conn: Connection) -> None:
+        """Commit a serving gevent worker's SQLite write in a thread of gevent's pool: its fsync then
+        waits there, and the worker goes on with its other calls meanwhile, whose records queue for
+        the next batch. Done in the worker itself, the commit stopped every greenlet of the worker for
+        its whole fsync, nothing could queue, and batches held 1.1-1.2 calls under load
+        (docs/performance.md, "The commit waits in a thread"). The sqlite3 connection is used by one
+        thread at a time (this call waits); SQLAlchemy's commit that follows finds nothing left to
+        commit. psycopg already waits for PostgreSQL's commit the gevent way."""
+        import sqlite3
+
+        import gevent
+        try:
+            gevent.get_hub().threadpool.apply(conn.connection.dbapi_connection.commit)
+        except sqlite3.Error as err:
+            self._ready_at = float("-inf")
+            raise StoreUnavailable(f"records store: {type(err).__name__}") from None
 
     def feedback(self, records: Sequence[FeedbackRecord]) -> None:
         """Keep each item once: an item already kept on its card (CDS clients repeat feedback) is
@@ -324,7 +363,7 @@ class SqlStore:
                 "user_comment": f.user_comment, "item_key": key}
         insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(cds_feedback)
         statement = insert.on_conflict_do_nothing(index_elements=["card_uuid", "item_key"])
-        self._tx(lambda conn: conn.execute(statement, list(rows.values())))
+        self._tx(lambda conn: conn.execute(statement, list(rows.values())), write=True)
 
     def first_use(self, issuer: str, jti: str, until: float) -> bool:
         """Record that the token (iss, jti) was accepted, until `until` (epoch seconds); False when
@@ -341,7 +380,7 @@ class SqlStore:
             conn.execute(token_seen.insert(), {"token_key": key, "expires_us": int(until * 1_000_000)})
 
         try:
-            self._tx(claim)
+            self._tx(claim, write=True)
         except IntegrityError:
             return False
         return True
@@ -362,7 +401,7 @@ class SqlStore:
                 conn.execute(store_heartbeat.insert().values(id=1, beat_us=now_us()))
 
         try:
-            self._tx(beat)
+            self._tx(beat, write=True)
         except (StoreUnavailable, IntegrityError):
             return False
         self._ready_at = time.monotonic()
@@ -430,6 +469,49 @@ class SqlStore:
                             Counter({tuple(r[:5]): r[5] for r in items}))
 
 
+class WriteTurn:
+    """The serving processes of one SQLite database take turns to write it: a flock(2) on
+    `<database>.write-lock`, taken before a write transaction and given back once it committed or
+    rolled back. SQLite lets one writer in at a time anyway; without turns, the gunicorn workers met
+    its lock and each retry cost a transaction begun, refused and rolled back, then a sleep of 2-50 ms
+    while the lock was mostly free again (docs/performance.md, "Writers take turns"). A turn is asked
+    for with a non-blocking flock, again every POLL_SECONDS (time.sleep: gevent's in a gevent worker,
+    so the worker's other calls go on), until the caller's deadline. Writers that do not take turns
+    (the command line, another program) are still met by SQLite's lock and the retries of `_tx`. A
+    process's turn is released by the kernel when it dies (kill -9 included)."""
+
+    POLL_SECONDS = 0.001
+
+    def __init__(self, db: Path) -> None:
+        self.path = db.with_name(db.name + ".write-lock")
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    def _file(self) -> int:
+        pid = os.getpid()
+        if self._pid != pid:  # a forked worker opens its own: a flock belongs to an open file
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            self._pid = pid
+        return self._fd
+
+    def take(self, deadline: float) -> bool:
+        """Wait for this process's turn until `deadline` (time.monotonic()); False when it did not come."""
+        fd = self._file()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() + self.POLL_SECONDS >= deadline:
+                    return False
+                time.sleep(self.POLL_SECONDS)
+
+    def give(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 def open_store(settings, serving: bool = False) -> "SqlStore":
     """The store the settings name (LEGTRIAGE_DATABASE_URL, else SQLite in LEGTRIAGE_DATA_DIR);
     `serving`: the app's, whose writes wait at most STORE_WAIT_SECONDS for a locked database."""
@@ -456,7 +538,7 @@ def private_sqlite_files(db: Path) -> None:
     except FileExistsError:
         pass
     for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"),
-                 db.with_name(db.name + ".migrate-lock")):
+                 db.with_name(db.name + ".migrate-lock"), db.with_name(db.name + ".write-lock")):
         try:
             if path.stat().st_mode & 0o077:
                 path.chmod(0o600)

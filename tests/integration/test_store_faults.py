@@ -16,7 +16,7 @@ import pytest
 
 from service.records import AuditRecord, CardRecord, FeedbackRecord, StoreUnavailable, instant, now_us
 from service.records.search import AuditQuery
-from service.records.store import STORE_WAIT_SECONDS, SqlStore
+from service.records.store import STORE_WAIT_SECONDS, SqlStore, WriteTurn
 from tests.support.records_memory import MemoryStore, feedback_on
 from tests.support import LEGTRIAGE, ROOT
 
@@ -84,6 +84,77 @@ def _hold(url: str, seconds: float) -> None:
         time.sleep(seconds)
 
 
+# ---- the serving processes of one SQLite file take turns to write it ------------------------------
+
+@pytest.fixture()
+def sqlite_serving(tmp_path):
+    db = tmp_path / "records.sqlite3"
+    SqlStore(f"sqlite:///{db}").start()
+    s = SqlStore(f"sqlite:///{db}", STORE_WAIT_SECONDS)
+    yield s, db
+    s.close()
+
+
+def test_a_write_waits_for_its_turn_and_goes_on_as_soon_as_the_other_writer_gives_it_back(sqlite_serving):
+    store, db = sqlite_serving
+    other = WriteTurn(db)  # another worker's turn: its own open file, as in another process
+    assert other.take(time.monotonic() + 1)
+    threading.Timer(0.3, other.give).start()
+    started = time.monotonic()
+    store.audit(AuditRecord(kind="triage", status=200))
+    took = time.monotonic() - started
+    assert 0.28 <= took <= 0.3 + 0.5, took
+    assert store.count_audits() == 1
+    assert other.take(time.monotonic() + 1)  # given back after the commit
+    other.give()
+
+
+def test_a_turn_that_does_not_come_within_the_wait_gives_store_unavailable_and_writes_nothing(sqlite_serving):
+    store, db = sqlite_serving
+    other = WriteTurn(db)
+    assert other.take(time.monotonic() + 1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.audit(AuditRecord(kind="triage", status=200))
+        took = time.monotonic() - started
+        assert store.ready() is False  # readiness is a write, and waits for the turn too
+    finally:
+        other.give()
+    assert STORE_WAIT_SECONDS * 0.9 <= took <= STORE_WAIT_SECONDS + 1.0, took
+    assert store.count_audits() == 0
+    store.audit(AuditRecord(kind="triage", status=200))
+    assert store.ready() is True and store.count_audits() == 1
+
+
+def test_writers_that_take_no_turn_are_still_waited_for_by_sqlites_own_lock(sqlite_serving):
+    """The command line and other programs do not take turns: their lock is met and waited out."""
+    store, db = sqlite_serving
+    holder = threading.Thread(target=lambda: _hold(f"sqlite:///{db}", 0.5))
+    holder.start()
+    time.sleep(0.2)
+    store.audit(AuditRecord(kind="triage", status=200))
+    holder.join()
+    assert store.count_audits() == 1
+
+
+def test_a_process_killed_while_its_turn_is_held_gives_the_turn_back(sqlite_serving):
+    store, db = sqlite_serving
+    code = ("import sys, time; from pathlib import Path; from service.records.store import WriteTurn\n"
+            "t = WriteTurn(Path(sys.argv[1])); assert t.take(time.monotonic() + 5); print('held', flush=True)\n"
+            "time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(db)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        assert not WriteTurn(db).take(time.monotonic() + 0.1)
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    store.audit(AuditRecord(kind="triage", status=200))  # at once: the kernel gave the turn back
+    assert store.count_audits() == 1
+
+
 # ---- item 11: readiness means a write goes through ----------------------------------------------
 
 def test_ready_is_false_when_the_disk_is_full_sqlite(tmp_path):
@@ -147,7 +218,7 @@ def test_the_sqlite_folder_and_files_are_private(tmp_path):
         os.umask(old)
         s.close()
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert {"records.sqlite3", "records.sqlite3-wal", "records.sqlite3-shm"} <= set(files)
+    assert {"records.sqlite3", "records.sqlite3-wal", "records.sqlite3-shm", "records.sqlite3.write-lock"} <= set(files)
     assert modes == {name: 0o600 for name in files}
 
 
