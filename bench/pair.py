@@ -4,7 +4,7 @@
         [--records] [--workers 1] [--connections 8]
 
 Starts one gunicorn per checkout (its own gunicorn.conf.py and .venv; one worker and recording off
-unless `--workers N` and `--records`, which records in SQLite in a temporary folder) and runs wrk
+unless `--workers N` (0: each checkout's default) and `--records`, which records in SQLite in a temporary folder) and runs wrk
 (8 connections unless `--connections`, the bench mix) on each in turn for `--slice` seconds,
 `--pairs` times, the order alternating. Each pair gives B's worker CPU per call over A's; the median of those ratios
 cancels most of what other load on the machine does in the meantime, which moves whole bench/run
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--slice", type=int, default=2, help="seconds of wrk per server and pair")
     parser.add_argument("--app", default=None, help="WSGI app instead of the config's (the service)")
     parser.add_argument("--records", action="store_true", help="record every call (SQLite), as by default")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="0: each checkout's own default")
     parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="legtriage-pair-"))
@@ -63,8 +63,10 @@ def main(argv: list[str]) -> int:
             port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("LEGTRIAGE_")}
             env.update(LEGTRIAGE_RECORDS_ENABLED=str(args.records).lower(), LEGTRIAGE_HOST="127.0.0.1",
-                       LEGTRIAGE_PORT=str(port), LEGTRIAGE_WORKERS=str(args.workers), LEGTRIAGE_DATA_DIR=tempfile.mkdtemp(dir=workdir),
+                       LEGTRIAGE_PORT=str(port), LEGTRIAGE_DATA_DIR=tempfile.mkdtemp(dir=workdir),
                        PYTHONDONTWRITEBYTECODE="1")
+            if args.workers:
+                env["LEGTRIAGE_WORKERS"] = str(args.workers)
             cmd = [str(root / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py", *([args.app] if args.app else [])]
             procs.append(subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL, start_new_session=True))
