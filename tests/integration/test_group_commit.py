@@ -97,26 +97,33 @@ def test_one_call_at_a_time_is_a_batch_of_one():
     assert writer.batches == [["a"], ["b"], ["c"]]
 
 
+GEVENT = ("from gevent import monkey; monkey.patch_all()\n"
+          "import sys, gevent\n"
+          "from sqlalchemy import event\n"
+          "from service.records import AuditRecord, StoreUnavailable\n"
+          "from service.records.store import SqlStore\n")
+
+
+def in_gevent(code: str, url: str) -> list[str]:
+    """`code` in a new process that gevent patched first, as a gunicorn gevent worker is, with the
+    store's URL as sys.argv[1]; the words it printed."""
+    out = subprocess.run([sys.executable, "-c", GEVENT + code, url], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.split()
+
+
 def test_in_a_gevent_process_concurrent_calls_share_commits_and_every_record_is_kept(tmp_path):
     """Under gevent (as in a gunicorn gevent worker), 40 greenlets recording at once commit in far
     fewer transactions than 40, and all 40 records are there."""
     code = (
-        "from gevent import monkey; monkey.patch_all()\n"
-        "import sys, gevent\n"
-        "from sqlalchemy import event\n"
-        "from service.records import AuditRecord\n"
-        "from service.records.store import SqlStore\n"
         "s = SqlStore(sys.argv[1], 2.0); s.start()\n"
         "commits = []\n"
         "event.listen(s.engine(), 'commit', lambda conn: commits.append(1))\n"
         "gevent.joinall([gevent.spawn(s.audit, AuditRecord(kind='triage', status=200)) for _ in range(40)],"
         " raise_error=True)\n"
         "print(len(commits), s.count_audits())\n")
-    url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
-    out = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, check=False)
-    assert out.returncode == 0, out.stderr[-2000:]
-    commits, kept = map(int, out.stdout.split())
+    commits, kept = map(int, in_gevent(code, f"sqlite:///{tmp_path / 'records.sqlite3'}"))
     assert kept == 40 and commits <= 5, (commits, kept)
 
 
@@ -126,11 +133,6 @@ def test_in_a_gevent_process_sqlite_commits_wait_in_a_thread_and_the_worker_goes
     waited (docs/performance.md); a lone call again commits in the worker's thread, where the
     hand-over would gain nothing. Every record is kept."""
     code = (
-        "from gevent import monkey; monkey.patch_all()\n"
-        "import sys, gevent\n"
-        "from sqlalchemy import event\n"
-        "from service.records import AuditRecord\n"
-        "from service.records.store import SqlStore\n"
         "ident = monkey.get_original('_thread', 'get_ident')\n"
         "s = SqlStore(sys.argv[1], 2.0); s.start()\n"
         "commits = []\n"
@@ -144,26 +146,18 @@ def test_in_a_gevent_process_sqlite_commits_wait_in_a_thread_and_the_worker_goes
         "for _ in range(3):\n"
         "    s.audit(AuditRecord(kind='triage', status=200))\n"
         "print(len(together), sum(t == main for t in together), int(commits[-1] == main), s.count_audits())\n")
-    url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
-    out = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, check=False)
-    assert out.returncode == 0, out.stderr[-2000:]
-    commits, in_main, lone_in_main, kept = map(int, out.stdout.split())
-    assert kept == 23 and 1 <= commits <= 5 and in_main == 0 and lone_in_main == 1, out.stdout
+    commits, in_main, lone_in_main, kept = map(int, in_gevent(code, f"sqlite:///{tmp_path / 'records.sqlite3'}"))
+    assert kept == 23 and 1 <= commits <= 5 and in_main == 0 and lone_in_main == 1, (commits, in_main,
+                                                                                      lone_in_main, kept)
 
 
 def test_in_a_gevent_process_a_commit_that_fails_in_its_thread_gives_store_unavailable(tmp_path):
     """A full disk (no file may grow) fails the commit in the pool's thread: each call of the batch
     gets StoreUnavailable (so 503), readiness says no, nothing is kept."""
-    url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
     code = (
-        "from gevent import monkey; monkey.patch_all()\n"
-        "import resource, sys\n"
-        "from service.records import AuditRecord, StoreUnavailable\n"
-        "from service.records.store import SqlStore\n"
+        "import resource\n"
         "SqlStore(sys.argv[1]).start()\n"
         "s = SqlStore(sys.argv[1], 2.0); s.engine().connect().close()\n"
-        "import gevent\n"
         "elsewhere, commit = [], s._commit_elsewhere\n"
         "s._commit_elsewhere = lambda conn: (elsewhere.append(1), commit(conn))[1]\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))\n"
@@ -171,10 +165,7 @@ def test_in_a_gevent_process_a_commit_that_fails_in_its_thread_gives_store_unava
         "gevent.joinall(calls)\n"
         "refused = sum(isinstance(c.exception, StoreUnavailable) for c in calls)\n"
         "print(refused, len(elsewhere) >= 1, s.ready(), s.count_audits())\n")
-    out = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, check=False)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["5", "True", "False", "0"]
+    assert in_gevent(code, f"sqlite:///{tmp_path / 'records.sqlite3'}") == ["5", "True", "False", "0"]
 
 
 def test_a_call_killed_while_it_waits_is_left_out_and_the_queue_goes_on():
