@@ -29,7 +29,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from service.records import (AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
                              StoreUnavailable, build_report, feedback_key, instant, instant_us as _us,
                              now_us, outcome_code)
-from service.records import search
 from service.records.group_commit import GroupCommit
 from service.records.schema import audit_event, cds_card, cds_feedback, store_heartbeat, token_seen
 
@@ -369,6 +368,8 @@ class SqlStore:
         return True
 
     def search_audits(self, query: search.AuditQuery) -> list[AuditRecord]:
+        from service.records import search  # the API's; the migration's child process never needs it
+
         t = audit_event.c
         stmt = sa.select(audit_event)
         stmt = stmt.where(*search.where(t, query))
