@@ -22,7 +22,6 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -79,7 +78,12 @@ class SqlStore:
         if self.url.drivername in ("postgresql", "postgres"):
             self.url = self.url.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default
         self.dialect = self.url.get_backend_name()
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # This URL's dialect only: PostgreSQL's is about 2 MB per worker that a SQLite store never uses.
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        self._insert = insert  # with ON CONFLICT DO NOTHING, which each dialect spells for itself
         self._insert_card = insert(cds_card).on_conflict_do_nothing(index_elements=["card_uuid"])
         self._engine_pid: int | None = None
         self._engine: Engine | None = None
@@ -321,7 +325,7 @@ class SqlStore:
                 "override_code": f.override_code, "override_system": f.override_system,
                 "iss": f.iss, "tenant": f.tenant, "received_us": received,
                 "user_comment": f.user_comment, "item_key": key}
-        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(cds_feedback)
+        insert = self._insert(cds_feedback)
         statement = insert.on_conflict_do_nothing(index_elements=["card_uuid", "item_key"])
         self._tx(lambda conn: conn.execute(statement, list(rows.values())))
 
