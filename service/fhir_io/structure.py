@@ -40,9 +40,8 @@ def is_calendar_date(value: str) -> bool:
     return True
 
 
-@functools.cache
-def _validator(definition: str) -> jsonschema_rs.Draft7Validator:
-    """The compiled schema of one FHIR type of the derived schema (a few ms, once per process)."""
+def _compile(definition: str) -> jsonschema_rs.Draft7Validator:
+    """The compiled schema of one FHIR type of the derived schema (about 10 ms)."""
     if definition not in SCHEMA["definitions"]:
         raise ValueError(f"{definition} is not in {SCHEMA_PATH.name}: add it to scripts/derive-fhir-schema")
     return jsonschema_rs.Draft7Validator({**SCHEMA, "$ref": f"#/definitions/{definition}"},
@@ -50,18 +49,26 @@ def _validator(definition: str) -> jsonschema_rs.Draft7Validator:
                                          validate_formats=True, offline=True)
 
 
+_validator = functools.cache(_compile)  # once per process and definition
+
+
 SCHEMA: dict = orjson.loads(SCHEMA_PATH.read_bytes())
 _validator("QuestionnaireResponse")  # compiled at import: before gunicorn forks its workers
 PRIMITIVES = sorted((n for n in SCHEMA["definitions"] if n[0].islower()), key=len, reverse=True)
 
 
-def check(resource: Any, root: str, definition: str = "QuestionnaireResponse") -> list[Issue]:
+def check(resource: Any, root: str, definition: str = "QuestionnaireResponse",
+          once: bool = False) -> list[Issue]:
     """The problems of `resource` as a FHIR R4 `definition`, with FHIRPath expressions under `root`.
 
     `resource` comes from orjson, which refuses JSON nested deeper than 1024 levels: far deeper
     Python structures (20,000 levels) would overflow jsonschema-rs' stack.
+
+    `once`: the schema is compiled for this call and dropped, for a check made at start and never
+    per request (mappings/). Kept, each compiled schema holds about 1.5 MB, in the master and so in
+    every worker; dropped one after the other, each reuses the memory of the one before.
     """
-    validator = _validator(definition)
+    validator = _compile(definition) if once else _validator(definition)
     if validator.is_valid(resource):  # the fast path: no error objects built for good input
         return []
     issues: list[Issue] = []
