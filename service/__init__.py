@@ -19,6 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from service.api import app as web_app, docs, fhir, health
     from service.cds import views as cds_hooks
     from service.config import ConfigError, load_settings
+    from service.fhir_io import structure
     from service.fhir_io.outgoing import BundleBuilder, now_iso
     from service.fhir_io.served import load_catalog
     from service.records import NullStore, audit
@@ -32,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
 
     catalog = load_catalog(settings.mappings_dir)
+    structure.compile_request_schema()  # after mappings/ was checked with schemas of its own, before the fork
     try:
         registry = Registry(default=settings.default_rules_version)
     except UnknownRulesVersion as err:
