@@ -91,6 +91,7 @@ class SqlStore:
         self._lock = threading.Lock()
         self._schema_ok = False
         self._last_try = 0.0
+        self._child: subprocess.Popen | None = None  # a migration child started early (prepare)
         self._next_token_purge = 0.0
 
     # ---- connections ---------------------------------------------------------------------------
@@ -139,6 +140,7 @@ class SqlStore:
 
     def close(self) -> None:
         """Close this process's connections (before gunicorn forks, and in tests)."""
+        self._end_child()
         if self._engine is not None and self._engine_pid == os.getpid():
             self._engine.dispose()
         self._engine, self._engine_pid = None, None
@@ -229,18 +231,47 @@ class SqlStore:
         already at HEAD (every start but the first of a new version) nothing is spawned."""
         if self.revision() == HEAD:
             self._schema_ok = True
+            self._end_child()
             return
-        child = subprocess.run(
-            [sys.executable, "-c", "import sys; from service.records.store import SqlStore; "
-             "s = SqlStore(sys.stdin.read()); print(s.migrate()); s.close()"],
-            input=self.url.render_as_string(hide_password=False), text=True, capture_output=True,
-            cwd=Path(__file__).resolve().parents[2], timeout=300)
+        child, self._child = self._child or self._spawn_child(), None
+        try:
+            out, err = child.communicate(self.url.render_as_string(hide_password=False), timeout=300)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            raise
         if child.returncode != 0:
-            last = (child.stderr.strip().splitlines() or ["?"])[-1]
+            last = (err.strip().splitlines() or ["?"])[-1]
             raise StoreUnavailable(f"records store: migration failed: {last[:200]}")
-        if child.stdout.strip() != HEAD:
-            raise StoreUnavailable(f"records store: migrated to {child.stdout.strip()!r}, expected {HEAD}")
+        if out.strip() != HEAD:
+            raise StoreUnavailable(f"records store: migrated to {out.strip()!r}, expected {HEAD}")
         self._schema_ok = True
+
+    def prepare(self) -> None:
+        """Start the migration's child process now if start() will surely need it: a SQLite database
+        that does not exist yet (a first start). Its Python and imports then load beside the rest of
+        the app's start; it migrates only once start() finds the schema behind HEAD and sends it the
+        URL, and ends untouched when close() comes first (the start failed)."""
+        db = self.url.database or ""
+        if (self.dialect == "sqlite" and self._child is None and db not in ("", ":memory:")
+                and not db.startswith("file:") and not Path(db).exists()):
+            self._child = self._spawn_child()
+
+    def _spawn_child(self) -> subprocess.Popen:
+        # It loads the store and Alembic first, then reads the URL: nothing (closed early) ends it.
+        return subprocess.Popen(
+            [sys.executable, "-c", "import sys; from service.records.store import SqlStore; "
+             "import alembic.command, alembic.runtime.migration; url = sys.stdin.read(); "
+             "s = SqlStore(url) if url else sys.exit(); print(s.migrate()); s.close()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=Path(__file__).resolve().parents[2])
+
+    def _end_child(self) -> None:
+        """End a child prepare() started and nobody asked to migrate (it never opened the database)."""
+        child, self._child = self._child, None
+        if child is not None:
+            child.kill()
+            child.communicate()
 
     def start(self) -> bool:
         """Migrate at start; a database not reachable yet is retried on first use (a replica may
