@@ -12,7 +12,7 @@ import functools
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import jsonschema_rs
 import orjson
@@ -40,11 +40,18 @@ def is_calendar_date(value: str) -> bool:
     return True
 
 
+def read_schema() -> dict:
+    """The derived schema as data. Read where it is needed (each compile, and once at import for what
+    the error messages need), not kept: as Python objects it is about 1 MB in every worker."""
+    return orjson.loads(SCHEMA_PATH.read_bytes())
+
+
 def _compile(definition: str) -> jsonschema_rs.Draft7Validator:
     """The compiled schema of one FHIR type of the derived schema (about 10 ms)."""
-    if definition not in SCHEMA["definitions"]:
+    schema = read_schema()
+    if definition not in schema["definitions"]:
         raise ValueError(f"{definition} is not in {SCHEMA_PATH.name}: add it to scripts/derive-fhir-schema")
-    return jsonschema_rs.Draft7Validator({**SCHEMA, "$ref": f"#/definitions/{definition}"},
+    return jsonschema_rs.Draft7Validator({**schema, "$ref": f"#/definitions/{definition}"},
                                          formats={CALENDAR_FORMAT: is_calendar_date},
                                          validate_formats=True, offline=True)
 
@@ -52,8 +59,22 @@ def _compile(definition: str) -> jsonschema_rs.Draft7Validator:
 _validator = functools.cache(_compile)  # once per process and definition
 
 
-SCHEMA: dict = orjson.loads(SCHEMA_PATH.read_bytes())
-PRIMITIVES = sorted((n for n in SCHEMA["definitions"] if n[0].islower()), key=len, reverse=True)
+def _one_ofs(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
+    """Each oneOf of the schema by its schema path (a value[x]'s alternatives)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        if key == "oneOf":
+            yield path + (key,), child
+        yield from _one_ofs(child, path + (key,))
+
+
+def _read_what_errors_need() -> tuple[list[str], dict[tuple, Any]]:
+    schema = read_schema()
+    primitives = sorted((n for n in schema["definitions"] if n[0].islower()), key=len, reverse=True)
+    return primitives, dict(_one_ofs(schema))
+
+
+PRIMITIVES, ONE_OFS = _read_what_errors_need()
 
 
 def compile_request_schema() -> None:
@@ -115,10 +136,8 @@ def _definition(schema_path) -> str:
 
 
 def _subschema(schema_path) -> Any:
-    node: Any = SCHEMA
-    for part in schema_path:
-        node = node[part]
-    return node
+    """The oneOf a OneOf error's schema path points at."""
+    return ONE_OFS[tuple(schema_path)]
 
 
 def _json_type(value: Any) -> str:
