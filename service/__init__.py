@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING, Any, Mapping
 if TYPE_CHECKING:  # importing service.triage (the rules) must not need Flask
     from flask import Flask
 
+    from service.catalog import Catalog
+    from service.config import Settings
+    from service.triage.engine import Registry
+    from service.triage.signoff import Signoffs
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
@@ -18,41 +23,30 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from service import auth, errors, logs
     from service.api import app as web_app, docs, fhir, health
     from service.cds import views as cds_hooks
-    from service.config import ConfigError, load_settings
+    from service.config import load_settings
     from service.fhir_io.outgoing import BundleBuilder, now_iso
-    from service.fhir_io.served import load_catalog
     from service.records import NullStore, audit
     from service.state import State
-    from service.triage.engine import Registry, UnknownRulesVersion
-    from service.triage import signoff
 
     settings = load_settings(overrides=config)
     app = Flask(__name__, static_folder=None)  # no static files: no /static route answering 404
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
     app.url_map.strict_slashes = False
 
-    catalog = load_catalog(settings.mappings_dir)
-    try:
-        registry = Registry(default=settings.default_rules_version)
-    except UnknownRulesVersion as err:
-        raise ConfigError(f"invalid configuration: LEGTRIAGE_DEFAULT_RULES_VERSION: {err.requested} is "
-                          f"not published; published: {', '.join(err.available)}") from None
-    try:  # the hospital's clinical sign-off files, checked now (file, line and story on error)
-        signoffs = signoff.load(settings.signoff_dir, registry.modules)
-    except signoff.SignoffError as err:
-        raise ConfigError(f"invalid configuration: LEGTRIAGE_SIGNOFF_DIR: {err}") from None
-    if settings.require_signoff and not signoffs.signed(registry.default_version):
-        raise ConfigError(
-            f"invalid configuration: LEGTRIAGE_REQUIRE_SIGNOFF is true but the default rule version "
-            f"{registry.default_version} has no clinical sign-off "
-            f"({signoffs.why_unsigned(registry.default_version)}); add its sign-off file to "
-            f"{settings.signoff_dir} or set LEGTRIAGE_DEFAULT_RULES_VERSION to a signed version")
     if settings.records_enabled:
         from service.records.store import open_store
         records = open_store(settings, serving=True)  # a locked database: 503 in ~3 s, not a frozen worker
-        records.start()  # migrations; in gunicorn's master before it forks (preload_app)
+        records.prepare()  # a first start's migration child loads now, beside the checks below
     else:
         records = NullStore()
+    try:  # mappings/, the rule versions and the sign-offs, each checked now (ConfigError naming it)
+        catalog, registry, signoffs = _load_checked(settings)
+    except BaseException:
+        if settings.records_enabled:
+            records.close()  # a migration child nobody asked to migrate ends: the database stays untouched
+        raise
+    if settings.records_enabled:
+        records.start()  # migrations; in gunicorn's master before it forks (preload_app)
     if catalog.forms:  # what each foreign form cannot ask, worked out before gunicorn forks
         from service.triage.signs import not_asked
         for foreign in catalog.forms.values():
@@ -84,6 +78,35 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         audit.init_app(app)
 
     return app
+
+
+def _load_checked(settings: Settings) -> tuple[Catalog, Registry, Signoffs]:
+    """The catalog of mappings/, the rule registry and the sign-offs, each checked; ConfigError (or
+    CatalogError) naming the problem."""
+    from service.config import ConfigError
+    from service.fhir_io import structure
+    from service.fhir_io.served import load_catalog
+    from service.triage import signoff
+    from service.triage.engine import Registry, UnknownRulesVersion
+
+    catalog = load_catalog(settings.mappings_dir)
+    structure.compile_request_schema()  # after mappings/ was checked with schemas of its own, before the fork
+    try:
+        registry = Registry(default=settings.default_rules_version)
+    except UnknownRulesVersion as err:
+        raise ConfigError(f"invalid configuration: LEGTRIAGE_DEFAULT_RULES_VERSION: {err.requested} is "
+                          f"not published; published: {', '.join(err.available)}") from None
+    try:  # the hospital's clinical sign-off files, checked now (file, line and story on error)
+        signoffs = signoff.load(settings.signoff_dir, registry.modules)
+    except signoff.SignoffError as err:
+        raise ConfigError(f"invalid configuration: LEGTRIAGE_SIGNOFF_DIR: {err}") from None
+    if settings.require_signoff and not signoffs.signed(registry.default_version):
+        raise ConfigError(
+            f"invalid configuration: LEGTRIAGE_REQUIRE_SIGNOFF is true but the default rule version "
+            f"{registry.default_version} has no clinical sign-off "
+            f"({signoffs.why_unsigned(registry.default_version)}); add its sign-off file to "
+            f"{settings.signoff_dir} or set LEGTRIAGE_DEFAULT_RULES_VERSION to a signed version")
+    return catalog, registry, signoffs
 
 
 # The public conformance resources (the same for every caller, no patient in them): cacheable.

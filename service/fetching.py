@@ -9,6 +9,10 @@ call for as long as it likes; here a watchdog shuts the connection down when the
 which ends a blocked read at once (in a gevent worker and in a thread alike).
 
 Anything that goes wrong is `Refused`; callers turn it into their own answer (401, 412 or 503).
+
+Callers import this module where they fetch, not at start: requests and urllib3 (about 5 MB per
+process) stay out of a service that never fetches, and where one does they are loaded in the
+worker, after gevent has patched the standard library (ssl included, which urllib3 binds at import).
 """
 from __future__ import annotations
 

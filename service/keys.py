@@ -28,7 +28,6 @@ from typing import Any
 
 import jwt
 
-from service import fetching
 from service.config import CLEARTEXT, ConfigError, https_or_loopback
 from service.fhir_io.outcome import FhirError, Issue
 
@@ -213,6 +212,8 @@ class UrlKeys(_KeySet):
     def _fetch(self) -> bytes:
         # The configured URL and no other: a redirect is a failed fetch, never followed (an
         # allow-listed address answering 302 would otherwise make another host's keys trusted).
+        from service import fetching  # see fetching.py: imported where it is first used
+
         try:
             return fetching.get(self.url, {"Accept": "application/json"}, JWKS_URL_TIMEOUT_SECONDS,
                                 JWKS_URL_MAX_BYTES)

@@ -25,7 +25,6 @@ from urllib.parse import quote
 
 import orjson
 
-from service import fetching
 from service.fhir_io.outcome import FhirError, Issue
 
 FETCH_BUDGET_SECONDS = 2.0
@@ -133,6 +132,8 @@ def _instant(value: Any) -> datetime | None:
 def fetch(fhir_server: str, query: str, token: str, allowed: tuple[str, ...], where: str) -> Any:
     """One GET of `query` on an allow-listed `fhir_server` with the bearer token; the JSON it
     returns. 412 when the server is not allowed, busy, fails, is too slow or sends something else."""
+    from service import fetching  # see fetching.py: imported where it is first used
+
     base = fhir_server.rstrip("/")
     if base not in allowed:
         raise precondition_failed("The prefetch is missing and this service may not query the given "

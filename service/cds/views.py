@@ -12,7 +12,7 @@ per-endpoint audience that it cannot express.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -21,13 +21,14 @@ from service import pipeline, records
 from service.cds import answers, schemas
 from service.cds.cards import CardMaker
 from service.cds.services import IN_PROGRESS_KEY, QR_KEY, SERVICES
-from service.keys import replay_guard
-from service.cds.trust import CdsVerifier, load_issuers
 from service.config import ConfigError, Settings
 from service.fhir_io.outcome import RETRY_AFTER_SECONDS, FhirError, Issue
 from service.fhir_io import incoming
 from service.records import CardRecord, FeedbackRecord, StoreUnavailable
 from service.state import state
+
+if TYPE_CHECKING:
+    from service.cds.trust import CdsVerifier
 
 bp = Blueprint("cds_hooks", __name__, url_prefix="/cds-services")
 EXTENSION = "legtriage.cds"
@@ -57,6 +58,10 @@ def init_app(app: Flask, settings: Settings) -> None:
     """The card maker and, when CDS auth is on, the trusted issuers (checked now, at start)."""
     verifier = None
     if settings.cds_auth_enabled:  # the issuers file is read only when CDS auth is on (like the JWKS)
+        # and the JWT check, PyJWT and cryptography are loaded only then
+        from service.cds.trust import CdsVerifier, load_issuers
+        from service.keys import replay_guard
+
         issuers = load_issuers(settings.cds_issuers_file)
         for i, issuer in enumerate(issuers.values()):
             long_tenants = [t for t in issuer.tenants if len(t) > MAX_TENANT]

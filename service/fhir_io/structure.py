@@ -12,7 +12,7 @@ import functools
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import jsonschema_rs
 import orjson
@@ -40,28 +40,62 @@ def is_calendar_date(value: str) -> bool:
     return True
 
 
-@functools.cache
-def _validator(definition: str) -> jsonschema_rs.Draft7Validator:
-    """The compiled schema of one FHIR type of the derived schema (a few ms, once per process)."""
-    if definition not in SCHEMA["definitions"]:
+def read_schema() -> dict:
+    """The derived schema as data. Read where it is needed (each compile, and once at import for what
+    the error messages need), not kept: as Python objects it is about 1 MB in every worker."""
+    return orjson.loads(SCHEMA_PATH.read_bytes())
+
+
+def _compile(definition: str) -> jsonschema_rs.Draft7Validator:
+    """The compiled schema of one FHIR type of the derived schema (about 10 ms)."""
+    schema = read_schema()
+    if definition not in schema["definitions"]:
         raise ValueError(f"{definition} is not in {SCHEMA_PATH.name}: add it to scripts/derive-fhir-schema")
-    return jsonschema_rs.Draft7Validator({**SCHEMA, "$ref": f"#/definitions/{definition}"},
+    return jsonschema_rs.Draft7Validator({**schema, "$ref": f"#/definitions/{definition}"},
                                          formats={CALENDAR_FORMAT: is_calendar_date},
                                          validate_formats=True, offline=True)
 
 
-SCHEMA: dict = orjson.loads(SCHEMA_PATH.read_bytes())
-_validator("QuestionnaireResponse")  # compiled at import: before gunicorn forks its workers
-PRIMITIVES = sorted((n for n in SCHEMA["definitions"] if n[0].islower()), key=len, reverse=True)
+_validator = functools.cache(_compile)  # once per process and definition
 
 
-def check(resource: Any, root: str, definition: str = "QuestionnaireResponse") -> list[Issue]:
+def _one_ofs(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
+    """Each oneOf of the schema by its schema path (a value[x]'s alternatives)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        if key == "oneOf":
+            yield path + (key,), child
+        yield from _one_ofs(child, path + (key,))
+
+
+def _read_what_errors_need() -> tuple[list[str], dict[tuple, Any]]:
+    schema = read_schema()
+    primitives = sorted((n for n in schema["definitions"] if n[0].islower()), key=len, reverse=True)
+    return primitives, dict(_one_ofs(schema))
+
+
+PRIMITIVES, ONE_OFS = _read_what_errors_need()
+
+
+def compile_request_schema() -> None:
+    """Compile the schema $triage checks with now: create_app calls this before gunicorn forks its
+    workers, after the start-up check of mappings/, so that it reuses the memory that check's
+    schemas left free (compiled at import, it cost each worker about 1 MB more)."""
+    _validator("QuestionnaireResponse")
+
+
+def check(resource: Any, root: str, definition: str = "QuestionnaireResponse",
+          once: bool = False) -> list[Issue]:
     """The problems of `resource` as a FHIR R4 `definition`, with FHIRPath expressions under `root`.
 
     `resource` comes from orjson, which refuses JSON nested deeper than 1024 levels: far deeper
     Python structures (20,000 levels) would overflow jsonschema-rs' stack.
+
+    `once`: the schema is compiled for this call and dropped, for a check made at start and never
+    per request (mappings/). Kept, each compiled schema holds about 1.5 MB, in the master and so in
+    every worker; dropped one after the other, each reuses the memory of the one before.
     """
-    validator = _validator(definition)
+    validator = _compile(definition) if once else _validator(definition)
     if validator.is_valid(resource):  # the fast path: no error objects built for good input
         return []
     issues: list[Issue] = []
@@ -102,10 +136,8 @@ def _definition(schema_path) -> str:
 
 
 def _subschema(schema_path) -> Any:
-    node: Any = SCHEMA
-    for part in schema_path:
-        node = node[part]
-    return node
+    """The oneOf a OneOf error's schema path points at."""
+    return ONE_OFS[tuple(schema_path)]
 
 
 def _json_type(value: Any) -> str:

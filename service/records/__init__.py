@@ -17,8 +17,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Protocol, Sequence
 
-from flask import g
-
 if TYPE_CHECKING:
     from service.records.search import AuditQuery
 
@@ -211,5 +209,7 @@ class NullStore:
 
 def note(**known) -> None:
     """What this request's audit record should say (kind, service, patient, rules_version, ...)."""
+    from flask import g  # here, not at the top: the migration's child process loads this package
+
     current = g.get("audit")
     g.audit = replace(current, **known) if current else AuditRecord(**known)

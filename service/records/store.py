@@ -22,14 +22,12 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from service.records import (AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
                              StoreUnavailable, build_report, feedback_key, instant, instant_us as _us,
                              now_us, outcome_code)
-from service.records import search
 from service.records.group_commit import GroupCommit
 from service.records.schema import audit_event, cds_card, cds_feedback, store_heartbeat, token_seen
 
@@ -80,7 +78,12 @@ class SqlStore:
         if self.url.drivername in ("postgresql", "postgres"):
             self.url = self.url.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default
         self.dialect = self.url.get_backend_name()
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # This URL's dialect only: PostgreSQL's is about 2 MB per worker that a SQLite store never uses.
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        self._insert = insert  # with ON CONFLICT DO NOTHING, which each dialect spells for itself
         self._insert_card = insert(cds_card).on_conflict_do_nothing(index_elements=["card_uuid"])
         self._engine_pid: int | None = None
         self._engine: Engine | None = None
@@ -92,6 +95,7 @@ class SqlStore:
         self._lock = threading.Lock()
         self._schema_ok = False
         self._last_try = 0.0
+        self._child: subprocess.Popen | None = None  # a migration child started early (prepare)
         self._next_token_purge = 0.0
         db = Path(self.url.database or "")
         # The serving processes of one SQLite file take turns to write it (WriteTurn, below).
@@ -145,6 +149,7 @@ class SqlStore:
 
     def close(self) -> None:
         """Close this process's connections (before gunicorn forks, and in tests)."""
+        self._end_child()
         if self._writer_conn is not None and self._writer_pid == os.getpid():
             self._writer_conn.close()
         self._writer_conn = None
@@ -283,18 +288,47 @@ class SqlStore:
         already at HEAD (every start but the first of a new version) nothing is spawned."""
         if self.revision() == HEAD:
             self._schema_ok = True
+            self._end_child()
             return
-        child = subprocess.run(
-            [sys.executable, "-c", "import sys; from service.records.store import SqlStore; "
-             "s = SqlStore(sys.stdin.read()); print(s.migrate()); s.close()"],
-            input=self.url.render_as_string(hide_password=False), text=True, capture_output=True,
-            cwd=Path(__file__).resolve().parents[2], timeout=300)
+        child, self._child = self._child or self._spawn_child(), None
+        try:
+            out, err = child.communicate(self.url.render_as_string(hide_password=False), timeout=300)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            raise
         if child.returncode != 0:
-            last = (child.stderr.strip().splitlines() or ["?"])[-1]
+            last = (err.strip().splitlines() or ["?"])[-1]
             raise StoreUnavailable(f"records store: migration failed: {last[:200]}")
-        if child.stdout.strip() != HEAD:
-            raise StoreUnavailable(f"records store: migrated to {child.stdout.strip()!r}, expected {HEAD}")
+        if out.strip() != HEAD:
+            raise StoreUnavailable(f"records store: migrated to {out.strip()!r}, expected {HEAD}")
         self._schema_ok = True
+
+    def prepare(self) -> None:
+        """Start the migration's child process now if start() will surely need it: a SQLite database
+        that does not exist yet (a first start). Its Python and imports then load beside the rest of
+        the app's start; it migrates only once start() finds the schema behind HEAD and sends it the
+        URL, and ends untouched when close() comes first (the start failed)."""
+        db = self.url.database or ""
+        if (self.dialect == "sqlite" and self._child is None and db not in ("", ":memory:")
+                and not db.startswith("file:") and not Path(db).exists()):
+            self._child = self._spawn_child()
+
+    def _spawn_child(self) -> subprocess.Popen:
+        # It loads the store and Alembic first, then reads the URL: nothing (closed early) ends it.
+        return subprocess.Popen(
+            [sys.executable, "-c", "import sys; from service.records.store import SqlStore; "
+             "import alembic.command, alembic.runtime.migration; url = sys.stdin.read(); "
+             "s = SqlStore(url) if url else sys.exit(); print(s.migrate()); s.close()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=Path(__file__).resolve().parents[2])
+
+    def _end_child(self) -> None:
+        """End a child prepare() started and nobody asked to migrate (it never opened the database)."""
+        child, self._child = self._child, None
+        if child is not None:
+            child.kill()
+            child.communicate()
 
     def start(self) -> bool:
         """Migrate at start; a database not reachable yet is retried on first use (a replica may
@@ -400,7 +434,7 @@ class SqlStore:
                 "override_code": f.override_code, "override_system": f.override_system,
                 "iss": f.iss, "tenant": f.tenant, "received_us": received,
                 "user_comment": f.user_comment, "item_key": key}
-        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(cds_feedback)
+        insert = self._insert(cds_feedback)
         statement = insert.on_conflict_do_nothing(index_elements=["card_uuid", "item_key"])
         self._tx(lambda conn: conn.execute(statement, list(rows.values())), write=True)
 
@@ -447,6 +481,8 @@ class SqlStore:
         return True
 
     def search_audits(self, query: search.AuditQuery) -> list[AuditRecord]:
+        from service.records import search  # the API's; the migration's child process never needs it
+
         t = audit_event.c
         stmt = sa.select(audit_event)
         stmt = stmt.where(*search.where(t, query))
