@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 # carry lock_timeout and statement_timeout, the pool is waited for POOL_WAIT_SECONDS, and psycopg
 # waits with the patched poll(). A batch's wait counts from its oldest call; calls that queued while
 # a batch failed get the 503 at once. The command line (purge, report, migrate) waits as the
-# database does.
+# database does. The serving processes of one SQLite file take turns to write it (WriteTurn), and a
+# gevent worker's batch commits in a thread while calls queue (_commit_elsewhere), so that its fsync
+# does not stop the worker.
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # the command line's writes (purge, migrate) wait this long for the lock
 STORE_WAIT_SECONDS = 2.0  # serving: a write waits this long for a locked database, then 503
@@ -160,7 +162,7 @@ class SqlStore:
     def _writer(self) -> Connection:
         """The connection this process's batches are written on: one batch at a time (group_commit.py),
         so it is held between them rather than taken from the pool and given back (and reset) for
-        each: ~0.12 ms of CPU per batch less (docs/performance.md). A failure that leaves it broken
+        each: about 0.1 ms of CPU per batch less (docs/performance.md). A failure that leaves it broken
         or inside a transaction drops it; the next batch takes a new one."""
         if self._writer_conn is None or self._writer_pid != os.getpid():
             self._writer_conn, self._writer_pid = self.engine().connect(), os.getpid()
@@ -406,7 +408,7 @@ class SqlStore:
         waits there, and the worker goes on with its other calls meanwhile, whose records queue for
         the next batch. Done in the worker itself, the commit stopped every greenlet of the worker for
         its whole fsync, nothing could queue, and batches held 1.1-1.2 calls under load
-        (docs/performance.md, "The commit waits in a thread"). The sqlite3 connection is used by one
+        (docs/performance.md, "Records at the speed of recording off"). The sqlite3 connection is used by one
         thread at a time (this call waits); SQLAlchemy's commit that follows finds nothing left to
         commit. psycopg already waits for PostgreSQL's commit the gevent way."""
         import sqlite3
