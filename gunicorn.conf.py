@@ -25,7 +25,7 @@ bind = f"{_settings.host}:{_settings.port}" if ":" not in _settings.host else f"
 #   standard library in each worker after the preloaded app was built (service/keys.py creates
 #   its lock in the worker for that reason). A gevent worker keeps a CPU busy by itself: with two
 #   per CPU they took the CPUs from each other and split the records into more, smaller commits;
-#   one per CPU served more calls at less CPU each (docs/performance.md, "One worker per CPU").
+#   one per CPU served more calls at less CPU each (docs/performance.md, "Records at the speed of recording off").
 # - worker_connections bounds the connections each worker holds; beyond CPU x 1,000 new ones
 #   wait in the listen backlog. Internet-facing, put a buffering proxy in front (docs/deployment.md).
 workers = _settings.workers

@@ -99,10 +99,9 @@ class SqlStore:
         self._last_try = 0.0
         self._child: subprocess.Popen | None = None  # a migration child started early (prepare)
         self._next_token_purge = 0.0
-        db = Path(self.url.database or "")
         # The serving processes of one SQLite file take turns to write it (WriteTurn, below).
-        self._turn = (WriteTurn(db) if self.dialect == "sqlite" and wait_seconds is not None
-                      and str(db) not in ("", ".", ":memory:") and not str(db).startswith("file:") else None)
+        db = self._sqlite_file()
+        self._turn = WriteTurn(db) if db is not None and wait_seconds is not None else None
 
     # ---- connections ---------------------------------------------------------------------------
 
@@ -158,6 +157,14 @@ class SqlStore:
         if self._engine is not None and self._engine_pid == os.getpid():
             self._engine.dispose()
         self._engine, self._engine_pid = None, None
+
+    def _sqlite_file(self) -> Path | None:
+        """The SQLite database file of this store; None for PostgreSQL and for SQLite without a file of
+        its own (in memory) or a URI SQLite opens itself."""
+        db = self.url.database or ""
+        if self.dialect != "sqlite" or not _own_file(db):
+            return None
+        return Path(db)
 
     def _writer(self) -> Connection:
         """The connection this process's batches are written on: one batch at a time (group_commit.py),
@@ -311,9 +318,8 @@ class SqlStore:
         that does not exist yet (a first start). Its Python and imports then load beside the rest of
         the app's start; it migrates only once start() finds the schema behind HEAD and sends it the
         URL, and ends untouched when close() comes first (the start failed)."""
-        db = self.url.database or ""
-        if (self.dialect == "sqlite" and self._child is None and db not in ("", ":memory:")
-                and not db.startswith("file:") and not Path(db).exists()):
+        db = self._sqlite_file()
+        if db is not None and self._child is None and not db.exists():
             self._child = self._spawn_child()
 
     def _spawn_child(self) -> subprocess.Popen:
@@ -602,11 +608,16 @@ def _sqlite_busy(err: DBAPIError) -> bool:
         word in str(err.orig).lower() for word in ("database is locked", "database table is locked", "busy"))
 
 
+def _own_file(database: str) -> bool:
+    """A SQLite URL's database names a file of its own: not in memory, not a URI SQLite opens itself."""
+    return database not in ("", ".", ":memory:") and not database.startswith("file:")
+
+
 def private_sqlite_files(db: Path) -> None:
     """The SQLite folder 0700 when this makes it, the database 0600 (made empty when missing; SQLite
     gives its -wal and -shm files the database's mode), and files left readable by an older version
     made 0600. A folder that already exists is left as it is: it may be a mount the operator owns."""
-    if str(db) in ("", ".", ":memory:") or str(db).startswith("file:"):
+    if not _own_file(str(db)):
         return  # no file of its own (an in-memory database) or a URI SQLite opens itself
     if not db.parent.is_dir():
         db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
