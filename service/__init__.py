@@ -18,35 +18,54 @@ if TYPE_CHECKING:  # importing service.triage (the rules) must not need Flask
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings by name (tests), the environment gives the rest."""
+    from service.config import embedded_database, load_settings
+    from service.records import NullStore, migration_child
+
+    settings = load_settings(overrides=config)
+    records: Any = NullStore()
+    early = None
+    try:
+        if settings.records_enabled:
+            # A first start's migration child (a Python of its own, ~0.6 s of imports) is launched
+            # before this process loads SQLAlchemy and Flask, so that it works beside all of the
+            # start below and start() at the end seldom waits for it (docs/performance.md).
+            file = embedded_database(settings)
+            if file is not None and not file.exists():
+                early = migration_child()
+            from service.records.store import open_store
+            records = open_store(settings, serving=True)  # a locked database: 503 in ~3 s, not a frozen worker
+            records.prepare(early)  # a SQLite file named by LEGTRIAGE_DATABASE_URL: its child starts here
+            early = None
+        app = _build(settings, records)
+        if settings.records_enabled:
+            records.start()  # migrations; in gunicorn's master before it forks (preload_app)
+    except BaseException:
+        if early is not None:  # the store could not even be opened
+            early.kill()
+            early.communicate()
+        if settings.records_enabled:
+            records.close()  # a migration child nobody asked to migrate ends: the database stays untouched
+        raise
+    return app
+
+
+def _build(settings: Settings, records: Any) -> Flask:
+    """The app around `records` (not started yet): everything create_app does but the migration."""
     from flask import Flask, request
 
     from service import auth, errors, logs
     from service.api import app as web_app, docs, fhir, health
     from service.cds import views as cds_hooks
-    from service.config import load_settings
     from service.fhir_io.outgoing import BundleBuilder, now_iso
-    from service.records import NullStore, audit
+    from service.records import audit
     from service.state import State
 
-    settings = load_settings(overrides=config)
     app = Flask(__name__, static_folder=None)  # no static files: no /static route answering 404
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
     app.url_map.strict_slashes = False
 
-    if settings.records_enabled:
-        from service.records.store import open_store
-        records = open_store(settings, serving=True)  # a locked database: 503 in ~3 s, not a frozen worker
-        records.prepare()  # a first start's migration child loads now, beside the checks below
-    else:
-        records = NullStore()
-    try:  # mappings/, the rule versions and the sign-offs, each checked now (ConfigError naming it)
-        catalog, registry, signoffs = _load_checked(settings)
-    except BaseException:
-        if settings.records_enabled:
-            records.close()  # a migration child nobody asked to migrate ends: the database stays untouched
-        raise
-    if settings.records_enabled:
-        records.start()  # migrations; in gunicorn's master before it forks (preload_app)
+    # mappings/, the rule versions and the sign-offs, each checked now (ConfigError naming it)
+    catalog, registry, signoffs = _load_checked(settings)
     if catalog.forms:  # what each foreign form cannot ask, worked out before gunicorn forks
         from service.triage.signs import not_asked
         for foreign in catalog.forms.values():

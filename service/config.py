@@ -348,8 +348,20 @@ class _SettingsChecks(Schema):
         data["app_ehr_issuers"] = tuple(u.rstrip("/") for u in data["app_ehr_issuers"])
         data["cds_auth_enabled"] = bool(data["cds_auth_enabled"])
         data["database_url"] = (_database_url(data["database_url"]) if data["database_url"]
-                                else f"sqlite:///{(data['data_dir'] / 'legtriage.sqlite3').resolve()}")
+                                else f"sqlite:///{_embedded_database(data['data_dir'])}")
         return Settings(**data)
+
+
+def _embedded_database(data_dir: Path) -> Path:
+    """The embedded records store's SQLite file in LEGTRIAGE_DATA_DIR."""
+    return (data_dir / "legtriage.sqlite3").resolve()
+
+
+def embedded_database(settings: Settings) -> Path | None:
+    """The embedded SQLite file when the records go there (no LEGTRIAGE_DATABASE_URL), else None.
+    Known without SQLAlchemy, so that a first start can launch its migration child before loading it."""
+    file = _embedded_database(settings.data_dir)
+    return file if settings.database_url == f"sqlite:///{file}" else None
 
 
 SettingsSchema = _SettingsChecks.from_dict({f.name: f.metadata["field"] for f in dc_fields(Settings)},

@@ -11,10 +11,13 @@ search.py        GET /fhir/AuditEvent's search parameters, one table
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Sequence
 
 if TYPE_CHECKING:
@@ -213,3 +216,16 @@ def note(**known) -> None:
 
     current = g.get("audit")
     g.audit = replace(current, **known) if current else AuditRecord(**known)
+
+
+def migration_child() -> subprocess.Popen:
+    """The process that brings a store's schema to HEAD (SqlStore._upgrade): it loads the store and
+    Alembic first, then reads the database URL on stdin and migrates; closed stdin (nothing read)
+    ends it untouched. Started from here, without SQLAlchemy loaded, so that a first start can
+    launch it before the app loads anything (service/__init__.py)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sys; from service.records.store import SqlStore; "
+         "import alembic.command, alembic.runtime.migration; url = sys.stdin.read(); "
+         "s = SqlStore(url) if url else sys.exit(); print(s.migrate()); s.close()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2])

@@ -25,7 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from service.records import (AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow,
+from service.records import (AuditRecord, CardRecord, FeedbackRecord, Purged, ReportRow, migration_child,
                              StoreUnavailable, build_report, feedback_key, instant, instant_us as _us,
                              now_us, outcome_code)
 from service.records.group_commit import GroupCommit
@@ -299,7 +299,7 @@ class SqlStore:
             self._schema_ok = True
             self._end_child()
             return
-        child, self._child = self._child or self._spawn_child(), None
+        child, self._child = self._child or migration_child(), None
         try:
             out, err = child.communicate(self.url.render_as_string(hide_password=False), timeout=300)
         except subprocess.TimeoutExpired:
@@ -313,23 +313,19 @@ class SqlStore:
             raise StoreUnavailable(f"records store: migrated to {out.strip()!r}, expected {HEAD}")
         self._schema_ok = True
 
-    def prepare(self) -> None:
+    def prepare(self, child: subprocess.Popen | None = None) -> None:
         """Start the migration's child process now if start() will surely need it: a SQLite database
         that does not exist yet (a first start). Its Python and imports then load beside the rest of
         the app's start; it migrates only once start() finds the schema behind HEAD and sends it the
-        URL, and ends untouched when close() comes first (the start failed)."""
+        URL, and ends untouched when close() comes first (the start failed). `child`: one the caller
+        already started for this store (records.migration_child), taken over as it is."""
+        if child is not None:
+            self._end_child()
+            self._child = child
+            return
         db = self._sqlite_file()
         if db is not None and self._child is None and not db.exists():
-            self._child = self._spawn_child()
-
-    def _spawn_child(self) -> subprocess.Popen:
-        # It loads the store and Alembic first, then reads the URL: nothing (closed early) ends it.
-        return subprocess.Popen(
-            [sys.executable, "-c", "import sys; from service.records.store import SqlStore; "
-             "import alembic.command, alembic.runtime.migration; url = sys.stdin.read(); "
-             "s = SqlStore(url) if url else sys.exit(); print(s.migrate()); s.close()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=Path(__file__).resolve().parents[2])
+            self._child = migration_child()
 
     def _end_child(self) -> None:
         """End a child prepare() started and nobody asked to migrate (it never opened the database)."""
