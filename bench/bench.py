@@ -46,8 +46,11 @@ EXAMPLES = ROOT / "examples"
 TRIAGE = "/fhir/QuestionnaireResponse/$triage"
 HOOK = "/cds-services/leg-numbness-triage"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
-TARGETS = {"ratio": 0.75, "p99_ms_at_1": 3.0, "worker_rss_mb": 60.0, "first_response_s": 1.5,
-           "cds_p99_ms_at_1": 5.0}
+# Issue 21's targets: the ratio with records on (SQLite, the default) and with recording off, p99 at one
+# connection, worker RSS, first response, and the CDS hook call's worker CPU per call over $triage's on
+# the same server (at most 1.25: within 25 %).
+TARGETS = {"ratio": 0.40, "ratio_records_off": 0.55, "p99_ms_at_1": 2.5, "worker_rss_mb": 60.0,
+           "first_response_s": 1.5, "cds_cpu_vs_triage": 1.25}
 
 # The mix: how often each example is sent per cycle. Routine and self-care stories are the bulk of
 # what a primary-care triage form sees; emergencies are rare. One request in eight comes wrapped in
@@ -370,6 +373,10 @@ def main(argv: list[str]) -> int:
     result = {
         "ratio": round(figures["service"]["c16"]["rps"] / figures["ceiling"]["c16"]["rps"], 3),
         "ratio_per_round": ratios("service"),
+        "ratio_records_off": round(figures["records_off"]["c16"]["rps"] / figures["ceiling"]["c16"]["rps"], 3),
+        "ratio_records_off_per_round": ratios("records_off"),
+        "cds_cpu_vs_triage": round(figures["cds-hook"]["c16"]["cpu_ms_per_request"]
+                                   / figures["service"]["c16"]["cpu_ms_per_request"], 3),
         **{server.name: {**figures[server.name], "worker_rss_mb": rss[server.name],
                          "first_response_s": round(server.first_response_s, 3)} for server in every},
         "cds-hook": figures["cds-hook"],
@@ -394,10 +401,11 @@ def main(argv: list[str]) -> int:
     s = result["service"]
     result["met"] = {
         "ratio": result["ratio"] >= TARGETS["ratio"],
+        "ratio_records_off": result["ratio_records_off"] >= TARGETS["ratio_records_off"],
         "p99_ms_at_1": s["c1"]["p99_ms"] <= TARGETS["p99_ms_at_1"],
         "worker_rss_mb": bool(s["worker_rss_mb"]) and max(s["worker_rss_mb"]) <= TARGETS["worker_rss_mb"],
         "first_response_s": s["first_response_s"] <= TARGETS["first_response_s"],
-        "cds_p99_ms_at_1": result["cds-hook"]["c1"]["p99_ms"] <= TARGETS["cds_p99_ms_at_1"],
+        "cds_cpu_vs_triage": result["cds_cpu_vs_triage"] <= TARGETS["cds_cpu_vs_triage"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -483,18 +491,20 @@ def report(r: dict) -> str:
         f"{'worker RSS MB (max)':24s}" + "".join(f"{max(x['worker_rss_mb'] or [0]):>10.1f}" for x in servers_),
         f"{'first response s':24s}" + "".join(f"{x['first_response_s']:>10.3f}" for x in servers_),
         "",
-        f"ratio $triage/ceiling (req/s at 16): {r['ratio']:.3f} per round {r['ratio_per_round']} "
+        f"ratio $triage/ceiling (req/s at 16), records on: {r['ratio']:.3f} per round {r['ratio_per_round']} "
         f"(target >= {TARGETS['ratio']}: {mark[r['met']['ratio']]})",
+        f"ratio with recording off: {r['ratio_records_off']:.3f} per round {r['ratio_records_off_per_round']} "
+        f"(target >= {TARGETS['ratio_records_off']}: {mark[r['met']['ratio_records_off']]})",
         f"p99 at 1 connection: {s['c1']['p99_ms']:.2f} ms (target <= {TARGETS['p99_ms_at_1']}: "
         f"{mark[r['met']['p99_ms_at_1']]})",
         f"worker RSS: {s['worker_rss_mb']} MB (target <= {TARGETS['worker_rss_mb']:g}: "
         f"{mark[r['met']['worker_rss_mb']]})",
         f"first response after start: {s['first_response_s']:.3f} s (target <= "
         f"{TARGETS['first_response_s']}: {mark[r['met']['first_response_s']]})",
-        f"CDS hook call with prefetch, p99 at 1 connection: {h['c1']['p99_ms']:.2f} ms (target <= "
-        f"{TARGETS['cds_p99_ms_at_1']:g}: {mark[r['met']['cds_p99_ms_at_1']]}); worker CPU "
-        f"{h['c16']['cpu_ms_per_request']:.3f} ms per call at 16 connections, "
-        f"{h['c1']['cpu_ms_per_request']:.3f} ms at 1",
+        f"CDS hook call with prefetch: worker CPU {h['c16']['cpu_ms_per_request']:.3f} ms per call at 16 "
+        f"connections, {r['cds_cpu_vs_triage']:.3f} x $triage's (target <= {TARGETS['cds_cpu_vs_triage']:g}: "
+        f"{mark[r['met']['cds_cpu_vs_triage']]}); {h['c1']['cpu_ms_per_request']:.3f} ms at 1, "
+        f"p99 at 1 connection {h['c1']['p99_ms']:.2f} ms",
     ]
     if o:
         lines.append(f"compared ({o['root']}, {o['commit']}): ratio {o['ratio']:.3f} per round "
