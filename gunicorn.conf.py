@@ -55,6 +55,22 @@ def pre_fork(server, worker):
     import gc
 
     gc.freeze()
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    """Give the C heap's free pages back to the system before the fork (glibc's malloc_trim).
+
+    Building the app frees more than it keeps (start-up schemas compiled and dropped, YAML parsed,
+    mappings checked): glibc keeps those pages resident, and each forked worker would count them in
+    its RSS. About 2 MB per worker (docs/performance.md). Elsewhere (musl) there is no such call.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 accesslog = None  # the app logs one JSON line per request itself (gunicorn.access is off in logconfig_dict)
