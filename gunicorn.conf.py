@@ -58,6 +58,25 @@ def pre_fork(server, worker):
     _trim_heap()
 
 
+def post_fork(server, worker):
+    """A worker that is told to stop while it boots stops at once.
+
+    Until the worker installs its own handlers (after gevent's patching, ~0.1-0.2 s after the fork), it
+    has the master's, which only queue the signal for a master loop that does not run in the worker:
+    a TERM, INT or QUIT then was lost, and the master waited out graceful_timeout (20 s) before killing
+    it. That happened to every stop that came right after a start (docs/deployment.md). Nothing has
+    been accepted yet, so there is nothing to finish.
+    """
+    import os
+    import signal
+
+    def stop(signum, frame):
+        os._exit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, stop)
+
+
 def _trim_heap() -> None:
     """Give the C heap's free pages back to the system before the fork (glibc's malloc_trim).
 

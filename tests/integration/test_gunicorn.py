@@ -49,3 +49,22 @@ def test_fhirpy_client_works_unchanged(server):
     assert bundle["resourceType"] == "Bundle"
     assert bundle["entry"][0]["resource"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] \
         == "urgent"
+
+
+def test_a_stop_right_after_the_start_does_not_wait_for_a_booting_worker(tmp_path):
+    # SIGTERM to the process group (what servers.stop, a terminal's Ctrl-C and most supervisors
+    # send) the moment the first worker answers, while the other still boots: that worker used
+    # to lose the signal and the master waited out graceful_timeout (20 s) before killing it.
+    import os
+    import signal
+    import time
+
+    from tests.support import servers
+
+    for attempt in range(2):
+        running = servers.start(tmp_path / f"stop-{attempt}.log", workers=2)
+        begun = time.monotonic()
+        os.killpg(running.proc.pid, signal.SIGTERM)
+        running.proc.wait(timeout=60)
+        took = time.monotonic() - begun
+        assert took < 10, f"stopped after {took:.1f} s (graceful_timeout is 20 s):\n{running.log()[-2000:]}"
