@@ -13,6 +13,7 @@ strings out. No Flask, no FHIR.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterable
 
 from service.triage.model import Finding, Rule
@@ -39,10 +40,21 @@ class Wording:
     def __init__(self, question: dict[str, str], displays: dict[str, dict[str, str]]):
         self.question = question  # fact -> the question's text
         self.displays = displays  # fact -> answer code -> its display
+        # The same few answers come back call after call (what a rule read: a handful of facts, most
+        # of them yes/no), so their words are made once per distinct set, for this Questionnaire's
+        # words only (the cache lives and dies with this object).
+        self._said = lru_cache(maxsize=2048)(self._answers)
 
     def answers(self, read: Iterable[tuple[str, Any]]) -> str:
         """The answers a rule read, in words: 'Reported: a; b. Not present: c. Which leg is numb?
         Left leg.' Empty when it read none."""
+        read = tuple(read)
+        try:
+            return self._said(read)
+        except TypeError:  # a value that cannot be a key (a list): said afresh
+            return self._answers(read)
+
+    def _answers(self, read: tuple[tuple[str, Any], ...]) -> str:
         present, absent, said = [], [], []
         for fact, value in read:
             question = _PARENTHESIS.sub("", self.question.get(fact, fact.replace("_", " ")))
