@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Sequence
@@ -211,11 +211,15 @@ class NullStore:
 
 
 def note(**known) -> None:
-    """What this request's audit record should say (kind, service, patient, rules_version, ...)."""
+    """What this request's audit record should say (kind, service, patient, rules_version, ...):
+    AuditRecord's fields, gathered as the call goes and made into one record when it ends."""
     from flask import g  # here, not at the top: the migration's child process loads this package
 
-    current = g.get("audit")
-    g.audit = replace(current, **known) if current else AuditRecord(**known)
+    fields = g.get("audit_fields")
+    if fields is None:
+        g.audit_fields = known
+    else:
+        fields.update(known)
 
 
 def migration_child() -> subprocess.Popen:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
 
 from flask import Flask, Response, g, request
 
@@ -87,13 +86,13 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def record_audit(response: Response) -> Response:
-        noted: AuditRecord | None = g.get("audit")
+        noted = g.get("audit_fields")  # what the view noted (service.records.note)
         refused = response.status_code in REFUSED and request.method != "OPTIONS"
         if noted is None:
             kind = refused_kind(request.path) if refused else None
             if kind is None:
                 return response
-            noted = AuditRecord(kind=kind)  # stopped before its view: only the endpoint is certain
+            noted = {"kind": kind}  # stopped before its view: only the endpoint is certain
         if g.get("store_failed"):
             # The store already failed this call after its wait: a 503 went out instead of the result,
             # and waiting as long again for its record would only double the caller's wait.
@@ -101,9 +100,9 @@ def init_app(app: Flask) -> None:
             return response
         # the caller: the FHIR API's bearer token, or the CDS client's JWT (service/cds/views.py)
         claims = g.get("token_claims") or g.get("cds_claims") or {}
-        record = replace(noted, status=response.status_code,
-                         agent_iss=noted.agent_iss or _claim(claims, "iss"),
-                         agent_sub=noted.agent_sub or _claim(claims, "sub"))
+        record = AuditRecord(**{**noted, "status": response.status_code,
+                                "agent_iss": noted.get("agent_iss") or _claim(claims, "iss"),
+                                "agent_sub": noted.get("agent_sub") or _claim(claims, "sub")})
         try:
             app.extensions["legtriage"].records.audit(record)
         except StoreUnavailable:

@@ -605,12 +605,14 @@ def test_store_unavailable_is_503_with_retry_after(make_app):
 def test_audit_note_says_what_the_call_concerned(app):
     from flask import g
 
+    from service.records import AuditRecord
+
     body = fresh(cds_example("patient-view-urgent"))
     with app.test_request_context(PATIENT_VIEW, method="POST", json=body):
         from service.cds import views
         resp = views.call("leg-numbness-triage")
         assert resp.status_code == 200
-        note = g.audit
+        note = AuditRecord(**g.audit_fields)
     assert (note.kind, note.service, note.patient, note.questionnaire_response, note.rules_version,
             note.disposition) == ("cds-hook", "leg-numbness-triage", "Patient/example-3",
                                   "QuestionnaireResponse/urgent-dvt", RULES, "urgent")
