@@ -6,6 +6,7 @@ same as an explicit "no" (False). Repeating answers are frozensets of codes.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import Any, Mapping
 
 from marshmallow import RAISE, Schema, ValidationError, fields as mf, missing, post_load, validate
@@ -144,11 +145,31 @@ class InvalidFacts(ValidationError):
 
 
 def load_facts(data: Mapping[str, Any]) -> Facts:
-    """Validate a mapping of fact name -> value and build Facts; raises InvalidFacts."""
+    """Validate a mapping of fact name -> value and build Facts; raises InvalidFacts.
+
+    Every fact is checked by the schema on its own (no check spans two facts), and the same few
+    values come back call after call (a code of a short list, yes or no, an age), so each distinct
+    (fact, value) is loaded by the schema once and its result reused: the per-call load cost ~70 µs
+    (issue 21). Anything that is not a plain value, or that the schema refuses, goes through the
+    schema's full load, which raises with every fact's messages.
+    """
+    try:
+        return Facts(**{name: _loaded(name, type(value), tuple(value) if type(value) is list else value)
+                        for name, value in data.items()})
+    except (ValidationError, TypeError):  # refused, or a value that cannot be a key (a dict)
+        pass
     try:
         return _SCHEMA.load(dict(data), partial=True)
     except ValidationError as err:
         raise InvalidFacts(err.messages) from None
+
+
+@lru_cache(maxsize=1024)
+def _loaded(name: str, kind: type, key: Any) -> Any:
+    """What the schema makes of one fact's value (`key`: the value, a list as a tuple; `kind` its
+    type, so that 1, 1.0 and True are told apart); raises ValidationError as the schema does."""
+    value = list(key) if kind is list else key
+    return getattr(_SCHEMA.load({name: value}, partial=True), name)
 
 
 __all__ = ["Facts", "FACT_NAMES", "FactsSchema", "InvalidFacts", "load_facts", "ValidationError"]
