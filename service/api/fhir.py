@@ -31,8 +31,8 @@ def triage():
     records.note(kind="triage")
     query_version, query_name = incoming.query_rules_version(request.args)
     query_type = incoming.query_bundle_type(request.args)
-    body = incoming.read_json(request)
-    given = incoming.unwrap(body, query_version)
+    body, depth = incoming.read_json_with_depth(request)
+    given = incoming.unwrap(body, query_version, depth)
     if query_type and given.bundle_type and query_type != given.bundle_type:
         raise FhirError.one(422, "conflict", "The bundle-type query parameter and the bundleType "
                             "parameter disagree.", "Parameters.parameter")

@@ -76,6 +76,14 @@ def read_json(request: Request, types: Iterable[str] = JSON_TYPES, send: str = "
     repeats a key. The one body reader of the service: $triage and the CDS Hooks calls (`types`,
     `send` and `what` say what the caller expects; `root` starts the paths of its messages: None
     for FHIRPath from the resource, "$" for a plain JSON body)."""
+    return read_json_with_depth(request, types, send, what, root)[0]
+
+
+def read_json_with_depth(request: Request, types: Iterable[str] = JSON_TYPES,
+                         send: str = "application/fhir+json", what: str = "a QuestionnaireResponse",
+                         root: str | None = None) -> tuple[Any, int]:
+    """read_json's body and how many levels it nests, found by the same walk as its repeated-key
+    check (for unwrap, which then need not walk the resource again)."""
     if (request.mimetype or "").lower() not in types:
         raise FhirError.one(415, "not-supported", f"Content-Type {request.mimetype or 'none'} is not "
                             f"supported: send {send}.")
@@ -103,7 +111,8 @@ def read_json(request: Request, types: Iterable[str] = JSON_TYPES, send: str = "
                                 "service does not read it.") from None
         raise FhirError.one(400, "structure", f"The body is not valid JSON: {err.msg} "
                             f"(at character {err.pos}).") from None
-    return reject_duplicate_keys(body, parsed, root)
+    keys, depth = _keys_and_depth(parsed)
+    return reject_duplicate_keys(body, parsed, root, keys), depth
 
 
 # ---- Resource level ----------------------------------------------------------------------------
@@ -119,8 +128,14 @@ class TriageInput:
     bundle_type: str | None = None  # Parameters part bundleType (valueCode), if given
 
 
-def unwrap(body: Any, query_version: str | None) -> TriageInput:
-    """The QuestionnaireResponse of a QuestionnaireResponse or Parameters body, and the rules version."""
+def unwrap(body: Any, query_version: str | None, depth: int | None = None) -> TriageInput:
+    """The QuestionnaireResponse of a QuestionnaireResponse or Parameters body, and the rules version.
+
+    `depth`: how many levels the body nests, when known (read_json_with_depth). A body within
+    MAX_DEPTH holds no deeper resource, so the resource's own depth check is left out."""
+    def shallow(resource: dict, where: str) -> dict:
+        return resource if depth is not None and depth <= MAX_DEPTH else check_depth(resource, where)
+
     if not isinstance(body, dict):
         raise FhirError.one(422, "structure", "The body must be a JSON object (a FHIR resource).")
     rtype = body.get("resourceType")
@@ -158,9 +173,9 @@ def unwrap(body: Any, query_version: str | None) -> TriageInput:
         if qr.get("resourceType") != "QuestionnaireResponse":
             raise FhirError.one(422, "structure", "Parameter 'questionnaireResponse' must be a "
                                 "QuestionnaireResponse.", f"{root}.resourceType")
-        return TriageInput(check_depth(qr, root), root, version, version_where, bundle_type)
+        return TriageInput(shallow(qr, root), root, version, version_where, bundle_type)
     if rtype == "QuestionnaireResponse":
-        return TriageInput(check_depth(body, "QuestionnaireResponse"), "QuestionnaireResponse",
+        return TriageInput(shallow(body, "QuestionnaireResponse"), "QuestionnaireResponse",
                            version, version_where)
     if rtype is None:
         raise FhirError.one(422, "required", "resourceType is missing: send a QuestionnaireResponse "
@@ -442,14 +457,18 @@ def query_rules_version(args: Any) -> tuple[str | None, str]:
     return given[0][1], given[0][0]
 
 
-def reject_duplicate_keys(body: bytes, parsed: Any, root: str | None = None) -> Any:
-    """`parsed`, unless an object of the JSON `body` repeats a key (400 naming it and where)."""
+def reject_duplicate_keys(body: bytes, parsed: Any, root: str | None = None,
+                          keys: int | None = None) -> Any:
+    """`parsed`, unless an object of the JSON `body` repeats a key (400 naming it and where).
+    `keys`: how many keys `parsed`'s objects have, when the caller has counted them."""
     # orjson keeps the last of two equal keys, so '"valueBoolean": true, "valueBoolean": false'
     # would read as false. The full check (json with an object_pairs_hook) costs several orjson
     # parses, so it runs only when a cheap test cannot rule duplicates out: with the JSON
     # whitespace taken out, every key of the body is a '":' (strings can add more, never fewer),
     # so as many '":' as the parsed objects have keys means no key came twice.
-    if body.translate(None, b" \t\r\n").count(b'":') == _key_count(parsed):
+    if keys is None:
+        keys = _keys_and_depth(parsed)[0]
+    if body.translate(None, b" \t\r\n").count(b'":') == keys:
         return parsed
     found: list[str] = []
 
@@ -476,9 +495,12 @@ class _Repeats(dict):
     """An object of the body that repeated a key (marks where, for the message)."""
 
 
-def _key_count(node: Any) -> int:
-    count, level = 0, [node] if type(node) is dict or type(node) is list else []
+def _keys_and_depth(node: Any) -> tuple[int, int]:
+    """How many keys the objects of `node` have together, and how many levels it nests: one walk,
+    level by level (no recursion)."""
+    count, depth, level = 0, 0, [node] if type(node) is dict or type(node) is list else []
     while level:
+        depth += 1
         deeper: list[Any] = []
         for item in level:
             if type(item) is dict:
@@ -491,7 +513,7 @@ def _key_count(node: Any) -> int:
                 if kind is dict or kind is list:
                     deeper.append(child)
         level = deeper
-    return count
+    return count, depth
 
 
 def _path_to_repeats(tree: Any, start: str | None = None) -> str:
