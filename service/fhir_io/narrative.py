@@ -100,9 +100,10 @@ def _risk_assessment(r: dict) -> list[str]:
 
 
 # The narrative of a RiskAssessment or ServiceRequest says nothing of the call (no id, subject or
-# time): it is made once per distinct content and reused (issue 21: it cost ~50 µs a call). Each
-# cache holds at most 128 texts (a few KB each); the arguments are plain strings.
-@lru_cache(maxsize=128)
+# time): it is made once per distinct content and reused (issue 21: it cost ~50 µs a call). The
+# caches hold at most 64 RiskAssessment texts (key and text, ~5 KB each) and 128 ServiceRequest texts
+# (under 1 KB each): ~0.4 MB at most per worker. The arguments are plain strings.
+@lru_cache(maxsize=64)
 def _risk_assessment_text(disposition: str, method: str | None, causes: tuple[tuple[str, str], ...],
                           mitigation: str, notes: tuple[str, ...]) -> str:
     parts = [_p("<b>Triage: ", esc(disposition or "no disposition"), "</b>. A suggestion for a "

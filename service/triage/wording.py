@@ -42,8 +42,8 @@ class Wording:
         self.displays = displays  # fact -> answer code -> its display
         # The same few answers come back call after call (what a rule read: a handful of facts, most
         # of them yes/no), so their words are made once per distinct set, for this Questionnaire's
-        # words only (the cache lives and dies with this object).
-        self._said = lru_cache(maxsize=2048)(self._answers)
+        # words only (the cache lives and dies with this object; 1,024 texts of a few hundred bytes).
+        self._said = lru_cache(maxsize=1024)(self._answers)
 
     def answers(self, read: Iterable[tuple[str, Any]]) -> str:
         """The answers a rule read, in words: 'Reported: a; b. Not present: c. Which leg is numb?

@@ -93,6 +93,21 @@ def test_a_choice_and_a_number_are_said_with_the_questionnaires_words(clinical_a
                     "Age in years: 71. Where in the leg is the numbness? Calf, Toes.")
 
 
+def test_the_words_of_answers_made_once_are_those_of_each_answer_set(clinical_app):
+    """Wording.answers keeps what it said per answer set (issue 21): the same set again reads the
+    same, a set that differs in any value reads differently, and a set it cannot keep (a list) is
+    said all the same."""
+    wording = clinical_app.extensions["legtriage"].builder.wording
+    yes = wording.answers((("weakness", True),))
+    assert wording.answers((("weakness", True),)) == yes == "Reported: weakness or trouble moving the leg(s)."
+    assert wording.answers((("weakness", False),)) == "Not present: weakness or trouble moving the leg(s)."
+    assert wording.answers([("age", 71)]) == "Age in years: 71."
+    assert wording.answers((("age", 72),)) == "Age in years: 72."
+    assert wording.answers((("locations", ["toes", "calf"]),)) == \
+        wording.answers((("locations", frozenset({"calf", "toes"})),)) == \
+        "Where in the leg is the numbness? Calf, Toes."
+
+
 def test_advice_notes_and_proposals_carry_no_file_names_or_rule_ids(clinical_client):
     bundle = post_triage(clinical_client, questionnaire_response(_stroke_answers())).get_json()
     ra = _ra(bundle)

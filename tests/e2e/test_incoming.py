@@ -289,6 +289,28 @@ def test_bad_input_gets_a_clear_4xx_and_the_service_keeps_serving(send, case):
     assert bundle["entry"][0]["resource"]["resourceType"] == "RiskAssessment"
 
 
+@pytest.mark.parametrize("wrapped", [False, True], ids=["bare", "in-parameters"])
+@pytest.mark.parametrize("levels", [18, 19])
+def test_the_depth_limit_counts_from_the_resource_wrapped_or_not(send, wrapped, levels):
+    """40 levels from the QuestionnaireResponse, whatever wraps it: $triage measures the body's
+    depth as it checks for repeated keys and walks the resource again only when the body is deeper
+    than the limit (issue 21), so a Parameters body, three levels deeper, gets the same verdict."""
+    body = nested_items(levels)  # 3 + 2 * levels levels: 39 (within the limit) and 41 (beyond it)
+    root = QR
+    if wrapped:
+        body = b'{"resourceType": "Parameters", "parameter": [{"name": "questionnaireResponse", ' \
+               b'"resource": ' + body + b"}]}"
+        root = "Parameters.parameter[0].resource"
+    reply = send("POST", TRIAGE, body, {"Content-Type": FHIR_JSON})
+    assert reply.status == 422, reply.text[:600]
+    issues = json.loads(reply.text)["issue"]
+    too_deep = [i for i in issues if "deeper than 40" in i["diagnostics"]]
+    if levels == 19:
+        assert [i["expression"] for i in too_deep] == [[root + ".item[0]" * 20]]
+    else:  # within the limit: refused for what the nested items are (a group twice), not the depth
+        assert too_deep == [] and issues
+
+
 def test_the_cases_cover_every_error_status_of_the_design():
     assert {c.status for c in CASES} >= {400, 404, 405, 406, 413, 415, 422}
 

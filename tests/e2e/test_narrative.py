@@ -84,6 +84,35 @@ def test_the_risk_assessment_narrative_says_what_the_data_says(client):
         assert "not an order" in said
 
 
+def test_a_narrative_made_once_per_content_follows_every_element_it_says(client):
+    """The RiskAssessment and ServiceRequest narratives are made once per distinct content (issue 21):
+    one that differs from a narrative already made in any element it says gets its own; one that
+    differs only in what it never says (id, subject, time) gets the same."""
+    bundle = post_triage(client, example("qr-urgent-dvt")).get_json(force=True)
+    ra, sr = bundle["entry"][0]["resource"], bundle["entry"][1]["resource"]
+    ra, sr = ({k: v for k, v in r.items() if k != "text"} for r in (ra, sr))
+    first = {"RiskAssessment": narrative.div(ra), "ServiceRequest": narrative.div(sr)}
+    assert narrative.div({**ra, "id": "other", "subject": {"reference": "Patient/other"},
+                          "occurrenceDateTime": "2030-01-01T00:00:00Z"}) == first["RiskAssessment"]
+    assert narrative.div({**sr, "id": "other", "authoredOn": "2030-01-01T00:00:00Z"}) == first["ServiceRequest"]
+    disposition = {"url": ra["extension"][0]["url"], "valueCodeableConcept": {"text": "Changed disposition"}}
+    changed_ra = {
+        "extension": [disposition],
+        "method": {"text": "Changed method"},
+        "prediction": [{**ra["prediction"][0], "outcome": {"text": "Changed cause"}}],
+        "mitigation": ra["mitigation"] + "\nChanged advice",
+        "note": [{"text": "Changed note"}],
+    }
+    changed_sr = {"code": {"text": "Changed code"}, "priority": "stat", "status": "active",
+                  "intent": "plan", "reasonCode": [{"text": "Changed reason"}],
+                  "note": [{"text": "Changed note"}]}
+    for resource, changes in ((ra, changed_ra), (sr, changed_sr)):
+        for key, value in changes.items():
+            changed = narrative.div({**resource, key: value})
+            assert changed != first[resource["resourceType"]], key
+            assert "Changed" in changed or value in changed, key
+
+
 def test_an_error_narrative_names_the_problem_and_where(client):
     qr = questionnaire_response({"numbness.onset": "sudden"})
     outcome = post_triage(client, qr).get_json(force=True)
