@@ -72,8 +72,9 @@ class CardMaker:
         disposition = a.disposition
         uid = card_uuid(hook_instance, module.version, disposition.code, result.bundle["id"])
         # The ServiceRequests as Ready to store makes them (service/fhir_io/store_ready.py), so a
-        # create action carries the same triage-output identifier as a transaction would
-        service_requests = [e["resource"] for e in store_ready.transaction(result.bundle, result.qr)["entry"]
+        # create action carries the same triage-output identifier as a transaction would (the
+        # references it rewrites, for_the_ehr replaces: the rest of the transaction is not needed)
+        service_requests = [store_ready.stored(e["resource"]) for e in result.bundle["entry"]
                             if e["resource"]["resourceType"] == "ServiceRequest"]
         card: dict[str, Any] = {
             "uuid": uid,

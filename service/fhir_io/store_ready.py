@@ -46,7 +46,7 @@ def transaction(collection: dict, qr: dict) -> dict:
         resource = entry["resource"]
         if resource["resourceType"] not in STORED_TYPES:
             continue  # the OperationOutcome of warnings
-        out = _with_identifier(resource, resource["id"])
+        out = stored(resource)
         if qr_entry is not None:
             out = _basis_to(out, qr_entry["fullUrl"])
         entries.append(_create(entry["fullUrl"], out, _token(OUTPUT_SYSTEM, resource["id"])))
@@ -57,6 +57,14 @@ def transaction(collection: dict, qr: dict) -> dict:
         "timestamp": collection["timestamp"],
         "entry": entries,
     }
+
+
+def stored(resource: dict) -> dict:
+    """A RiskAssessment or ServiceRequest of the collection as the transaction holds it: without its
+    id, carrying the identifier OUTPUT_SYSTEM|id instead (its references to the QuestionnaireResponse
+    as the collection has them; `transaction` points them at the Bundle's QuestionnaireResponse
+    where it carries one)."""
+    return _with_identifier(resource, resource["id"])
 
 
 def ehr_resource(resource: dict, patient_id: str, qr_id: str | None) -> dict:
