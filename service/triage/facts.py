@@ -140,6 +140,20 @@ if _NOT_OPTIONAL:
                        "partial=True would skip their check; drop it")
 
 
+# load_facts loads each fact on its own and reuses the result (below). That holds only while the schema
+# checks each fact alone: a pre_load or validates_schema hook could read two facts together and would be
+# skipped. Say so at import, like the check above.
+def _other_hooks(schema: Schema) -> dict[str, list[str]]:
+    """The schema's hooks but make_facts (which only builds Facts): any of them may read two facts."""
+    hooks = {tag: [name for name, *_ in found if name != "make_facts"] for tag, found in schema._hooks.items()}
+    return {tag: names for tag, names in hooks.items() if names}
+
+
+if _other_hooks(_SCHEMA):
+    raise RuntimeError(f"the facts schema has the hooks {_other_hooks(_SCHEMA)}: load_facts loads each "
+                       "fact on its own (a hook reading several facts would be skipped); review it first")
+
+
 class InvalidFacts(ValidationError):
     """Fact values outside their domain (a marshmallow ValidationError: `messages` by fact name)."""
 

@@ -99,3 +99,19 @@ def test_known_facts_are_the_reported_fields_in_field_order():
                              if getattr(facts, f.name) is not None}
     assert list(facts.known()) == ["side", "weakness", "age", "medications"]
     assert Facts().known() == {}
+
+
+def test_a_schema_hook_that_could_read_two_facts_stops_the_import():
+    """load_facts loads each fact on its own and reuses the result (issue 21): the facts module
+    refuses to load if the schema gains a hook that could check two facts together."""
+    from marshmallow import validates_schema
+
+    from service.triage import facts as F
+
+    class Crossed(F.FactsSchema):
+        @validates_schema
+        def onset_and_duration(self, data, **kwargs):
+            pass
+
+    assert F._other_hooks(F.FactsSchema()) == {}
+    assert F._other_hooks(Crossed()) == {"validates_schema": ["onset_and_duration"]}
