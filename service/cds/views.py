@@ -121,15 +121,17 @@ def call(id: str):
     records.note(kind="cds-hook", service=id if id in SERVICES else None)
     service = _service(id)
     s = state()
-    req = schemas.load(_cds().request_schemas[service.id], _read_body())
+    body, depth = _read_body()
+    req = schemas.load(_cds().request_schemas[service.id], body)
     context = req["context"]
     patient_id = context["patientId"]
     records.note(patient=f"Patient/{patient_id}")
     hook_instance = str(req["hookInstance"])
     prefetch = req.get("prefetch") or {}
     where = f"prefetch.{QR_KEY}"
+    within = None  # how deep the JSON holding the answers nests, when it is this call's body
     if QR_KEY in prefetch:
-        value = prefetch[QR_KEY]
+        value, within = prefetch[QR_KEY], depth
     elif "fhirServer" in req and "fhirAuthorization" in req:
         access = req["fhirAuthorization"]
         if access.get("patient", patient_id) != patient_id:
@@ -154,7 +156,7 @@ def call(id: str):
     # the web app's SMART launch (/app/launch) works only with the client id the EHR registered
     smart = "app" in current_app.blueprints and bool(state().settings.smart_client_id)
     if found is not None:
-        incoming.check_depth(found.qr, found.root)
+        incoming.check_depth(found.qr, found.root, within)
         result = pipeline.triage(found.qr, found.root)
         version, disposition = result.module.version, result.assessment.disposition.code
         g.rules_version, g.disposition = version, disposition
@@ -177,7 +179,7 @@ def call(id: str):
 def feedback(id: str):
     """What the clinician did with the cards: accepted suggestions or overridden."""
     _service(id)
-    data = schemas.load(_cds().feedback_schema, _read_body())
+    data = schemas.load(_cds().feedback_schema, _read_body()[0])
     claims = g.get("cds_claims") or {}
     iss = claims.get("iss") if isinstance(claims.get("iss"), str) else None
     tenant = claims.get("tenant")  # checked in authenticate(); None without CDS auth
@@ -240,9 +242,10 @@ def _store(write) -> None:
 
 
 def _read_body():
-    # $triage's body reader: the same 413, 400 for broken framing, bad JSON or a repeated key
-    return incoming.read_json(request, BODY_TYPES, "application/json (CDS Hooks)", "a CDS Hooks request",
-                              root="$")
+    # The body and how deep it nests, by $triage's body reader: the same 413, and 400 for broken
+    # framing, bad JSON or a repeated key
+    return incoming.read_json_with_depth(request, BODY_TYPES, "application/json (CDS Hooks)",
+                                         "a CDS Hooks request", root="$")
 
 
 def _json(value) -> Response:

@@ -131,11 +131,7 @@ class TriageInput:
 def unwrap(body: Any, query_version: str | None, depth: int | None = None) -> TriageInput:
     """The QuestionnaireResponse of a QuestionnaireResponse or Parameters body, and the rules version.
 
-    `depth`: how many levels the body nests, when known (read_json_with_depth). A body within
-    MAX_DEPTH holds no deeper resource, so the resource's own depth check is left out."""
-    def shallow(resource: dict, where: str) -> dict:
-        return resource if depth is not None and depth <= MAX_DEPTH else check_depth(resource, where)
-
+    `depth`: how many levels the body nests, when known (read_json_with_depth; check_depth)."""
     if not isinstance(body, dict):
         raise FhirError.one(422, "structure", "The body must be a JSON object (a FHIR resource).")
     rtype = body.get("resourceType")
@@ -173,9 +169,9 @@ def unwrap(body: Any, query_version: str | None, depth: int | None = None) -> Tr
         if qr.get("resourceType") != "QuestionnaireResponse":
             raise FhirError.one(422, "structure", "Parameter 'questionnaireResponse' must be a "
                                 "QuestionnaireResponse.", f"{root}.resourceType")
-        return TriageInput(shallow(qr, root), root, version, version_where, bundle_type)
+        return TriageInput(check_depth(qr, root, depth), root, version, version_where, bundle_type)
     if rtype == "QuestionnaireResponse":
-        return TriageInput(shallow(body, "QuestionnaireResponse"), "QuestionnaireResponse",
+        return TriageInput(check_depth(body, "QuestionnaireResponse", depth), "QuestionnaireResponse",
                            version, version_where)
     if rtype is None:
         raise FhirError.one(422, "required", "resourceType is missing: send a QuestionnaireResponse "
@@ -184,8 +180,13 @@ def unwrap(body: Any, query_version: str | None, depth: int | None = None) -> Tr
                         "QuestionnaireResponse or Parameters.", "resourceType")
 
 
-def check_depth(resource: dict, root: str) -> dict:
-    """The resource, unless it nests deeper than MAX_DEPTH (422 naming the first element too deep)."""
+def check_depth(resource: dict, root: str, within: int | None = None) -> dict:
+    """The resource, unless it nests deeper than MAX_DEPTH (422 naming the first element too deep).
+
+    `within`: how many levels the JSON body holding the resource nests, when known
+    (read_json_with_depth): a body within MAX_DEPTH holds no deeper resource, and is not walked again."""
+    if within is not None and within <= MAX_DEPTH:
+        return resource
     # Level by level, no paths, no recursion: it runs on every request, and it is what keeps
     # everything after it from seeing more than MAX_DEPTH levels (docs/performance.md). orjson
     # gives plain dicts and lists only, so `type(x) is` is exact.

@@ -230,6 +230,24 @@ def test_every_vignette_card_follows_the_rules_and_matches_triage(client):
     assert checked == len(VIGNETTES) >= 20
 
 
+@pytest.mark.parametrize("levels", [0, 19])
+def test_prefetched_answers_nested_too_deep_are_refused_as_in_triage(client, levels):
+    """The depth limit holds for the prefetched QuestionnaireResponse too: a body within the limit is
+    not walked again (issue 21), a deeper one is, and the answers 40 levels down are refused (422)."""
+    qr = example("qr-urgent-dvt")
+    inner: dict = {"linkId": "numbness"}
+    for _ in range(levels):
+        inner = {"linkId": "numbness", "item": [inner]}
+    if levels:
+        qr["item"] = [inner]
+    resp = post_hook(client, hook_call(qr, "example-3"))
+    if levels:
+        assert resp.status_code == 422, resp.get_data(as_text=True)[:400]
+        assert any("deeper than 40" in i["diagnostics"] for i in resp.get_json(force=True)["issue"])
+    else:
+        assert resp.status_code == 200 and card_of(resp)["indicator"]
+
+
 def test_without_a_qr_id_no_supporting_info(client):
     qr = example("qr-urgent-dvt")
     del qr["id"]
