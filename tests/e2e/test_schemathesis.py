@@ -57,8 +57,12 @@ def run_schemathesis(tmp_path: Path, base: str, token: str | None = None) -> str
     # check also sends requests without it and with a broken one, which must be 401s.
     auth = f'\n[auth.openapi.bearerAuth]\nbearer = "{token}"\n' if token else ""
     config.write_text(CONFIG + auth)
+    # One worker: with two, schemathesis's threads describe hypothesis strategies with ast.parse at
+    # once, and CPython 3.11 then fails now and then with "SystemError: AST constructor recursion
+    # depth mismatch" (python/cpython#106905; CI at 98c7e7e), a crash of the fuzzer, not a finding.
+    # One worker ran the two tests in 80 s here, against ~90 s with two.
     cmd = [str(ST), "--config-file", str(config), "--no-color", "run", str(ROOT / "openapi.yaml"),
-           "--url", base, "--workers", "2", "--report", "junit",
+           "--url", base, "--workers", "1", "--report", "junit",
            "--report-dir", str(tmp_path / "report")]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     output = proc.stdout + proc.stderr
