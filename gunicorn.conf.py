@@ -54,8 +54,28 @@ def pre_fork(server, worker):
     # shared between the workers.
     import gc
 
+    if server.cfg.worker_class_str == "gevent":
+        _import_what_workers_import()
     gc.freeze()
     _trim_heap()
+
+
+def _import_what_workers_import() -> None:
+    """Import in the master the modules each gevent worker would otherwise import for itself.
+
+    gevent's patch_all (when a worker starts) loads gevent's thread, threading, ssl, subprocess,
+    signal and select modules, and werkzeug encodes the host name with the idna codec at the first
+    request. Imported once here, before the fork, they are the master's pages that every worker
+    shares, rather than each worker's own: about 0.3 MB less in each worker (docs/performance.md).
+    Importing is all: nothing is patched in the master, which runs unchanged.
+    """
+    import importlib
+
+    for name in ("_threading_local", "concurrent.futures.thread", "encodings.idna", "stringprep",
+                 "zope.event", "gevent.events", "gevent.local", "gevent.select", "gevent.selectors",
+                 "gevent.signal", "gevent.ssl", "gevent.subprocess", "gevent.thread",
+                 "gevent.threading", "gevent.time"):
+        importlib.import_module(name)
 
 
 def post_fork(server, worker):
