@@ -61,3 +61,53 @@ def test_with_auth_on_the_token_check_is_loaded_at_start(tmp_path):
     assert result["status"] == [401, 200]  # no token: refused by the check create_app loaded
     assert {"jwt", "cryptography", "service.bearer", "service.keys"} <= set(result["loaded"])
     assert not {"requests", "urllib3", "service.fetching"} & set(result["loaded"])  # a JWKS file: no fetch
+
+
+# A gunicorn config that is the project's own, plus hooks that write down which modules the master
+# had when it forked a worker (after the project's pre_fork) and which the worker has after serving.
+LISTING_CONFIG = """
+exec(compile(open({conf!r}).read(), {conf!r}, "exec"))
+_project_pre_fork = pre_fork
+
+
+def pre_fork(server, worker):
+    import sys
+    _project_pre_fork(server, worker)
+    with open({master!r}, "w") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+
+
+def post_request(worker, req, environ, resp):
+    import os
+    import sys
+    with open(os.path.join({folder!r}, f"worker-{{os.getpid()}}.txt"), "w") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+"""
+
+
+def test_a_gevent_worker_imports_nothing_the_master_did_not_import_before_the_fork(tmp_path):
+    """gevent's patching and the first calls load no module of their own in a worker: each module a
+    worker loaded after the fork would be that worker's own memory, once per worker, where the
+    master's pages are shared (gunicorn.conf.py, _import_what_workers_import)."""
+    import requests
+
+    from tests.support.servers import gunicorn
+
+    listed = tmp_path / "listed"
+    listed.mkdir()
+    config = tmp_path / "listing.conf.py"
+    config.write_text(LISTING_CONFIG.format(conf=str(ROOT / "gunicorn.conf.py"),
+                                            master=str(listed / "master.txt"), folder=str(listed)))
+    with gunicorn(tmp_path / "gunicorn.log", workers=1, args=("--config", str(config))) as server:
+        triage = requests.post(f"{server.base}/fhir/QuestionnaireResponse/$triage",
+                               data=(EXAMPLES / "qr-routine-diabetes.json").read_bytes(),
+                               headers={"Content-Type": "application/fhir+json"}, timeout=10)
+        hook = requests.post(f"{server.base}/cds-services/leg-numbness-triage", json={
+            "hook": "patient-view", "hookInstance": "0b3e3f4e-5f5a-4b7e-9a3f-3c3c3c3c3c3c",
+            "context": {"userId": "Practitioner/1", "patientId": "1"}, "prefetch": {"legNumbnessQR": None}},
+            timeout=10)
+        assert (triage.status_code, hook.status_code) == (200, 200)
+    master = set((listed / "master.txt").read_text().split())
+    workers = list(listed.glob("worker-*.txt"))
+    assert len(workers) == 1
+    assert sorted(set(workers[0].read_text().split()) - master) == []
