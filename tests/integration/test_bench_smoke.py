@@ -38,6 +38,11 @@ def test_bench_smoke_reports_every_figure(smoke):
     assert "CDS hook call with prefetch" in stdout
     for name in ("service", "ceiling"):
         assert result[name]["worker_rss_mb"] and all(m > 5 for m in result[name]["worker_rss_mb"])
+        # VmRSS and its anonymous and file parts, read together: the parts add up to it (a worker
+        # has no shared memory segment of its own to make the rest)
+        for rss, anon, file in zip(result[name]["worker_rss_mb"], result[name]["worker_rss_anon_mb"],
+                                   result[name]["worker_rss_file_mb"], strict=True):
+            assert anon > 5 and file > 1 and abs(anon + file - rss) <= 0.2, (rss, anon, file)
         assert 0 < result[name]["first_response_s"] < 30
     assert result["ratio"] == round(result["service"]["c16"]["rps"] / result["ceiling"]["c16"]["rps"], 3)
     assert result["ratio_records_off"] == round(result["records_off"]["c16"]["rps"]
