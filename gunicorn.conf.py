@@ -66,7 +66,7 @@ def _import_what_workers_import() -> None:
     gevent's patch_all (when a worker starts) loads gevent's thread, threading, ssl, subprocess,
     signal and select modules, and werkzeug encodes the host name with the idna codec at the first
     request. Imported once here, before the fork, they are the master's pages that every worker
-    shares, rather than each worker's own: about 0.3 MB less in each worker (docs/performance.md).
+    shares, rather than each worker's own: about 0.7 MB less in each worker (docs/performance.md).
     Importing is all: nothing is patched in the master, which runs unchanged.
     tests/integration/test_footprint.py checks that a worker imports nothing the master did not.
     """

@@ -207,8 +207,9 @@ class Server:
         """Each worker's resident set (VmRSS, what the target judges) and its parts, read together:
         anonymous memory (RssAnon: the worker's heap and what it shares copy-on-write with the master)
         and file pages (RssFile: mostly shared libraries' code, shared with every process that maps
-        them). How many file pages count depends on the page cache: a library whose file is cached
-        whole (just installed, or used by another process) has more pages mapped at each fault."""
+        them). How many file pages count depends on how the kernel holds the files in its page cache,
+        not on the service: the same library file just installed had ~3 MB more mapped
+        (docs/performance.md, "What the RSS figure counts")."""
         found = []
         for pid in self.worker_pids():
             try:
@@ -520,7 +521,7 @@ def report(r: dict) -> str:
         f"{mark[r['met']['p99_ms_at_1']]})",
         f"worker RSS: {s['worker_rss_mb']} MB (target <= {TARGETS['worker_rss_mb']:g}: "
         f"{mark[r['met']['worker_rss_mb']]}); of which anonymous {s['worker_rss_anon_mb']} MB, "
-        f"file pages (shared libraries, as many as the page cache holds) {s['worker_rss_file_mb']} MB",
+        f"file pages (shared libraries; how many depends on the page cache) {s['worker_rss_file_mb']} MB",
         f"first response after start: {s['first_response_s']:.3f} s (target <= "
         f"{TARGETS['first_response_s']}: {mark[r['met']['first_response_s']]})",
         f"CDS hook call with prefetch, recording off: worker CPU {r['cds-hook-off']['c16']['cpu_ms_per_request']:.3f} "
