@@ -54,7 +54,9 @@ def pre_fork(server, worker):
     # shared between the workers.
     import gc
 
-    if server.cfg.worker_class_str == "gevent":
+    # gunicorn loaded the worker class in the master; a gevent one (by any spelling) loaded this module
+    ggevent = sys.modules.get("gunicorn.workers.ggevent")
+    if ggevent is not None and issubclass(server.cfg.worker_class, ggevent.GeventWorker):
         _import_what_workers_import()
     gc.freeze()
     _trim_heap()
